@@ -1,0 +1,109 @@
+"""The Python API: ``derive.gradient`` and ``derive.check``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterable
+
+from .backprop import Backprop, backprop
+from .build import Formula, build
+from .errors import DeriveError
+from .shapes import parse_declaration
+
+
+def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
+    """Shapes as ``{"s": ("n", "k")}`` or as ``--shape`` strings ``["s=n,k"]``."""
+    if not shapes:
+        return {}
+    if isinstance(shapes, dict):
+        texts = [f"{name}={','.join(str(d) for d in dims)}" if not isinstance(dims, (str, int))
+                 else f"{name}={dims}" for name, dims in shapes.items()]
+    else:
+        texts = list(shapes)
+    declared: dict[str, tuple] = {}
+    for text in texts:
+        name, dims = parse_declaration(text)
+        if name in declared and declared[name] != dims:
+            raise DeriveError(f"--shape {text!r} contradicts an earlier --shape for {name}")
+        declared[name] = dims
+    return declared
+
+
+@dataclass
+class Derivation:
+    """A cost, the variables, and everything derived from them."""
+    formula: Formula
+    wrt: list[str]
+    result: Backprop = field(repr=False)
+
+    @property
+    def gradients(self):
+        return self.result.gradients
+
+    @property
+    def subgradients(self) -> list[str]:
+        return self.result.subgradients
+
+    @cached_property
+    def text(self) -> str:
+        from .printing.text import to_text
+        return "\n".join(f"grad_{n} = {to_text(g)}" for n, g in self.gradients.items())
+
+    @cached_property
+    def latex(self) -> str:
+        from .printing.latex import latex_name, to_latex
+        return "\n".join(rf"\nabla_{{{latex_name(n)}}} F = {to_latex(g)}"
+                         for n, g in self.gradients.items())
+
+    @cached_property
+    def numpy(self) -> str:
+        from .printing.numpy import snippet
+        return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
+                       self.gradients, self.subgradients)
+
+    @cached_property
+    def layers(self):
+        from .layers import layer_tables
+        return layer_tables(self.formula.cost, self.result)
+
+    def namespace(self) -> dict:
+        """The snippet, executed: its functions by name (our generated code, not user text)."""
+        namespace: dict = {}
+        exec(compile(self.numpy, "<derive>", "exec"), namespace)
+        return namespace
+
+    def function(self) -> Callable:
+        """The compiled gradient: grad_X for one variable, else a function returning all."""
+        namespace = self.namespace()
+        if len(self.wrt) == 1:
+            return namespace[f"grad_{self.wrt[0]}"]
+        value_and_grad = namespace["value_and_grad"]
+        return lambda *args: value_and_grad(*args)[1:]
+
+
+def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
+    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several)."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not names:
+        raise DeriveError("name at least one variable to differentiate with respect to")
+    parsed = build(formula, _declarations(shapes))
+    variables = []
+    for name in names:
+        symbol = parsed.symbol(name)
+        if symbol is None:
+            if name in parsed.definitions:
+                raise DeriveError(f"'{name}' is a definition, not a free variable of the formula: "
+                                  "differentiate with respect to the variables it is made of")
+            known = ", ".join(s.name for s in parsed.symbols) or "none"
+            raise DeriveError(f"--wrt {name}: the formula has no variable '{name}' "
+                              f"(its variables: {known})")
+        if symbol not in variables:
+            variables.append(symbol)
+    return Derivation(parsed, [v.name for v in variables], backprop(parsed.cost, variables))
+
+
+def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,
+          tolerance: float = 1e-6):
+    """The finite-difference check of the emitted gradient (see ``derive.check``)."""
+    from .numcheck import check_derivation
+    return check_derivation(gradient(formula, wrt, shapes), seed=seed, tolerance=tolerance)

@@ -1,0 +1,628 @@
+"""The expression tree every later stage works on, and its simplifying constructors.
+
+Nodes are immutable and compare structurally (hash cached at construction), so
+equal subexpressions are found by dictionary look-up: backprop accumulates
+deltas per node, and the NumPy emitter shares every repeated subexpression.
+
+Shapes are pairs of SymPy dimensions (integers or symbols); a scalar is 1x1 and a
+column vector is n x 1. Build expressions only through the lower-case
+constructors (``add``, ``mul``, ``hadamard``, ``power``, ...): they keep the tree
+in the canonical form a person would write (transposes at the leaves, scalar
+factors collected in front, like terms combined, no identities or ones), which
+is the whole of our simplification: it happens as deltas are built, never as a
+pass at the end.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import sympy
+
+Dim = sympy.Expr
+Shape = tuple  # (rows, cols) of Dim
+
+ONE = sympy.Integer(1)
+SCALAR: Shape = (ONE, ONE)
+
+
+class Expr:
+    """Base node: a shape and structural identity."""
+
+    __slots__ = ("shape", "_hash")
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        self._hash = hash((type(self).__name__, self._fields()))
+
+    def _fields(self) -> tuple:
+        raise NotImplementedError
+
+    @property
+    def children(self) -> tuple["Expr", ...]:
+        return ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (type(self) is type(other) and self._hash == other._hash
+                                 and self._fields() == other._fields())
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        from .printing.text import to_text
+        return to_text(self)
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.shape[0] == 1 and self.shape[1] == 1
+
+
+class Symbol(Expr):
+    """A free name of the formula: a scalar, vector or matrix."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, shape: Shape) -> None:
+        self.name = name
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return (self.name, self.shape)
+
+
+class Const(Expr):
+    """A scalar constant: a SymPy number, possibly in the dimensions (1/m)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: sympy.Expr) -> None:
+        self.value = sympy.sympify(value)
+        super().__init__(SCALAR)
+
+    def _fields(self) -> tuple:
+        return (self.value,)
+
+
+class Identity(Expr):
+    __slots__ = ()
+
+    def __init__(self, n: Dim) -> None:
+        super().__init__((n, n))
+
+    def _fields(self) -> tuple:
+        return (self.shape,)
+
+
+class Broadcast(Expr):
+    """``arg`` repeated to ``shape`` (a scalar to every entry, a column to every column...)."""
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Expr, shape: Shape) -> None:
+        self.arg = arg
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return (self.arg, self.shape)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.arg,)
+
+
+class Add(Expr):
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: tuple[Expr, ...], shape: Shape) -> None:
+        self.terms = terms
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return self.terms
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return self.terms
+
+
+class MatMul(Expr):
+    """``coeff`` times scalar factors times a chain of matrix factors, in that order."""
+
+    __slots__ = ("coeff", "factors")
+
+    def __init__(self, coeff: sympy.Expr, factors: tuple[Expr, ...], shape: Shape) -> None:
+        self.coeff = coeff
+        self.factors = factors
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return (self.coeff, self.factors)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return self.factors
+
+    @property
+    def scalars(self) -> tuple[Expr, ...]:
+        return tuple(f for f in self.factors if f.is_scalar)
+
+    @property
+    def chain(self) -> tuple[Expr, ...]:
+        return tuple(f for f in self.factors if not f.is_scalar)
+
+
+class Hadamard(Expr):
+    __slots__ = ("factors",)
+
+    def __init__(self, factors: tuple[Expr, ...], shape: Shape) -> None:
+        self.factors = factors
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return self.factors
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return self.factors
+
+
+class Power(Expr):
+    """Elementwise power; the exponent is a scalar expression."""
+
+    __slots__ = ("base", "exponent")
+
+    def __init__(self, base: Expr, exponent: Expr) -> None:
+        self.base = base
+        self.exponent = exponent
+        super().__init__(base.shape)
+
+    def _fields(self) -> tuple:
+        return (self.base, self.exponent)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.base, self.exponent)
+
+
+class Transpose(Expr):
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Expr) -> None:
+        self.arg = arg
+        super().__init__((arg.shape[1], arg.shape[0]))
+
+    def _fields(self) -> tuple:
+        return (self.arg,)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.arg,)
+
+
+class Sum(Expr):
+    """Sum of all entries (axis None), down the columns (axis 0) or along the rows (axis 1)."""
+
+    __slots__ = ("arg", "axis")
+
+    def __init__(self, arg: Expr, axis: int | None) -> None:
+        self.arg = arg
+        self.axis = axis
+        rows, cols = arg.shape
+        shape = SCALAR if axis is None else (ONE, cols) if axis == 0 else (rows, ONE)
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return (self.arg, self.axis)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.arg,)
+
+
+class Func(Expr):
+    """A function from the rule tables in ``functions``: elementwise or a matrix operation."""
+
+    __slots__ = ("name", "args", "params")
+
+    def __init__(self, name: str, args: tuple[Expr, ...], params: tuple, shape: Shape) -> None:
+        self.name = name
+        self.args = args
+        self.params = params
+        super().__init__(shape)
+
+    def _fields(self) -> tuple:
+        return (self.name, self.args, self.params)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return self.args
+
+    @property
+    def arg(self) -> Expr:
+        return self.args[0]
+
+
+# ---------------------------------------------------------------- helpers
+
+def const(value) -> Const:
+    return Const(sympy.sympify(value))
+
+
+def zeros(shape: Shape) -> Expr:
+    return Broadcast(Const(sympy.Integer(0)), shape) if shape != SCALAR else Const(sympy.Integer(0))
+
+
+def ones(shape: Shape) -> Expr:
+    return broadcast(Const(ONE), shape)
+
+
+def is_zero(e: Expr) -> bool:
+    if isinstance(e, Const):
+        return e.value == 0
+    return isinstance(e, Broadcast) and is_zero(e.arg)
+
+
+def is_const(e: Expr, value=None) -> bool:
+    """A constant (optionally of the given value), broadcast or not."""
+    if isinstance(e, Broadcast):
+        return is_const(e.arg, value)
+    return isinstance(e, Const) and (value is None or e.value == value)
+
+
+def broadcast_shape(shapes: Iterable[Shape]) -> Shape | None:
+    """NumPy's broadcasting of 2-D shapes; None if they do not agree."""
+    rows, cols = ONE, ONE
+    for r, c in shapes:
+        if r != 1:
+            if rows != 1 and rows != r:
+                return None
+            rows = r
+        if c != 1:
+            if cols != 1 and cols != c:
+                return None
+            cols = c
+    return (rows, cols)
+
+
+def postorder(root: Expr, descend=lambda node: True, right_to_left: bool = False) -> list[Expr]:
+    """Every distinct node under ``root`` once, children before parents.
+
+    ``descend(node)`` false keeps the node but not what is below it.
+    """
+    out: list[Expr] = []
+    seen: set[Expr] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            out.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        if descend(node):
+            children = node.children if right_to_left else reversed(node.children)
+            stack.extend((c, False) for c in children)
+    return out
+
+
+def depends_on(e: Expr, names: frozenset[str], memo: dict | None = None) -> bool:
+    """Whether ``e`` involves any of the named symbols; ``memo`` gets the answer for every node."""
+    memo = {} if memo is None else memo
+    for node in postorder(e, lambda n: n not in memo):
+        if node not in memo:
+            memo[node] = (isinstance(node, Symbol) and node.name in names) or any(
+                memo[c] for c in node.children)
+    return memo[e]
+
+
+def symbols_in(e: Expr) -> list[Symbol]:
+    """Free names in order of first appearance (left to right)."""
+    return [node for node in postorder(e) if isinstance(node, Symbol)]
+
+
+def split_coeff(e: Expr) -> tuple[sympy.Expr, Expr | None]:
+    """``e`` as (number, rest); rest None for a pure constant."""
+    if isinstance(e, Const):
+        return e.value, None
+    if isinstance(e, MatMul):
+        rest = e.factors[0] if len(e.factors) == 1 else MatMul(ONE, e.factors, e.shape)
+        return e.coeff, rest
+    return ONE, e
+
+
+def split_power(e: Expr) -> tuple[Expr, sympy.Expr]:
+    """``e`` as (base, numeric exponent)."""
+    if isinstance(e, Power) and isinstance(e.exponent, Const):
+        return e.base, e.exponent.value
+    return e, ONE
+
+
+# ---------------------------------------------------------------- constructors
+
+def broadcast(e: Expr, shape: Shape) -> Expr:
+    if e.shape == shape:
+        return e
+    if isinstance(e, Broadcast):
+        e = e.arg
+    if is_zero(e):
+        return zeros(shape)
+    if isinstance(e, MatMul) and e.chain and (e.coeff != 1 or e.scalars):
+        # Scalars stay outside: c (v 1^T), so that products and sums can collect them.
+        return mul(Const(e.coeff), *e.scalars, Broadcast(mul(*e.chain), shape))
+    return Broadcast(e, shape)
+
+
+def add(*terms: Expr) -> Expr:
+    flat: list[Expr] = []
+    for t in terms:
+        flat.extend(t.terms if isinstance(t, Add) else (t,))
+    shape = broadcast_shape(t.shape for t in flat)
+    assert shape is not None, "add: shapes do not broadcast"
+    # Like terms: the same expression up to a numeric factor.
+    collected: dict[Expr | None, sympy.Expr] = {}
+    for t in flat:
+        if is_zero(t):
+            continue
+        if isinstance(t, Broadcast) and t.arg.is_scalar:
+            t = t.arg  # the sum broadcasts a scalar term by itself: 1 - s, not ones(m, n) - s
+        coeff, rest = split_coeff(t)
+        collected[rest] = collected.get(rest, 0) + coeff
+    parts = _factor_common([_scaled(c, rest) for rest, c in collected.items() if c != 0])
+    if not parts:
+        return zeros(shape)
+    if len(parts) == 1:
+        return broadcast(parts[0], shape)
+    common = _common_scalars(parts)
+    if common:
+        inner = add(*[mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts])
+        return broadcast(mul(*common, inner), shape)
+    parts_shape = broadcast_shape(p.shape for p in parts)
+    return broadcast(Add(tuple(parts), parts_shape), shape)
+
+
+def _common_scalars(terms: list[Expr]) -> list[Expr]:
+    """Scalar factors every term has (``a/m + b/m`` is ``(a + b)/m``)."""
+    common = None
+    for t in terms:
+        factors = set(t.scalars) if isinstance(t, MatMul) else set()
+        common = factors if common is None else common & factors
+        if not common:
+            return []
+    return [f for f in terms[0].scalars if f in common]
+
+
+def _factor_common(terms: list[Expr]) -> list[Expr]:
+    """``A^T x + A x`` as ``(A^T + A) x``: terms that differ in one factor beside a shared one."""
+    for side in (-1, 0):
+        groups: dict[tuple, list[int]] = {}
+        for i, t in enumerate(terms):
+            if isinstance(t, MatMul) and len(t.chain) == 2:
+                shared = t.chain[side]
+                scalars = (t.coeff, t.scalars)
+                groups.setdefault((shared, scalars), []).append(i)
+        for (shared, (coeff, scalars)), members in groups.items():
+            if len(members) < 2:
+                continue
+            others = add(*[terms[i].chain[1 + side] for i in members])
+            pair = (others, shared) if side == -1 else (shared, others)
+            merged = mul(Const(coeff), *scalars, *pair)
+            rest = [t for i, t in enumerate(terms) if i not in members]
+            return _factor_common([merged] + rest) if len(rest) > 1 else [merged] + rest
+    return terms
+
+
+def _scaled(coeff: sympy.Expr, rest: Expr | None) -> Expr:
+    if rest is None:
+        return Const(coeff)
+    return mul(Const(coeff), rest) if coeff != 1 else rest
+
+
+def neg(e: Expr) -> Expr:
+    return mul(Const(-ONE), e)
+
+
+def sub(a: Expr, b: Expr) -> Expr:
+    return add(a, neg(b))
+
+
+def mul(*factors: Expr) -> Expr:
+    """Matrix product; 1x1 factors scale (and commute)."""
+    coeff = ONE
+    scalars: dict[Expr, sympy.Expr] = {}
+    chain: list[Expr] = []
+
+    def take_scalar(f: Expr) -> None:
+        nonlocal coeff
+        if isinstance(f, Const):
+            coeff *= f.value
+            return
+        if isinstance(f, MatMul) and not f.chain:
+            coeff *= f.coeff
+            for s in f.factors:
+                take_scalar(s)
+            return
+        base, exp = split_power(f)
+        if isinstance(base, Const) and exp.is_Integer:
+            coeff *= base.value ** exp
+            return
+        scalars[base] = scalars.get(base, 0) + exp
+
+    for f in factors:
+        if isinstance(f, MatMul) and not f.is_scalar:
+            coeff *= f.coeff
+            for s in f.scalars:
+                take_scalar(s)
+            chain.extend(f.chain)
+        elif f.is_scalar:
+            take_scalar(f)
+        else:
+            chain.append(f)
+    shape = (chain[0].shape[0], chain[-1].shape[1]) if chain else SCALAR
+    for left, right in zip(chain, chain[1:]):
+        assert left.shape[1] == right.shape[0], f"mul: {left.shape} times {right.shape}"
+    if coeff == 0 or any(is_zero(f) for f in chain):
+        return zeros(shape)
+    if len(chain) > 1:
+        chain = [f for f in chain if not isinstance(f, Identity)] or [chain[0]]
+    chain = _absorb_diagonals(chain)
+    if len(chain) == 1 and isinstance(chain[0], Broadcast) and chain[0].arg.is_scalar:
+        # c * (s broadcast) is (c s) broadcast: the sum it sits in broadcasts it by itself.
+        return broadcast(mul(Const(coeff), *scalars_of(scalars), chain[0].arg), shape)
+    scalar_factors = scalars_of(scalars)
+    all_factors = tuple(scalar_factors + chain)
+    if not all_factors:
+        return Const(coeff)
+    if coeff == 1 and len(all_factors) == 1:
+        return all_factors[0]
+    return MatMul(coeff, all_factors, shape)
+
+
+def scalars_of(powers: dict[Expr, sympy.Expr]) -> list[Expr]:
+    factors = [power(b, Const(e)) for b, e in powers.items() if e != 0]
+    return [f for f in factors if not is_const(f, 1)]
+
+
+def _is_diagonal(e: Expr) -> bool:
+    return isinstance(e, Func) and e.name == "diag" and e.arg.shape[1] == 1 and e.shape[0] != 1
+
+
+def _absorb_diagonals(chain: list[Expr]) -> list[Expr]:
+    """diag(v) B is v .* B and A diag(v) is A .* v^T: no diagonal matrix stays in a product."""
+    for i, f in enumerate(chain):
+        if _is_diagonal(f) and len(chain) > 1:
+            v = f.arg
+            if i + 1 < len(chain):
+                merged = hadamard(v, chain[i + 1])
+                return _absorb_diagonals(chain[:i] + [merged] + chain[i + 2:])
+            merged = hadamard(chain[i - 1], transpose(v))
+            return _absorb_diagonals(chain[:i - 1] + [merged])
+    return chain
+
+
+def scale(c, e: Expr) -> Expr:
+    return mul(const(c), e)
+
+
+def hadamard(*factors: Expr) -> Expr:
+    flat: list[Expr] = []
+    for f in factors:
+        flat.extend(f.factors if isinstance(f, Hadamard) else (f,))
+    shape = broadcast_shape(f.shape for f in flat)
+    assert shape is not None, "hadamard: shapes do not broadcast"
+    scalar_part: list[Expr] = []
+    bases: dict[Expr, sympy.Expr] = {}
+    for f in flat:
+        if isinstance(f, Broadcast) and f.arg.is_scalar:
+            f = f.arg
+        if f.is_scalar:
+            scalar_part.append(f)
+            continue
+        if isinstance(f, MatMul) and f.scalars:
+            scalar_part.append(MatMul(f.coeff, f.scalars, SCALAR) if len(f.scalars) > 1 or f.coeff != 1
+                               else f.scalars[0])
+            f = mul(*f.chain)
+        elif isinstance(f, MatMul) and f.coeff != 1:
+            scalar_part.append(Const(f.coeff))
+            f = mul(*f.chain)
+        base, exp = split_power(f)
+        bases[base] = bases.get(base, 0) + exp
+    if any(is_zero(s) for s in scalar_part) or any(is_zero(b) for b in bases):
+        return zeros(shape)
+    kept = [power(b, Const(e)) for b, e in bases.items() if e != 0]
+    kept = [k for k in kept if not is_const(k, 1)]
+    if not kept:
+        body: Expr = Const(ONE)
+    elif len(kept) == 1:
+        body = kept[0]
+    else:
+        body = Hadamard(tuple(kept), broadcast_shape(k.shape for k in kept))
+    return broadcast(mul(*scalar_part, body), shape)
+
+
+def power(base: Expr, exponent: Expr) -> Expr:
+    """Elementwise power (for a scalar base, the ordinary power)."""
+    if isinstance(exponent, Const):
+        p = exponent.value
+        if p == 0:
+            return ones(base.shape)
+        if p == 1:
+            return base
+        if isinstance(base, Const) and (p.is_Integer or base.value == 1):
+            return Const(base.value ** p)
+        if isinstance(base, Power) and isinstance(base.exponent, Const) and p.is_Integer:
+            return power(base.base, Const(base.exponent.value * p))
+        if isinstance(base, Broadcast):
+            return broadcast(power(base.arg, exponent), base.shape)
+        if p == 2 and isinstance(base, Func) and base.name == "norm":
+            # The squared 2-norm is the sum of squares: the form whose derivative reads 2x.
+            return summation(power(base.arg, exponent), None)
+        if isinstance(base, MatMul) and base.is_scalar and p.is_Integer:
+            return mul(*[power(f, exponent) for f in base.factors], Const(base.coeff ** p))
+    return Power(base, exponent)
+
+
+def transpose(e: Expr) -> Expr:
+    """Transpose, pushed through products to the leaves.
+
+    Sums and elementwise results keep their transpose, ``(A s - x)^T``: pushed in
+    they read worse and no longer share the untransposed value.
+    """
+    if e.is_scalar or isinstance(e, Identity):
+        return e
+    if isinstance(e, Transpose):
+        return e.arg
+    if isinstance(e, MatMul):
+        return mul(Const(e.coeff), *e.scalars, *[transpose(f) for f in reversed(e.chain)])
+    if isinstance(e, Broadcast):
+        return broadcast(transpose(e.arg), (e.shape[1], e.shape[0]))
+    if isinstance(e, Sum) and e.axis is not None:
+        return summation(transpose(e.arg), 1 - e.axis)
+    if isinstance(e, Func):
+        from .functions import lookup
+        rule = getattr(lookup(e.name), "transpose", None)
+        if rule is not None:
+            return rule(e)
+    return Transpose(e)
+
+
+def summation(e: Expr, axis: int | None) -> Expr:
+    """``sum`` over all entries (None), down columns (0) or along rows (1)."""
+    rows, cols = e.shape
+    if axis is None and e.is_scalar:
+        return e
+    if axis == 0 and rows == 1 or axis == 1 and cols == 1:
+        return e
+    if axis == 0 and cols == 1 or axis == 1 and rows == 1:
+        axis = None
+    if isinstance(e, MatMul) and (e.coeff != 1 or e.scalars):
+        return mul(Const(e.coeff), *e.scalars, summation(mul(*e.chain), axis))
+    if isinstance(e, Broadcast):
+        inner = e.arg
+        r, c = inner.shape
+        # Entries repeated k times sum to k times the entry.
+        if axis is None:
+            return mul(Const(rows * cols / (r * c)), summation(inner, None))
+        if axis == 0:
+            return broadcast(mul(Const(rows / r), summation(inner, 0)), (ONE, cols))
+        return broadcast(mul(Const(cols / c), summation(inner, 1)), (rows, ONE))
+    if isinstance(e, Add):
+        # Distribute only where it removes a broadcast; otherwise keep one reduction.
+        if any(isinstance(t, Broadcast) or t.shape != e.shape for t in e.terms):
+            return add(*[summation(broadcast(t, e.shape), axis) for t in e.terms])
+    if axis is not None and isinstance(e, Transpose):
+        return transpose(summation(e.arg, 1 - axis))
+    return Sum(e, axis)
+
+
+def unbroadcast(delta: Expr, shape: Shape) -> Expr:
+    """The adjoint of broadcasting ``shape`` up to ``delta.shape``: sum the repeats."""
+    if delta.shape == shape:
+        return delta
+    rows, cols = shape
+    if rows == 1 and cols == 1:
+        return summation(delta, None)
+    if rows == 1:
+        return summation(delta, 0)
+    return summation(delta, 1)

@@ -1,0 +1,207 @@
+"""The rule tables: one row per function, as HIPS autograd keeps one line per primitive.
+
+``ACTIVATIONS`` are the elementwise functions of the layers (f, f', spellings).
+``MATRIX_OPS`` are the functions that act on a whole matrix (shape rule, the
+vector-Jacobian product that backprop applies, spellings). Adding a function
+means adding a row here and, if users may type it, a line in ``build.CALLS``.
+
+Spellings are format strings over the already-printed argument ``{0}``; NumPy
+spellings may name a helper from ``NUMPY_HELPERS``, which the emitter defines
+once in the snippet that uses it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy
+
+from .expr import (Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose,
+                   broadcast, hadamard, mul, neg, ones, power, sub, summation, transpose, zeros)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise function f with its derivative f'."""
+    name: str
+    derivative: Callable[[Expr], Expr]
+    text: str
+    latex: str
+    numpy: str
+    subgradient: str | None = None   # how the non-smooth points are treated, if any
+
+
+@dataclass(frozen=True)
+class MatrixOp:
+    """A function of whole matrices: shape rule, vector-Jacobian product, spellings."""
+    name: str
+    shape: Callable[[Func], Shape]
+    vjp: Callable[[Func, Expr], tuple[Expr, ...]]   # (node, delta) -> one gradient per argument
+    text: str
+    latex: str
+    numpy: str
+    transpose: Callable[[Func], Expr] | None = None
+    subgradient: str | None = None
+    # The layer table shows f' of a matrix operation as the map it applies to the delta.
+    derivative_text: str = ""
+    rewrite: Callable[[Expr], Expr | None] | None = None   # a simpler equal form, if any
+
+
+def apply(name: str, arg: Expr, *params) -> Expr:
+    """Build ``name(arg)`` for a row of either table."""
+    if isinstance(arg, Func) and (name, arg.name) in COMPOSITIONS:
+        return COMPOSITIONS[name, arg.name](arg.arg)
+    if name in ACTIVATIONS:
+        if isinstance(arg, Transpose):
+            return transpose(Func(name, (arg.arg,), (), arg.arg.shape))
+        return Func(name, (arg,), (), arg.shape)
+    rule = MATRIX_OPS[name]
+    simpler = rule.rewrite(arg) if rule.rewrite else None
+    if simpler is not None:
+        return simpler
+    probe = Func(name, (arg,), tuple(params), SCALAR)
+    return Func(name, (arg,), tuple(params), rule.shape(probe))
+
+
+def lookup(name: str) -> Activation | MatrixOp:
+    return ACTIVATIONS.get(name) or MATRIX_OPS[name]
+
+
+def _one_minus(e: Expr) -> Expr:
+    return sub(ones(e.shape), e)
+
+
+def _activation_rows() -> dict[str, Activation]:
+    f = apply
+    rows = [
+        Activation("exp", lambda z: f("exp", z), "exp({0})", r"\exp\left({0}\right)", "np.exp({0})"),
+        Activation("log", lambda z: power(z, Const(-ONE)), "log({0})", r"\log\left({0}\right)",
+                   "np.log({0})"),
+        Activation("sin", lambda z: f("cos", z), "sin({0})", r"\sin\left({0}\right)", "np.sin({0})"),
+        Activation("cos", lambda z: neg(f("sin", z)), "cos({0})", r"\cos\left({0}\right)",
+                   "np.cos({0})"),
+        Activation("tanh", lambda z: _one_minus(power(f("tanh", z), Const(2))), "tanh({0})",
+                   r"\tanh\left({0}\right)", "np.tanh({0})"),
+        Activation("sigmoid", lambda z: hadamard(f("sigmoid", z), _one_minus(f("sigmoid", z))),
+                   "sigmoid({0})", r"\sigma\left({0}\right)", "_sigmoid({0})"),
+        Activation("softplus", lambda z: f("sigmoid", z), "softplus({0})",
+                   r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})"),
+        Activation("abs", lambda z: f("sign", z), "abs({0})", r"\left|{0}\right|", "np.abs({0})",
+                   subgradient="abs'(0) is taken as 0 (the subgradient sign(x))"),
+        Activation("relu", lambda z: f("step", z), "relu({0})",
+                   r"\operatorname{{relu}}\left({0}\right)", "np.maximum({0}, 0.0)",
+                   subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)"),
+        Activation("step", lambda z: zeros(z.shape), "step({0})", r"\mathbb{{1}}\left[{0} > 0\right]",
+                   "np.heaviside({0}, 0.0)", subgradient="step'(0) is taken as 0"),
+        Activation("sign", lambda z: zeros(z.shape), "sign({0})",
+                   r"\operatorname{{sign}}\left({0}\right)", "np.sign({0})",
+                   subgradient="sign'(0) is taken as 0"),
+    ]
+    return {row.name: row for row in rows}
+
+
+def _inverse_t(x: Expr) -> Expr:
+    return transpose(apply("inv", x))
+
+
+def _norm_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
+    return (mul(delta, power(node, Const(-ONE)), node.arg),)
+
+
+def _softmax_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
+    weighted = summation(hadamard(node, delta), 0)
+    return (hadamard(node, sub(delta, broadcast(weighted, node.shape))),)
+
+
+def _logsumexp_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
+    x = node.arg
+    if node.params == (None,):
+        return (mul(delta, apply("exp", sub(x, broadcast(node, x.shape)))),)
+    return (hadamard(broadcast(delta, x.shape), apply("softmax", x)),)
+
+
+def _diag_shape(node: Func) -> Shape:
+    rows, cols = node.arg.shape
+    return (rows, rows) if cols == 1 else (rows, ONE)
+
+
+def _diag_rewrite(x: Expr) -> Expr | None:
+    n = x.shape[0]
+    if x.shape[1] == 1:
+        return mul(x.arg, Identity(n)) if isinstance(x, Broadcast) else None
+    if isinstance(x, Identity):
+        return ones((n, ONE))
+    if isinstance(x, Func) and x.name == "diag" and x.arg.shape[1] == 1:
+        return x.arg
+    if isinstance(x, MatMul) and len(x.chain) == 2 and x.chain[0].shape[1] == 1:
+        # The diagonal of an outer product u w^T is u .* w.
+        u, w_t = x.chain
+        return mul(Const(x.coeff), *x.scalars, hadamard(u, transpose(w_t)))
+    return None
+
+
+def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
+    return (apply("diag", delta),)
+
+
+def _matrix_op_rows() -> dict[str, MatrixOp]:
+    rows = [
+        MatrixOp("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
+                 "np.linalg.norm({0})", subgradient="the gradient of a norm at 0 is taken as 0",
+                 derivative_text="delta * z / norm(z)"),
+        MatrixOp("tr", lambda n: SCALAR,
+                 lambda n, d: (mul(d, Identity(n.arg.shape[0])),),
+                 "tr({0})", r"\operatorname{{tr}}\left({0}\right)", "np.trace({0})",
+                 transpose=lambda n: n, derivative_text="delta * I"),
+        MatrixOp("det", lambda n: SCALAR,
+                 lambda n, d: (mul(d, n, _inverse_t(n.arg)),),
+                 "det({0})", r"\det\left({0}\right)", "np.linalg.det({0})",
+                 derivative_text="delta * det(z) * inv(z)^T"),
+        MatrixOp("logdet", lambda n: SCALAR,
+                 lambda n, d: (mul(d, _inverse_t(n.arg)),),
+                 "logdet({0})", r"\log\det\left({0}\right)", "np.linalg.slogdet({0})[1]",
+                 derivative_text="delta * inv(z)^T"),
+        MatrixOp("inv", lambda n: n.arg.shape,
+                 lambda n, d: (neg(mul(transpose(n), d, transpose(n))),),
+                 "inv({0})", "{0}^{{-1}}", "np.linalg.inv({0})",
+                 derivative_text="-inv(z)^T delta inv(z)^T"),
+        MatrixOp("diag", _diag_shape, _diag_vjp, "diag({0})",
+                 r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
+                 transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),
+                 derivative_text="diag(delta)", rewrite=_diag_rewrite),
+        MatrixOp("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
+                 r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
+                 derivative_text="S .* (delta - 1 sum(S .* delta, 1))"),
+        MatrixOp("logsumexp",
+                 lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
+                 _logsumexp_vjp, "logsumexp({0})", r"\operatorname{{logsumexp}}\left({0}\right)",
+                 "_logsumexp({0}, axis={axis})", derivative_text="delta .* softmax(z)"),
+    ]
+    return {row.name: row for row in rows}
+
+
+ACTIVATIONS: dict[str, Activation] = _activation_rows()
+
+# f(g(x)) where a closed form is simpler and numerically safer than the composition.
+COMPOSITIONS: dict[tuple[str, str], Callable[[Expr], Expr]] = {
+    ("log", "exp"): lambda x: x,
+    ("exp", "log"): lambda x: x,
+    ("log", "sigmoid"): lambda x: neg(apply("softplus", neg(x))),
+    ("log", "softmax"): lambda x: sub(x, apply("logsumexp", x, 0)),
+}
+MATRIX_OPS: dict[str, MatrixOp] = _matrix_op_rows()
+
+# Stable forms: no overflow for large |z|, and as cheap as the naive ones.
+NUMPY_HELPERS: dict[str, str] = {
+    "_sigmoid": '''def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))''',
+    "_softplus": '''def _softplus(z):
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))''',
+    "_softmax": '''def _softmax(z):
+    e = np.exp(z - z.max(axis=0))
+    return e / e.sum(axis=0)''',
+    "_logsumexp": '''def _logsumexp(z, axis=None):
+    top = z.max(axis=axis)
+    shift = top if axis is None else np.expand_dims(top, axis)
+    return top + np.log(np.exp(z - shift).sum(axis=axis))''',
+}

@@ -1,0 +1,513 @@
+"""Parse a formula into a small, immutable syntax tree.
+
+A formula is zero or more definitions followed by one expression, the cost::
+
+    R = A*s - x;  norm(R, 'fro')^2 + gamma*norm(A, 'fro')^2
+
+Grammar (statements are separated by ``;``, a trailing ``;`` is allowed,
+newlines are ordinary whitespace and ``#`` starts a comment to end of line)::
+
+    program    := (NAME '=' sum ';')* sum ';'?
+    sum        := product (('+' | '-') product)*
+    product    := unary (('*' | '@' | '.*' | './' | '/') unary)*
+    unary      := ('-' | '+')* postfix
+    postfix    := primary (TRANSPOSE | ('^' | '.^') exponent)*
+    exponent   := ('-' | '+')? primary
+    primary    := NUMBER | STRING | NAME | NAME '(' (sum (',' sum)*)? ')'
+                | '(' sum ')'
+
+so, lowest to highest: binary ``+ -``; ``* @ .* ./ /``; unary ``- +``;
+transpose and power, applied left to right as in MATLAB (``a.^2'`` is
+``(a.^2)'`` and ``2^3^2`` is ``(2^3)^2``).  All binary operators are
+left-associative.
+
+Tokens: names are ASCII letters, digits and ``_`` starting with a letter;
+numbers are ``2``, ``0.5``, ``.5``, ``1e-3``, ``1.5E+3`` (a ``.`` belongs to a
+number only when a digit follows it, so ``2.*x`` is ``2 .* x``); strings are
+in single quotes.  A ``'`` is a transpose when the previous token is a name,
+a number, ``)`` or another transpose (whitespace in between is allowed), and
+opens a string anywhere else.  ``.T`` is a transpose unless a name character
+follows the ``T``.  Anything else outside a comment is an error (strings
+hold printable ASCII only).
+
+User text is never evaluated.  Every problem is reported as a
+:class:`~derive.errors.DeriveError` carrying the source and the offset of the
+offending spot.  Nesting of parentheses, calls and unary operators is limited
+to :data:`MAX_DEPTH` levels, and chains of binary operators are parsed with
+loops, so hostile input cannot exhaust the Python stack; tokenizing and
+parsing take linear time.
+"""
+from __future__ import annotations
+
+import functools
+import gc
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator, NamedTuple, Union
+
+from derive.errors import DeriveError
+
+__all__ = [
+    "MAX_DEPTH", "Token", "tokenize", "parse",
+    "Number", "Name", "String", "Call", "Unary", "Binary", "Transpose",
+    "Definition", "Program", "Expr",
+]
+
+#: Maximum nesting of parentheses, calls and unary operators.
+MAX_DEPTH = 100
+#: Longest accepted number literal (digits) and largest decimal exponent.
+MAX_NUMBER_DIGITS = 1000
+MAX_EXPONENT = 1000
+
+
+# --------------------------------------------------------------------------
+# Syntax tree
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    pos: int
+    text: str
+    value: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    pos: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class String:
+    pos: int
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    pos: int
+    func: str
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    pos: int
+    op: str
+    operand: object
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    pos: int
+    op: str
+    left: object
+    right: object
+
+
+@dataclass(frozen=True, slots=True)
+class Transpose:
+    pos: int
+    operand: object
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    pos: int
+    name: str
+    expr: object
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    source: str
+    definitions: tuple[Definition, ...]
+    cost: object
+
+
+Expr = Union[Number, Name, String, Call, Unary, Binary, Transpose]
+
+
+# --------------------------------------------------------------------------
+# Tokenizer
+# --------------------------------------------------------------------------
+
+class Token(NamedTuple):
+    """One token.  ``kind`` is 'name', 'number', 'string', 'op',
+    'transpose' or 'end'; ``text`` is the exact source text (a string keeps
+    its quotes); ``pos`` is the 0-based offset of its first character.  The
+    'end' token sits just after the last token (0 for an empty formula)."""
+    kind: str
+    text: str
+    pos: int
+
+
+# One token, after any whitespace and comments; 'end' matches only at the
+# end of the text, and 'bad' is any character that cannot start a token.
+_TOKEN = re.compile(r"""
+    (?:[ \t\r\n]++ | \#[^\n]*+)*+
+    (?: (?P<name>[A-Za-z][A-Za-z0-9_]*)
+      | (?P<op>\.\*|\./|\.\^|[*@/+\-^(),;=])
+      | (?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+      | (?P<dotT>\.T)
+      | (?P<quote>')
+      | (?P<end>\Z)
+      | (?P<bad>[\s\S])
+    )
+""", re.VERBOSE)
+_STRING = re.compile(r"'[^'\n]*'")
+_BAD_IN_STRING = re.compile(r"[^ -~]")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_NUMBER_PARTS = re.compile(r"([0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?)([0-9]+))?")
+
+
+def _show_char(ch: str) -> str:
+    if " " <= ch <= "~":
+        return "'" + ch + "'" if ch != "'" else '"\'"'
+    return f"U+{ord(ch):04X}" + (f" '{ch}'" if ch.isprintable() else "")
+
+
+def _bad_character(source: str, pos: int) -> DeriveError:
+    ch = source[pos]
+    if ch == "_":
+        why = ": names must start with a letter"
+    elif ch == '"':
+        why = ": strings are written in single quotes"
+    elif ch == ".":
+        why = ": expected '.*', './', '.^', '.T' or a digit after '.'"
+    elif not ch.isascii():
+        why = " (only ASCII characters are allowed outside comments)"
+    else:
+        why = ""
+    return DeriveError(f"unexpected character {_show_char(ch)}{why}",
+                       source=source, offset=pos)
+
+
+def _read_string(source: str, pos: int) -> str:
+    """The text (quotes included) of the string literal opening at ``pos``."""
+    m = _STRING.match(source, pos)
+    if m is None:
+        raise DeriveError("unterminated string: this ' is never closed on its line",
+                          source=source, offset=pos)
+    bad = _BAD_IN_STRING.search(source, pos + 1, m.end() - 1)
+    if bad is not None:
+        raise _bad_character(source, bad.start())
+    return m.group()
+
+
+def _check_number(source: str, text: str, pos: int, stop: int) -> None:
+    """Reject a number glued to a name, or too large to make exact cheaply."""
+    after = source[stop:stop + 1]
+    if after in _NAME_CHARS:
+        if after in ("e", "E"):
+            raise DeriveError(f"malformed number: expected digits after the exponent '{after}'",
+                              source=source, offset=stop)
+        raise DeriveError(f"expected an operator after the number '{text}' "
+                          "(write '2*x', not '2x')", source=source, offset=stop)
+    if len(text) <= MAX_NUMBER_DIGITS and "e" not in text and "E" not in text:
+        return
+    whole, frac, _sign, exp = _NUMBER_PARTS.fullmatch(text).groups()
+    if len(whole) + len(frac or "") > MAX_NUMBER_DIGITS:
+        raise DeriveError(f"number is too long (more than {MAX_NUMBER_DIGITS} digits)",
+                          source=source, offset=pos)
+    if exp is not None:
+        exp = exp.lstrip("0")
+        if len(exp) > len(str(MAX_EXPONENT)) or (exp and int(exp) > MAX_EXPONENT):
+            raise DeriveError(f"exponent of number is too large (more than {MAX_EXPONENT})",
+                              source=source, offset=pos)
+
+
+@functools.lru_cache(maxsize=256)
+def _number_value(text: str) -> Fraction:
+    """The exact value of a (checked) number literal."""
+    if text.isdigit():
+        return Fraction(int(text))
+    whole, frac, sign, exp = _NUMBER_PARTS.fullmatch(text).groups()
+    frac = frac or ""
+    scale = (int(exp) if exp else 0) * (-1 if sign == "-" else 1) - len(frac)
+    mantissa = int((whole or "0") + frac)
+    if scale >= 0:
+        return Fraction(mantissa * 10 ** scale)
+    return Fraction(mantissa, 10 ** -scale)
+
+
+def tokenize(source: str) -> Iterator[Token]:
+    """Yield the tokens of ``source``, ending with one 'end' token.
+
+    Raises DeriveError at the first character that cannot start a token.
+    """
+    make = tuple.__new__          # Token(kind, text, pos), minus a Python-level call
+    transposable = False          # would a "'" here be a transpose?
+    last = make(Token, ("end", "", 0))      # the last token yielded
+    pos = 0
+    while True:
+        # finditer is restarted only after a string, which it cannot see
+        # (whether "'" opens a string depends on the previous token).
+        for m in _TOKEN.finditer(source, pos):
+            kind = m.lastgroup
+            text = m.group(kind)
+            pos = m.start(kind)
+            if kind == "name":
+                transposable = True
+            elif kind == "op":
+                transposable = text == ")"
+            elif kind == "number":
+                _check_number(source, text, pos, pos + len(text))
+                transposable = True
+            elif kind == "quote" and transposable:
+                kind = "transpose"
+            elif kind == "quote":               # it opens a string
+                text = _read_string(source, pos)
+                transposable = False
+                yield (last := make(Token, ("string", text, pos)))
+                pos += len(text)
+                break
+            elif kind == "dotT":
+                if source[pos + 2:pos + 3] in _NAME_CHARS:
+                    raise DeriveError("'.T' (transpose) cannot be followed directly by a "
+                                      "letter, digit or '_'", source=source, offset=pos)
+                kind = "transpose"
+                transposable = True
+            elif kind == "end":                 # placed just after the last token
+                yield make(Token, ("end", "", last.pos + len(last.text)))
+                return
+            else:
+                raise _bad_character(source, pos)
+            yield (last := make(Token, (kind, text, pos)))
+        else:  # pragma: no cover - the 'end' alternative always matches last
+            raise AssertionError("tokenizer ran past the end")
+
+
+# --------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------
+
+# Operator tokens are recognised by their text alone: no name, number,
+# string (which keeps its quotes) or end token can have the same text.
+_SUM_OPS = frozenset({"+", "-"})
+_PRODUCT_OPS = frozenset({"*", "@", ".*", "./", "/"})
+_POWER_OPS = frozenset({"^", ".^"})
+_POSTFIX_OPS = frozenset({"'", ".T", "^", ".^"})
+_AFTER_NAME = _POSTFIX_OPS | {"("}            # a name is more than a Name
+
+
+def _describe(token: Token) -> str:
+    if token.kind == "end":
+        return "end of formula"
+    if token.kind in ("name", "number"):
+        return f"{token.kind} '{token.text}'"
+    if token.kind == "string":
+        return f"string {token.text}"
+    if token.text == "'":
+        return "transpose \"'\""
+    return f"'{token.text}'"
+
+
+class _Parser:
+    """Recursive descent over the token stream, with two tokens of lookahead
+    (``token`` and ``following``) and the last consumed one (``previous``)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.next_token = tokenize(source).__next__
+        self.token = self.next_token()
+        self.following = self.token if self.token.kind == "end" else self.next_token()
+        self.previous: Token | None = None
+        self.depth = 0            # open parentheses, calls and unary operators
+        self.open_parens = 0
+
+    # -- helpers -----------------------------------------------------------
+
+    def advance(self) -> Token:
+        token = self.previous = self.token
+        self.token = self.following
+        if self.following.kind != "end":
+            self.following = self.next_token()
+        return token
+
+    def error(self, message: str, offset: int) -> DeriveError:
+        return DeriveError(message, source=self.source, offset=offset)
+
+    def enter(self, token: Token) -> None:
+        """One more level of nesting, opened by ``token``."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested too deeply (more than {MAX_DEPTH} levels)", token.pos)
+
+    def close(self, opening: Token, expected: str) -> None:
+        """Consume the ')' matching ``opening``."""
+        if self.token.text == ")":
+            self.advance()
+            return
+        if self.token.kind == "end" or self.token.text == ";":
+            raise self.error("unbalanced parenthesis: this '(' is never closed", opening.pos)
+        raise self.error(f"expected {expected}, found {_describe(self.token)}",
+                         self.token.pos)
+
+    # -- statements ----------------------------------------------------------
+
+    def program(self) -> Program:
+        if self.token.kind == "end":
+            raise self.error("the formula is empty", self.token.pos)
+        definitions: list[Definition] = []
+        while True:
+            start = self.token
+            if start.kind == "name" and self.following.text == "=":
+                self.advance()
+                self.advance()
+                definitions.append(Definition(start.pos, start.text, self.sum()))
+                self.statement_end()
+                if self.token.text == ";":
+                    self.advance()
+                if self.token.kind == "end":
+                    raise self.error("expected the cost after the definitions", self.token.pos)
+                continue
+            if start.text == ";":
+                raise self.error("expected a definition or the cost, found ';'", start.pos)
+            cost = self.sum()
+            self.statement_end()
+            if self.token.text == ";":
+                self.advance()
+            if self.token.text == ";":
+                raise self.error("expected end of formula after the cost, found ';'",
+                                 self.token.pos)
+            if self.token.kind != "end":
+                raise self.error("expected a definition 'name = ...' here: only the last "
+                                 "statement is the cost", start.pos)
+            return Program(self.source, tuple(definitions), cost)
+
+    def statement_end(self) -> None:
+        """After a statement's expression only ';' or the end may follow."""
+        token = self.token
+        if token.kind == "end" or token.text == ";":
+            return
+        if token.text == ")":
+            raise self.error("unbalanced parenthesis: this ')' has no matching '('", token.pos)
+        hint = " (a definition is 'name = expression;')" if token.text == "=" else ""
+        raise self.error(f"expected ';' or end of formula, found {_describe(token)}{hint}",
+                         token.pos)
+
+    # -- expressions, lowest precedence first ------------------------------
+
+    def sum(self) -> Expr:
+        left = self.product()
+        while self.token.text in _SUM_OPS:
+            op = self.advance()
+            left = Binary(op.pos, op.text, left, self.product())
+        return left
+
+    def product(self) -> Expr:
+        left = self.unary()
+        while self.token.text in _PRODUCT_OPS:
+            op = self.advance()
+            left = Binary(op.pos, op.text, left, self.unary())
+        return left
+
+    def unary(self) -> Expr:
+        token = self.token
+        if token.kind == "name" and self.following.text not in _AFTER_NAME:
+            self.advance()                      # fast path: a lone name
+            return Name(token.pos, token.text)
+        if token.text not in _SUM_OPS:
+            return self.postfix()
+        signs = []
+        while self.token.text in _SUM_OPS:
+            self.enter(self.token)
+            signs.append(self.advance())
+        node = self.postfix()
+        for sign in reversed(signs):
+            node = Unary(sign.pos, sign.text, node)
+        self.depth -= len(signs)
+        return node
+
+    def postfix(self) -> Expr:
+        node = self.primary()
+        while self.token.text in _POSTFIX_OPS:
+            token = self.advance()
+            if token.kind == "transpose":
+                node = Transpose(token.pos, node)
+            else:
+                node = Binary(token.pos, token.text, node, self.exponent())
+        return node
+
+    def exponent(self) -> Expr:
+        if self.token.text not in _SUM_OPS:
+            return self.primary()
+        sign = self.token
+        self.enter(sign)
+        self.advance()
+        node = Unary(sign.pos, sign.text, self.primary())
+        self.depth -= 1
+        return node
+
+    def primary(self) -> Expr:
+        token = self.token
+        kind = token.kind
+        if kind == "name":
+            self.advance()
+            if self.token.text == "(":
+                return self.call(token)
+            return Name(token.pos, token.text)
+        if kind == "number":
+            self.advance()
+            return Number(token.pos, token.text, _number_value(token.text))
+        if kind == "string":
+            self.advance()
+            return String(token.pos, token.text[1:-1])
+        if token.text == "(":
+            self.enter(token)
+            self.open_parens += 1
+            self.advance()
+            node = self.sum()
+            self.close(token, "an operator or ')'")
+            self.open_parens -= 1
+            self.depth -= 1
+            return node
+        raise self.missing_operand()
+
+    def call(self, name: Token) -> Call:
+        opening = self.token
+        self.enter(opening)
+        self.open_parens += 1
+        self.advance()
+        args = []
+        if self.token.text != ")":
+            args.append(self.sum())
+            while self.token.text == ",":
+                self.advance()
+                args.append(self.sum())
+        self.close(opening, f"',' or ')' in the call to '{name.text}'")
+        self.open_parens -= 1
+        self.depth -= 1
+        return Call(name.pos, name.text, tuple(args))
+
+    def missing_operand(self) -> DeriveError:
+        token, previous = self.token, self.previous
+        if token.text == ")" and self.open_parens == 0:
+            return self.error("unbalanced parenthesis: this ')' has no matching '('", token.pos)
+        found = _describe(token)
+        if previous is None or previous.text == ";":
+            return self.error(f"expected a definition or the cost, found {found}", token.pos)
+        after = f"'{previous.text}'" if previous.text != "'" else "\"'\""
+        return self.error(f"expected an operand after {after}, found {found}", token.pos)
+
+
+def parse(source: str) -> Program:
+    """Parse a formula (definitions, then the cost) into a :class:`Program`.
+
+    Raises DeriveError, with the source and the offset of the offending spot,
+    for anything that is not a well-formed formula.
+    """
+    if not isinstance(source, str):
+        raise TypeError(f"parse() expects a str, not {type(source).__name__}")
+    # A long formula makes about a node per token; the cyclic garbage
+    # collector would rescan that growing, cycle-free tree over and over
+    # (more than half the time of a 1 MB formula), so pause it meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Parser(source).program()
+    finally:
+        if collecting:
+            gc.enable()

@@ -1,0 +1,175 @@
+"""What the text and LaTeX printers share: dispatch, precedence, and the layout of sums and products.
+
+A subclass spells the pieces (a transpose, a fraction, a function call); the
+base decides where parentheses go and how signs, numerators and denominators
+of a product are laid out.
+"""
+from __future__ import annotations
+
+import sympy
+
+from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+                    Symbol, Transpose, split_power)
+from ..functions import lookup
+
+ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+
+
+class Printer:
+    """Dispatches ``print(e)`` to ``_print_<NodeType>``; returns (string, precedence)."""
+
+    product_separator = " "
+    hadamard_separator = " .* "
+    division_separator = " ./ "
+    fraction_before_chain = True   # (2 / n) A rather than 2 A / n
+
+    def print(self, e: Expr) -> str:
+        return self._print(e)[0]
+
+    def _print(self, e: Expr) -> tuple[str, int]:
+        return getattr(self, f"_print_{type(e).__name__}")(e)
+
+    def wrap(self, e: Expr, level: int) -> str:
+        text, prec = self._print(e)
+        return self.parens(text) if prec < level else text
+
+    # ---- spellings a subclass provides
+    def parens(self, text: str) -> str:
+        raise NotImplementedError
+
+    def number(self, value: sympy.Expr) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def symbol(self, name: str) -> str:
+        raise NotImplementedError
+
+    def fraction(self, numerator: str, denominator: str) -> str:
+        raise NotImplementedError
+
+    def transpose_of(self, text: str) -> str:
+        raise NotImplementedError
+
+    def power_of(self, base: str, exponent: str, elementwise: bool) -> str:
+        raise NotImplementedError
+
+    def root_of(self, text: str) -> str:
+        raise NotImplementedError
+
+    def identity(self, e: Identity) -> str:
+        raise NotImplementedError
+
+    def ones(self, rows, cols) -> str:
+        raise NotImplementedError
+
+    def sum_of(self, text: str, axis: int | None) -> str:
+        raise NotImplementedError
+
+    def spelling(self, e: Func) -> str:
+        raise NotImplementedError
+
+    # ---- the nodes
+    def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
+        return self.symbol(e.name), ATOM
+
+    def _print_Const(self, e: Const) -> tuple[str, int]:
+        return self.number(e.value)
+
+    def _print_Identity(self, e: Identity) -> tuple[str, int]:
+        return self.identity(e), ATOM
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        rows, cols = e.shape
+        inner = e.arg
+        if inner.is_scalar:
+            ones = self.ones(rows, cols)
+            if isinstance(inner, Const) and inner.value == 1:
+                return ones, ATOM
+            return self.join_product([self.wrap(inner, MUL), ones]), MUL
+        if inner.shape[1] == 1:
+            return self.join_product([self.wrap(inner, MUL), self.ones(1, cols)]), MUL
+        return self.join_product([self.ones(rows, 1), self.wrap(inner, MUL)]), MUL
+
+    def join_product(self, parts: list[str]) -> str:
+        return self.product_separator.join(parts)
+
+    def _print_Add(self, e: Add) -> tuple[str, int]:
+        out = ""
+        for i, term in enumerate(e.terms):
+            negative, positive = _negated(term)
+            text = self.wrap(positive, ADD + 1) if negative else self.wrap(term, ADD + 1)
+            if i == 0:
+                out = ("-" + text) if negative else text
+            else:
+                out += (" - " if negative else " + ") + text
+        return out, ADD
+
+    def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
+        coeff = e.coeff
+        sign = ""
+        if coeff.could_extract_minus_sign():
+            sign, coeff = "-", -coeff
+        numerator_coeff, denominator_coeff = sympy.fraction(coeff)
+        up: list[str] = []
+        down: list[str] = []
+        if numerator_coeff != 1:
+            up.append(self.number(numerator_coeff)[0])
+        if denominator_coeff != 1:
+            down.append(self.wrap(Const(denominator_coeff), MUL + 1))
+        for f in e.scalars:
+            base, exp = split_power(f)
+            if exp.is_number and exp < 0:
+                down.append(self.wrap(base if exp == -1 else Power(base, Const(-exp)), MUL + 1))
+            else:
+                up.append(self.wrap(f, MUL + 1))
+        chain = [self.wrap(f, MUL + 1) for f in e.chain]
+        if down and self.fraction_before_chain:
+            scalar = self.fraction(self.join_product(up) or "1", self.join_product(down))
+            text = self.join_product([scalar] + chain)
+        elif down:
+            text = self.fraction(self.join_product(up + chain) or "1", self.join_product(down))
+        else:
+            text = self.join_product(up + chain)
+        return sign + text, (UNARY if sign else MUL)
+
+    def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
+        text = ""
+        for i, f in enumerate(e.factors):
+            base, exp = split_power(f)
+            if i > 0 and exp == -1:
+                text += self.division_separator + self.wrap(base, MUL + 1)
+                continue
+            part = self.wrap(f, MUL + 1)
+            text = part if i == 0 else text + self.hadamard_separator + part
+        return text, MUL
+
+    def _print_Power(self, e: Power) -> tuple[str, int]:
+        if isinstance(e.exponent, Const) and e.exponent.value == sympy.Rational(1, 2):
+            return self.root_of(self.print(e.base)), ATOM
+        exponent = self.exponent(e.exponent)
+        return self.power_of(self.wrap(e.base, ATOM), exponent, not e.base.is_scalar), POWER
+
+    def exponent(self, e: Expr) -> str:
+        return self.print(e)
+
+    def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
+        return self.transpose_of(self.wrap(e.arg, ATOM)), POWER
+
+    def _print_Sum(self, e: Sum) -> tuple[str, int]:
+        return self.sum_of(self.print(e.arg), e.axis), ATOM
+
+    def _print_Func(self, e: Func) -> tuple[str, int]:
+        return self.spelling(e), ATOM
+
+
+def _negated(term: Expr) -> tuple[bool, Expr]:
+    """(True, -term) when the term prints with a leading minus."""
+    if isinstance(term, MatMul) and term.coeff.could_extract_minus_sign():
+        from ..expr import mul
+        return True, mul(Const(-term.coeff), *term.factors)
+    if isinstance(term, Const) and term.value.could_extract_minus_sign():
+        return True, Const(-term.value)
+    return False, term
+
+
+def row_for(e: Func):
+    return lookup(e.name)

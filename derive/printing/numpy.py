@@ -1,0 +1,370 @@
+"""NumPy code: one self-contained snippet with ``grad_X`` functions and ``value_and_grad``.
+
+Vectors are 1-D arrays, scalars floats, matrices 2-D arrays, so the printer
+tracks each node's kind and aligns operands for broadcasting (a column vector
+added to a matrix is ``v[:, None]``). Every subexpression used twice is
+computed once into a temporary; matrix chains are multiplied in the cheapest
+order the dimensions allow; diagonal and identity matrices are never built.
+"""
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+
+import sympy
+
+from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+                    Symbol, Transpose, postorder, split_power)
+from ..functions import NUMPY_HELPERS, lookup
+
+ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+# Size assumed for a symbolic dimension when choosing the order of a matrix chain.
+DEFAULT_DIMENSION = 100
+
+
+def kind(e: Expr) -> str:
+    return kind_of_shape(e.shape)
+
+
+def kind_of_shape(shape) -> str:
+    rows, cols = shape
+    if rows == 1 and cols == 1:
+        return "scalar"
+    if cols == 1:
+        return "col"
+    if rows == 1:
+        return "row"
+    return "matrix"
+
+
+def python_name(name: str) -> str:
+    return name + "_" if keyword.iskeyword(name) or name in ("np", "value") else name
+
+
+@dataclass
+class Output:
+    name: str          # the variable it is returned in: value, grad_A, ...
+    expr: Expr
+
+
+class NumpyPrinter:
+    """Prints expressions as NumPy, binding repeated subexpressions to temporaries."""
+
+    def __init__(self, parameters: list[Symbol]) -> None:
+        self.parameters = parameters
+        self.names = {p.name: python_name(p.name) for p in parameters}
+        self.dim_names: dict[sympy.Symbol, str] = {}
+        self.temporaries: dict[Expr, str] = {}
+        self.lines: list[str] = []
+        self.helpers: set[str] = set()
+        self.dims_used: set[sympy.Symbol] = set()
+
+    # ------------------------------------------------------------ function bodies
+    def body(self, outputs: list[Output]) -> list[str]:
+        """Statements computing the outputs, shared work done once."""
+        self.temporaries, self.lines, self.dims_used = {}, [], set()
+        uses: dict[Expr, int] = {}
+        for out in outputs:
+            for node in postorder(out.expr):
+                for child in node.children:
+                    uses[child] = uses.get(child, 0) + 1
+        for out in outputs:
+            uses[out.expr] = uses.get(out.expr, 0) + 1
+        shared = [n for n in self._order(outputs) if uses.get(n, 0) > 1 and not self._cheap(n)]
+        counter = 0
+        for node in shared:
+            counter += 1
+            name = f"t{counter}"
+            code = self.code(node)
+            self.lines.append(f"{name} = {code}  # {_shape_comment(node)}")
+            self.temporaries[node] = name
+        for out in outputs:
+            code = self.code(out.expr)
+            if out.name == "value":
+                code = f"float({code})"
+            self.lines.append(f"{out.name} = {code}")
+        return self._dimension_lines() + self.lines
+
+    def _order(self, outputs: list[Output]) -> list[Expr]:
+        seen: dict[Expr, None] = {}
+        for out in outputs:
+            for node in postorder(out.expr):
+                seen.setdefault(node, None)
+        return list(seen)
+
+    @staticmethod
+    def _cheap(e: Expr) -> bool:
+        if isinstance(e, (Symbol, Const, Identity)):
+            return True
+        if isinstance(e, Transpose):
+            return isinstance(e.arg, Symbol)
+        if isinstance(e, Broadcast):
+            return isinstance(e.arg, (Symbol, Const))
+        return False
+
+    def _dimension_lines(self) -> list[str]:
+        lines = []
+        for dim in sorted(self.dims_used, key=str):
+            source = self._dimension_source(dim)
+            lines.append(f"{self.dim_name(dim)} = {source}")
+        return lines
+
+    def _dimension_source(self, dim: sympy.Symbol) -> str:
+        for p in self.parameters:
+            for axis, d in enumerate(p.shape):
+                if d == dim:
+                    name = self.names[p.name]
+                    return f"{name}.shape[{axis if kind(p) == 'matrix' else 0}]"
+        raise ValueError(f"dimension {dim} is not the size of any argument")
+
+    def dim_name(self, dim: sympy.Symbol) -> str:
+        name = str(dim)
+        taken = set(self.names.values()) | {"np", "value"}
+        return name + "_dim" if name in taken or keyword.iskeyword(name) else name
+
+    # ------------------------------------------------------------ expressions
+    def code(self, e: Expr) -> str:
+        return self._code(e)[0]
+
+    def _code(self, e: Expr) -> tuple[str, int]:
+        if e in self.temporaries:
+            return self.temporaries[e], ATOM
+        return getattr(self, f"_print_{type(e).__name__}")(e)
+
+    def wrap(self, e: Expr, level: int) -> str:
+        text, prec = self._code(e)
+        return f"({text})" if prec < level else text
+
+    def aligned(self, e: Expr, target: str, level: int) -> str:
+        """``e`` as an operand of an elementwise operation whose result has kind ``target``."""
+        if isinstance(e, Broadcast) and e not in self.temporaries:
+            e = e.arg
+        if target == "matrix" and kind(e) == "col":
+            return f"{self.wrap(e, ATOM)}[:, None]"
+        return self.wrap(e, level)
+
+    def number(self, value: sympy.Expr) -> tuple[str, int]:
+        for s in value.free_symbols:
+            self.dims_used.add(s)
+        if value.is_Integer:
+            return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
+        if value.is_Rational:
+            return f"{value.p} / {value.q}", MUL
+        if value.is_Float:
+            return repr(float(value)), ATOM
+        renamed = value.subs({s: sympy.Symbol(self.dim_name(s)) for s in value.free_symbols})
+        return sympy.pycode(renamed), MUL
+
+    def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
+        return self.names[e.name], ATOM
+
+    def _print_Const(self, e: Const) -> tuple[str, int]:
+        return self.number(e.value)
+
+    def _shape_code(self, rows, cols) -> str:
+        dims = [d for d in (rows, cols) if d != 1]
+        parts = [self.number(sympy.sympify(d))[0] for d in dims]
+        return parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
+
+    def _print_Identity(self, e: Identity) -> tuple[str, int]:
+        return f"np.eye({self.number(e.shape[0])[0]})", ATOM
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        shape = self._shape_code(*e.shape)
+        inner = e.arg
+        if inner.is_scalar:
+            return f"np.full({shape}, {self.code(inner)})", ATOM
+        target = kind(e)
+        operand = self.aligned(inner, target, ATOM) if target == "matrix" else self.wrap(inner, ATOM)
+        return f"np.broadcast_to({operand}, {shape}).copy()", ATOM
+
+    def _print_Add(self, e: Add) -> tuple[str, int]:
+        target = kind(e)
+        out = ""
+        for i, term in enumerate(e.terms):
+            negative = isinstance(term, MatMul) and term.coeff.could_extract_minus_sign() or \
+                isinstance(term, Const) and term.value.could_extract_minus_sign()
+            if negative and i > 0:
+                from ..expr import neg
+                out += " - " + self.aligned(neg(term), target, ADD + 1)
+            else:
+                text = self.aligned(term, target, ADD + 1 if i else ADD)
+                out = text if i == 0 else out + " + " + text
+        return out, ADD
+
+    def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
+        coeff = e.coeff
+        negative = coeff.could_extract_minus_sign()
+        if negative:
+            coeff = -coeff
+        parts = []
+        if coeff != 1:
+            text, prec = self.number(coeff)
+            parts.append(text if prec == ATOM else f"({text})")
+        parts.extend(self.wrap(f, MUL + 1) for f in e.scalars)
+        if e.chain:
+            text, prec = self._chain(list(e.chain))
+            parts.append(text if prec > MUL or (prec == MUL and not parts) else f"({text})")
+        # Unary minus binds tighter than * and @, and -(a * b) equals (-a) * b.
+        return ("-" if negative else "") + " * ".join(parts), (UNARY if negative else MUL)
+
+    def _chain(self, chain: list[Expr]) -> tuple[str, int]:
+        """The product of a chain, in the cheapest order; (code, precedence)."""
+        if len(chain) == 1:
+            return self._code(chain[0])
+        split = _cheapest_split(chain)
+        left_code, left_prec = self._chain(chain[:split])
+        right_code, right_prec = self._chain(chain[split:])
+        left_kind = _chain_kind(chain[:split])
+        right_kind = _chain_kind(chain[split:])
+        if left_kind == "col" and right_kind == "row":
+            return f"np.outer({left_code}, {right_code})", ATOM
+        left = left_code if left_prec >= MUL else f"({left_code})"
+        right = right_code if right_prec > MUL else f"({right_code})"
+        return f"{left} @ {right}", MUL
+
+    def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
+        target = kind(e)
+        text = ""
+        for i, f in enumerate(e.factors):
+            base, exp = split_power(f)
+            if i > 0 and exp == -1:
+                text += " / " + self.aligned(base, target, MUL + 1)
+            else:
+                part = self.aligned(f, target, MUL + 1 if i else MUL)
+                text = part if i == 0 else text + " * " + part
+        return text, MUL
+
+    def _print_Power(self, e: Power) -> tuple[str, int]:
+        base = e.base
+        if isinstance(e.exponent, Const):
+            p = e.exponent.value
+            if p == 2:
+                return f"np.square({self.code(base)})", ATOM
+            if p == sympy.Rational(1, 2):
+                return f"np.sqrt({self.code(base)})", ATOM
+            if p == -1:
+                return f"1.0 / {self.wrap(base, MUL + 1)}", MUL
+            if p == sympy.Rational(-1, 2):
+                return f"1.0 / np.sqrt({self.code(base)})", MUL
+            if p.is_Integer and p > 0:
+                return f"{self.wrap(base, POWER + 1)} ** {p}", POWER
+        exponent = self.wrap(e.exponent, POWER + 1)
+        return f"{self.wrap(base, POWER + 1)} ** {exponent}", POWER
+
+    def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
+        if kind(e.arg) != "matrix":
+            return self._code(e.arg)
+        return f"{self.wrap(e.arg, ATOM)}.T", ATOM
+
+    def _print_Sum(self, e: Sum) -> tuple[str, int]:
+        arg = e.arg
+        if e.axis is None:
+            if isinstance(arg, Power) and arg.exponent == Const(2) and arg not in self.temporaries:
+                x = self.code(arg.base)
+                return f"np.vdot({x}, {x})", ATOM
+            if isinstance(arg, Hadamard) and len(arg.factors) == 2 and arg not in self.temporaries \
+                    and all(f.shape == arg.shape for f in arg.factors):
+                a, b = (self.code(f) for f in arg.factors)
+                return f"np.vdot({a}, {b})", ATOM
+            return f"np.sum({self.code(arg)})", ATOM
+        return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
+
+    def _print_Func(self, e: Func) -> tuple[str, int]:
+        row = lookup(e.name)
+        spelling = row.numpy
+        for helper in NUMPY_HELPERS:
+            if helper + "(" in spelling:
+                self.helpers.add(helper)
+        axis = e.params[0] if e.params else None
+        return spelling.format(*[self.code(a) for a in e.args], axis=axis), ATOM
+
+
+def _chain_kind(chain: list[Expr]) -> str:
+    return kind_of_shape((chain[0].shape[0], chain[-1].shape[1]))
+
+
+def _size(d) -> int:
+    return int(d) if d.is_Integer else DEFAULT_DIMENSION
+
+
+def _cheapest_split(chain: list[Expr]) -> int:
+    """Where the cheapest parenthesisation splits the chain (the classic dynamic programme)."""
+    dims = [_size(chain[0].shape[0])] + [_size(f.shape[1]) for f in chain]
+    n = len(chain)
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            cost[i][j] = None
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if cost[i][j] is None or c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k + 1
+    return split[0][n - 1]
+
+
+def _shape_comment(e: Expr) -> str:
+    rows, cols = e.shape
+    if rows == 1 and cols == 1:
+        return "scalar"
+    if cols == 1:
+        return f"({rows},)"
+    if rows == 1:
+        return f"({cols},) row"
+    return f"({rows}, {cols})"
+
+
+def _kind_word(s: Symbol) -> str:
+    rows, cols = s.shape
+    k = kind(s)
+    if k == "scalar":
+        return "scalar"
+    if k == "col":
+        return f"vector, shape ({rows},)"
+    return f"matrix, shape ({rows}, {cols})"
+
+
+def _docstring(summary: str, source: str, parameters: list[Symbol], notes: list[str],
+               returns: str) -> list[str]:
+    formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
+    formula = formula.replace("\\", "\\\\").replace('"', '\\"')
+    lines = [f'"""{summary}', "", f"    F = {formula}", "", "Arguments:"]
+    lines += [f"    {python_name(p.name)}: {_kind_word(p)}" for p in parameters]
+    lines += ["", f"Returns {returns}."]
+    if notes:
+        lines += ["", "Non-smooth points:"] + [f"    {note}" for note in notes]
+    return lines + ['"""']
+
+
+def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
+            notes: list[str]) -> str:
+    """The whole program of SPEC section 4."""
+    printer = NumpyPrinter(parameters)
+    signature = ", ".join(printer.names[p.name] for p in parameters)
+    grad_names = {name: f"grad_{name}" for name in gradients}
+    functions = []
+    outputs = [Output("value", value)] + [Output(grad_names[n], g) for n, g in gradients.items()]
+    returned = ", ".join(o.name for o in outputs)
+    functions.append(_function(
+        "value_and_grad", signature, printer.body(outputs), returned,
+        _docstring("Value of F and its gradients, sharing the work.", source, parameters, notes,
+                   f"({returned})")))
+    for name, gradient in gradients.items():
+        functions.append(_function(
+            grad_names[name], signature, printer.body([Output(grad_names[name], gradient)]),
+            grad_names[name],
+            _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,
+                       f"dF/d{name}, shaped like {name}")))
+    helpers = [NUMPY_HELPERS[h] for h in sorted(printer.helpers)]
+    return "\n\n\n".join(["import numpy as np"] + helpers + functions) + "\n"
+
+
+def _function(name: str, signature: str, body: list[str], returned: str,
+              docstring: list[str]) -> str:
+    lines = [f"def {name}({signature}):"]
+    lines += ["    " + line if line else "" for line in docstring]
+    lines += ["    " + line for line in body]
+    lines.append(f"    return {returned}")
+    return "\n".join(lines)
