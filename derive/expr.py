@@ -70,6 +70,12 @@ class Symbol(Expr):
         return (self.name, self.shape)
 
 
+class Placeholder(Symbol):
+    """The input z of a layer: prints as a name but never equals a formula's symbol."""
+
+    __slots__ = ()
+
+
 class Const(Expr):
     """A scalar constant: a SymPy number, possibly in the dimensions (1/m)."""
 
@@ -626,3 +632,38 @@ def unbroadcast(delta: Expr, shape: Shape) -> Expr:
     if rows == 1:
         return summation(delta, 0)
     return summation(delta, 1)
+
+
+def rebuild(node: Expr, children: list[Expr]) -> Expr:
+    """``node`` with new children, through the simplifying constructors."""
+    if isinstance(node, Add):
+        return add(*children)
+    if isinstance(node, MatMul):
+        return mul(Const(node.coeff), *children)
+    if isinstance(node, Hadamard):
+        return hadamard(*children)
+    if isinstance(node, Power):
+        return power(*children)
+    if isinstance(node, Transpose):
+        return transpose(children[0])
+    if isinstance(node, Sum):
+        return summation(children[0], node.axis)
+    if isinstance(node, Broadcast):
+        return broadcast(children[0], node.shape)
+    if isinstance(node, Func):
+        from .functions import apply
+        return apply(node.name, children[0], *node.params)
+    return node
+
+
+def substitute(e: Expr, mapping: dict[Expr, Expr]) -> Expr:
+    """``e`` with every node in ``mapping`` replaced, rebuilt (and so simplified) bottom up."""
+    done: dict[Expr, Expr] = {}
+    for node in postorder(e, lambda n: n not in mapping):
+        if node in mapping:
+            done[node] = mapping[node]
+        else:
+            children = [done[c] for c in node.children]
+            same = all(a is b for a, b in zip(children, node.children))
+            done[node] = node if same else rebuild(node, children)
+    return done[e]

@@ -71,6 +71,8 @@ class Printer:
     def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
         return self.symbol(e.name), ATOM
 
+    _print_Placeholder = _print_Symbol
+
     def _print_Const(self, e: Const) -> tuple[str, int]:
         return self.number(e.value)
 
