@@ -125,7 +125,13 @@ def build(source: str, declared: dict[str, tuple] | None = None) -> Formula:
     declared = declared or {}
     dims = Dimensions()
     typer = _Typer(program, {n: declared_shape(d) for n, d in declared.items()}, dims)
-    typer.run()
+    cost_shape = typer.run()
+    if cost_shape != SCALAR:
+        what = {"col": "a column vector", "row": "a row vector"}.get(
+            "col" if cost_shape[1] == 1 else "row" if cost_shape[0] == 1 else "", "a matrix")
+        raise DeriveError(f"the cost must be a scalar, but it is {what} "
+                          f"({format_shape(cost_shape, dims)}): wrap it in sum(...) or "
+                          "norm(...)^2", source=source, offset=_start(program.cost))
     taken = {s.name for s in _declared_dim_symbols(declared)} | set(typer.first_seen)
     renames = dims.readable_names(list(typer.shapes.values()), taken)
     final = {name: tuple(renames.get(dims.find(d), dims.find(d)) for d in shape)
@@ -135,6 +141,18 @@ def build(source: str, declared: dict[str, tuple] | None = None) -> Formula:
     order = sorted(typer.first_seen, key=typer.first_seen.get)
     symbols = [builder.symbols[n] for n in order]
     return Formula(source, cost, symbols, builder.definitions)
+
+
+def _start(node) -> int:
+    """Where a syntax node's text begins: its left-most token."""
+    start, stack = node.pos, [node]
+    while stack:
+        current = stack.pop()
+        start = min(start, current.pos)
+        stack.extend(_children(current, lambda call: False))
+        if isinstance(current, syntax.Call):
+            stack.extend(current.args)
+    return start
 
 
 def _declared_dim_symbols(declared: dict[str, tuple]) -> set[sympy.Symbol]:

@@ -59,7 +59,7 @@ def _dimensions(symbols, rng: np.random.Generator) -> dict[sympy.Expr, int]:
 def _draw(symbol, sizes, strategy: str, rng: np.random.Generator):
     rows, cols = (sizes[d] for d in symbol.shape)
     k = kind(symbol)
-    shape = () if k == "scalar" else (rows,) if k == "col" else (rows, cols)
+    shape = {"scalar": (), "col": (rows,), "row": (cols,)}.get(k, (rows, cols))
     if strategy == "gaussian":
         data = rng.standard_normal(shape)
     else:

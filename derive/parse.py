@@ -128,6 +128,31 @@ class Program:
 
 Expr = Union[Number, Name, String, Call, Unary, Binary, Transpose]
 
+# A long sum makes about one Name and one Binary per two tokens.  A frozen
+# dataclass's __init__ sets each field through object.__setattr__; calling
+# the slot descriptors directly builds the same object in about two thirds
+# of the time.  The parser uses these two; everything else uses __init__.
+_new = object.__new__
+_set_name_pos, _set_name_name = (getattr(Name, f).__set__ for f in ("pos", "name"))
+_set_binary_pos, _set_binary_op, _set_binary_left, _set_binary_right = (
+    getattr(Binary, f).__set__ for f in ("pos", "op", "left", "right"))
+
+
+def _name(pos: int, name: str) -> Name:
+    node = _new(Name)
+    _set_name_pos(node, pos)
+    _set_name_name(node, name)
+    return node
+
+
+def _binary(pos: int, op: str, left: Expr, right: Expr) -> Binary:
+    node = _new(Binary)
+    _set_binary_pos(node, pos)
+    _set_binary_op(node, op)
+    _set_binary_left(node, left)
+    _set_binary_right(node, right)
+    return node
+
 
 # --------------------------------------------------------------------------
 # Tokenizer
@@ -246,7 +271,7 @@ def tokenize(source: str) -> Iterator[Token]:
         # (whether "'" opens a string depends on the previous token).
         for m in _TOKEN.finditer(source, pos):
             kind = m.lastgroup
-            text = m.group(kind)
+            text = m[kind]
             pos = m.start(kind)
             if kind == "name":
                 transposable = True
@@ -289,7 +314,9 @@ _SUM_OPS = frozenset({"+", "-"})
 _PRODUCT_OPS = frozenset({"*", "@", ".*", "./", "/"})
 _POWER_OPS = frozenset({"^", ".^"})
 _POSTFIX_OPS = frozenset({"'", ".T", "^", ".^"})
-_AFTER_NAME = _POSTFIX_OPS | {"("}            # a name is more than a Name
+# After a statement's first name: whitespace and comments, then '=' (the
+# statement is a definition).
+_DEFINES = re.compile(r"(?:[ \t\r\n]++|\#[^\n]*+)*+=")
 
 
 def _describe(token: Token) -> str:
@@ -305,14 +332,13 @@ def _describe(token: Token) -> str:
 
 
 class _Parser:
-    """Recursive descent over the token stream, with two tokens of lookahead
-    (``token`` and ``following``) and the last consumed one (``previous``)."""
+    """Recursive descent over the token stream: ``token`` is the next token
+    to consume, ``previous`` the last one consumed (for error messages)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.next_token = tokenize(source).__next__
         self.token = self.next_token()
-        self.following = self.token if self.token.kind == "end" else self.next_token()
         self.previous: Token | None = None
         self.depth = 0            # open parentheses, calls and unary operators
         self.open_parens = 0
@@ -320,10 +346,9 @@ class _Parser:
     # -- helpers -----------------------------------------------------------
 
     def advance(self) -> Token:
+        """Consume the current token (never the 'end' token) and return it."""
         token = self.previous = self.token
-        self.token = self.following
-        if self.following.kind != "end":
-            self.following = self.next_token()
+        self.token = self.next_token()
         return token
 
     def error(self, message: str, offset: int) -> DeriveError:
@@ -353,9 +378,10 @@ class _Parser:
         definitions: list[Definition] = []
         while True:
             start = self.token
-            if start.kind == "name" and self.following.text == "=":
+            if start.kind == "name" and _DEFINES.match(self.source,
+                                                       start.pos + len(start.text)):
                 self.advance()
-                self.advance()
+                self.advance()                  # the '='
                 definitions.append(Definition(start.pos, start.text, self.sum()))
                 self.statement_end()
                 if self.token.text == ";":
@@ -394,44 +420,50 @@ class _Parser:
         left = self.product()
         while self.token.text in _SUM_OPS:
             op = self.advance()
-            left = Binary(op.pos, op.text, left, self.product())
+            left = _binary(op.pos, op.text, left, self.product())
         return left
 
     def product(self) -> Expr:
         left = self.unary()
         while self.token.text in _PRODUCT_OPS:
             op = self.advance()
-            left = Binary(op.pos, op.text, left, self.unary())
+            left = _binary(op.pos, op.text, left, self.unary())
         return left
 
     def unary(self) -> Expr:
-        token = self.token
-        if token.kind == "name" and self.following.text not in _AFTER_NAME:
-            self.advance()                      # fast path: a lone name
-            return Name(token.pos, token.text)
-        if token.text not in _SUM_OPS:
-            return self.postfix()
+        if self.token.text in _SUM_OPS:
+            return self.signed()
+        node = self.primary()
+        if self.token.text in _POSTFIX_OPS:
+            node = self.postfix(node)
+        return node
+
+    def signed(self) -> Expr:
+        """Unary signs (each a level of nesting), then a postfix expression."""
         signs = []
         while self.token.text in _SUM_OPS:
             self.enter(self.token)
             signs.append(self.advance())
-        node = self.postfix()
+        node = self.primary()
+        if self.token.text in _POSTFIX_OPS:
+            node = self.postfix(node)
         for sign in reversed(signs):
             node = Unary(sign.pos, sign.text, node)
         self.depth -= len(signs)
         return node
 
-    def postfix(self) -> Expr:
-        node = self.primary()
+    def postfix(self, node: Expr) -> Expr:
+        """Apply transposes and powers to ``node``, left to right."""
         while self.token.text in _POSTFIX_OPS:
             token = self.advance()
             if token.kind == "transpose":
                 node = Transpose(token.pos, node)
             else:
-                node = Binary(token.pos, token.text, node, self.exponent())
+                node = _binary(token.pos, token.text, node, self.exponent())
         return node
 
     def exponent(self) -> Expr:
+        """The right operand of a power: an optional sign, then a primary."""
         if self.token.text not in _SUM_OPS:
             return self.primary()
         sign = self.token
@@ -448,7 +480,7 @@ class _Parser:
             self.advance()
             if self.token.text == "(":
                 return self.call(token)
-            return Name(token.pos, token.text)
+            return _name(token.pos, token.text)
         if kind == "number":
             self.advance()
             return Number(token.pos, token.text, _number_value(token.text))

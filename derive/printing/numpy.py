@@ -323,6 +323,8 @@ def _kind_word(s: Symbol) -> str:
         return "scalar"
     if k == "col":
         return f"vector, shape ({rows},)"
+    if k == "row":
+        return f"row vector, shape ({cols},)"
     return f"matrix, shape ({rows}, {cols})"
 
 

@@ -1,0 +1,121 @@
+"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import click
+
+from .errors import DeriveError
+
+EXAMPLES = """
+\b
+Examples:
+  derive grad "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2" --wrt A --shape s=n,k --shape x=m,k
+  derive grad "sum(sqrt(V*(s.^2) + eps))" --wrt s --shape s=n,k --format latex --steps
+  derive grad "norm(W'*W*x - x)^2" --wrt W --format numpy
+  derive layers "sum(sqrt(V*(s.^2) + eps))" --wrt s --shape s=n,k
+  derive check "norm(W'*W*x - x)^2" --wrt W
+"""
+
+FORMATS = ("text", "latex", "numpy", "json")
+
+
+def _read_formula(formula: str) -> str:
+    if formula == "-":
+        return sys.stdin.read()
+    if formula.startswith("@"):
+        try:
+            with open(formula[1:], encoding="utf-8") as handle:
+                return handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise DeriveError(f"cannot read the formula from {formula[1:]!r}: {error}") from None
+    return formula
+
+
+def _guarded(action: Callable[[], int | None]) -> None:
+    """Run a command: bad input is a message and exit code 2, never a traceback."""
+    try:
+        code = action()
+    except DeriveError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except (RecursionError, MemoryError):
+        click.echo("error: the formula is too large or too deeply nested for derive", err=True)
+        sys.exit(2)
+    except Exception as error:  # a gap in derive itself: refuse rather than guess
+        click.echo(f"error: derive cannot handle this formula ({type(error).__name__}: {error}); "
+                   "please report it", err=True)
+        sys.exit(2)
+    sys.exit(code or 0)
+
+
+def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...]):
+    from .api import gradient
+    return gradient(_read_formula(formula), list(wrt), list(shape))
+
+
+wrt_option = click.option("--wrt", "wrt", multiple=True, required=True, metavar="X",
+                          help="Variable to differentiate with respect to (repeatable).")
+shape_option = click.option("--shape", "shape", multiple=True, metavar="NAME=DIMS",
+                            help="Declare a shape: s=n,k (matrix), b=m (vector), gamma= (scalar).")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
+                             show_default=True, help="Output format.")
+
+
+@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="derive")
+def main() -> None:
+    """Closed-form gradients of matrix costs, derived by the backpropagation idea.
+
+    FORMULA is the cost as text, @FILE to read it from a file, or - for standard input.
+    """
+
+
+@main.command(epilog=EXAMPLES)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@format_option
+@click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
+def grad(formula: str, wrt, shape, fmt: str, steps: bool) -> None:
+    """Print the gradient of FORMULA with respect to each --wrt variable."""
+    def action() -> None:
+        from .render import render
+        click.echo(render(_derive(formula, wrt, shape), fmt, steps), nl=False)
+    _guarded(action)
+
+
+@main.command(epilog=EXAMPLES)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@click.option("--format", "fmt", type=click.Choice(("text", "latex", "json")), default="text",
+              show_default=True, help="Output format.")
+def layers(formula: str, wrt, shape, fmt: str) -> None:
+    """Print the layer table: each layer's weight, activation f, f' and delta."""
+    def action() -> None:
+        from .render import render_layers
+        click.echo(render_layers(_derive(formula, wrt, shape), fmt), nl=False)
+    _guarded(action)
+
+
+@main.command(epilog=EXAMPLES)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random data.")
+@click.option("--tolerance", type=float, default=1e-6, show_default=True,
+              help="Largest relative error that passes.")
+def check(formula: str, wrt, shape, seed: int, tolerance: float) -> None:
+    """Compare the emitted NumPy gradient with central finite differences (exit 1 on failure)."""
+    def action() -> int:
+        from .numcheck import check_derivation
+        result = check_derivation(_derive(formula, wrt, shape), seed=seed, tolerance=tolerance)
+        click.echo(str(result))
+        return 0 if result.passed else 1
+    _guarded(action)
+
+
+if __name__ == "__main__":
+    main()

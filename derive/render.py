@@ -1,0 +1,134 @@
+"""Whole outputs of the command line: the gradient with its notes, and the derivation steps."""
+from __future__ import annotations
+
+import json
+
+from .api import Derivation
+from .expr import Expr
+from .layers import Layer, Network
+from .printing.latex import latex_name, to_latex
+from .printing.numpy import kind
+from .printing.text import to_text
+
+
+def _shape_text(symbol) -> str:
+    rows, cols = symbol.shape
+    k = kind(symbol)
+    return "scalar" if k == "scalar" else f"{rows}" if k == "col" else f"{rows}×{cols}"
+
+
+def render(d: Derivation, fmt: str, steps: bool = False) -> str:
+    if fmt == "numpy":
+        return d.numpy
+    if fmt == "json":
+        return json.dumps(as_json(d), indent=2) + "\n"
+    if fmt == "latex":
+        parts = [render_layers(d, "latex")] if steps else []
+        parts.append("\\[\n" + d.latex.replace("\n", " \\\\\n") + "\n\\]\n")
+        parts += [f"% note: {note}\n" for note in d.subgradients]
+        return "\n".join(parts)
+    parts = [render_layers(d, "text")] if steps else []
+    parts.append(d.text + "\n")
+    parts += [f"note: {note}\n" for note in d.subgradients]
+    return "\n".join(parts) if steps else "".join(parts)
+
+
+def _weight(layer: Layer, printer) -> str:
+    if layer.weight is not None:
+        return printer(layer.weight)
+    return "I" if layer.is_identity_weight else "none"
+
+
+def _derivative(layer: Layer, printer) -> str:
+    return layer.derivative if isinstance(layer.derivative, str) else printer(layer.derivative)
+
+
+def render_layers(d: Derivation, fmt: str) -> str:
+    networks = d.layers
+    if fmt == "json":
+        return json.dumps([_network_json(n) for n in networks], indent=2) + "\n"
+    if fmt == "latex":
+        return "\n".join(_network_latex(i, n) for i, n in enumerate(networks, 1))
+    shapes = ", ".join(f"{s.name}: {_shape_text(s)}" for s in d.formula.symbols)
+    out = [f"shapes: {shapes}", ""]
+    for i, network in enumerate(networks, 1):
+        out.append(_network_text(i, network))
+    contributions = _contributions(d, to_text)
+    if contributions:
+        out.append(contributions)
+    return "\n".join(out)
+
+
+def _network_text(index: int, network: Network) -> str:
+    readout = "J = sum of the last layer's outputs" if network.sums_output \
+        else "J = the last layer's output"
+    header = [f"network {index}: {to_text(network.term)}",
+              f"  input z(1) = {to_text(network.input)}; {readout}"]
+    rows = [("layer", "weight", "f(z)", "f'(z)", "delta = dJ/dz(l)")]
+    for number, layer in enumerate(network.layers, 1):
+        rows.append((str(number), _weight(layer, to_text), to_text(layer.activation),
+                     _derivative(layer, to_text), to_text(layer.delta)))
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4]
+             for r in rows]
+    return "\n".join(header + table) + "\n"
+
+
+def _network_latex(index: int, network: Network) -> str:
+    lines = [f"% network {index}: input $z^{{(1)}} = {to_latex(network.input)}$",
+             r"\[", r"\begin{array}{c|c|c|c|l}",
+             r"l & W^{(l)} & f^{(l)}(z) & f'^{(l)}(z) & \delta^{(l)} \\ \hline"]
+    for number, layer in enumerate(network.layers, 1):
+        derivative = _derivative(layer, to_latex)
+        if isinstance(layer.derivative, str):
+            derivative = r"\text{" + derivative.replace("_", r"\_") + "}"
+        weight = _weight(layer, to_latex)
+        weight = r"\text{none}" if weight == "none" else weight
+        lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative} & "
+                     f"{to_latex(layer.delta)} \\\\")
+    lines += [r"\end{array}", r"\]"]
+    return "\n".join(lines) + "\n"
+
+
+def _contributions(d: Derivation, printer) -> str:
+    out = []
+    for name, shares in d.result.contributions.items():
+        if len(shares) > 1:
+            out.append(f"grad_{name} sums the contributions of every use of {name}:")
+            out += [f"  through {printer(user)}: {printer(share)}" for user, share in shares]
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _network_json(network: Network) -> dict:
+    return {
+        "term": to_text(network.term),
+        "input": to_text(network.input),
+        "sums_output": network.sums_output,
+        "layers": [{
+            "weight": _weight(layer, to_text),
+            "f": to_text(layer.activation),
+            "f_prime": _derivative(layer, to_text),
+            "delta": to_text(layer.delta),
+            "delta_latex": to_latex(layer.delta),
+        } for layer in network.layers],
+    }
+
+
+def _expr_json(e: Expr) -> dict:
+    return {"text": to_text(e), "latex": to_latex(e)}
+
+
+def as_json(d: Derivation) -> dict:
+    return {
+        "formula": d.formula.source,
+        "variables": [{"name": s.name, "kind": kind(s), "shape": [str(x) for x in s.shape]}
+                      for s in d.formula.symbols],
+        "wrt": d.wrt,
+        "cost": _expr_json(d.formula.cost),
+        "gradients": {name: {**_expr_json(g), "latex_equation":
+                             rf"\nabla_{{{latex_name(name)}}} F = {to_latex(g)}"}
+                      for name, g in d.gradients.items()},
+        "numpy": d.numpy,
+        "layers": [_network_json(n) for n in d.layers],
+        "notes": d.subgradients,
+    }

@@ -1,0 +1,106 @@
+"""The three worked examples of UFLDL's "Deriving gradients using the backpropagation idea".
+
+Each test gives the cost, the layer table the note draws, the corrected result,
+and the numerical check.
+"""
+from __future__ import annotations
+
+import pytest
+
+import derive
+from derive.printing.text import to_text
+
+from conftest import finite_difference_error, run
+
+SPARSE_CODING = "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2"
+SPARSE_SHAPES = {"s": ("n", "k"), "x": ("m", "k")}
+TOPOGRAPHIC = "sum(sqrt(V*(s.^2) + eps))"
+ICA = "norm(W'*W*x - x)^2"
+
+
+def table(formula: str, wrt: str, shapes=None, network: int = 0) -> list[tuple[str, str, str]]:
+    net = derive.gradient(formula, wrt, shapes).layers[network]
+    rows = []
+    for layer in net.layers:
+        weight = to_text(layer.weight) if layer.weight is not None else (
+            "I" if layer.is_identity_weight else "none")
+        derivative = layer.derivative if isinstance(layer.derivative, str) \
+            else to_text(layer.derivative)
+        rows.append((weight, to_text(layer.activation), derivative))
+    return rows
+
+
+def test_sparse_coding_layers_read_s_through_weight_A():
+    assert table(SPARSE_CODING, "A", SPARSE_SHAPES) == [
+        ("A", "z", "1"),
+        ("I", "z - x", "1"),
+        ("none", "z.^2", "2 z"),
+    ]
+
+
+def test_sparse_coding_gradient_wrt_A():
+    code, out, _ = run("grad", SPARSE_CODING, "--wrt", "A", "--shape", "s=n,k", "--shape", "x=m,k")
+    assert code == 0
+    assert out == "grad_A = 2 (A s - x) s^T + 2 gamma A\n"
+    assert finite_difference_error(SPARSE_CODING, ["A"], SPARSE_SHAPES) < 1e-6
+
+
+def test_sparse_coding_gradient_wrt_s_is_what_the_tutorial_printed_for_A():
+    code, out, _ = run("grad", SPARSE_CODING, "--wrt", "s", "--shape", "s=n,k", "--shape", "x=m,k")
+    assert out == "grad_s = 2 A^T (A s - x)\n"
+    assert finite_difference_error(SPARSE_CODING, ["s"], SPARSE_SHAPES) < 1e-6
+
+
+def test_topographic_layers_are_the_four_of_the_note():
+    assert table(TOPOGRAPHIC, "s", {"s": ("n", "k")}) == [
+        ("I", "z.^2", "2 z"),
+        ("V", "z", "1"),
+        ("I", "z + eps", "1"),
+        ("none", "sqrt(z)", "z.^(-1/2) / 2"),
+    ]
+    code, out, _ = run("layers", TOPOGRAPHIC, "--wrt", "s", "--shape", "s=n,k")
+    assert code == 0 and "sqrt(z)" in out and "z + eps" in out
+
+
+def test_topographic_gradient():
+    code, out, _ = run("grad", TOPOGRAPHIC, "--wrt", "s", "--shape", "s=n,k")
+    assert out == "grad_s = (V^T (V s.^2 + eps).^(-1/2)) .* s\n"
+    assert finite_difference_error(TOPOGRAPHIC, ["s"], {"s": ("n", "k")}) < 1e-6
+
+
+def test_ica_layers_have_W_twice():
+    assert table(ICA, "W") == [
+        ("W", "z", "1"),
+        ("W^T", "z", "1"),
+        ("I", "z - x", "1"),
+        ("none", "z.^2", "2 z"),
+    ]
+
+
+def test_ica_gradient_sums_both_uses_of_W():
+    d = derive.gradient(ICA, "W")
+    shares = [to_text(share) for _, share in d.result.contributions["W"]]
+    assert sorted(shares) == sorted(["2 W (W^T W x - x) x^T", "2 W x (W^T W x - x)^T"])
+    code, out, _ = run("grad", ICA, "--wrt", "W")
+    assert out == "grad_W = 2 W (W^T W x - x) x^T + 2 W x (W^T W x - x)^T\n"
+    assert finite_difference_error(ICA, ["W"]) < 1e-6
+
+
+@pytest.mark.parametrize("formula, wrt, shapes", [
+    (SPARSE_CODING, "A", ["--shape", "s=n,k", "--shape", "x=m,k"]),
+    (SPARSE_CODING, "s", ["--shape", "s=n,k", "--shape", "x=m,k"]),
+    (TOPOGRAPHIC, "s", ["--shape", "s=n,k"]),
+    (ICA, "W", []),
+])
+def test_derive_check_passes(formula, wrt, shapes):
+    code, out, _ = run("check", formula, "--wrt", wrt, *shapes)
+    assert code == 0, out
+    assert "PASS" in out
+
+
+def test_steps_show_the_derivation():
+    code, out, _ = run("grad", ICA, "--wrt", "W", "--steps")
+    assert code == 0
+    assert "network 1" in out and "delta" in out and "through W^T" in out
+    code, out, _ = run("grad", ICA, "--wrt", "W", "--steps", "--format", "latex")
+    assert r"\begin{array}" in out and r"\nabla_{W} F" in out
