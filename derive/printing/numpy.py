@@ -63,14 +63,14 @@ class NumpyPrinter:
     def body(self, outputs: list[Output]) -> list[str]:
         """Statements computing the outputs, shared work done once."""
         self.temporaries, self.lines, self.dims_used = {}, [], set()
+        order = self._order(outputs)
         uses: dict[Expr, int] = {}
-        for out in outputs:
-            for node in postorder(out.expr):
-                for child in node.children:
-                    uses[child] = uses.get(child, 0) + 1
+        for node in order:
+            for child in node.children:
+                uses[child] = uses.get(child, 0) + 1
         for out in outputs:
             uses[out.expr] = uses.get(out.expr, 0) + 1
-        shared = [n for n in self._order(outputs) if uses.get(n, 0) > 1 and not self._cheap(n)]
+        shared = [n for n in order if uses.get(n, 0) > 1 and not self._cheap(n)]
         counter = 0
         for node in shared:
             counter += 1
