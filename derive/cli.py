@@ -117,5 +117,50 @@ def check(formula: str, wrt, shape, seed: int, tolerance: float) -> None:
     _guarded(action)
 
 
+RECIPE_EXAMPLES = """
+\b
+Examples:
+  derive recipe
+  derive recipe softmax_regression --wrt Theta
+  derive recipe sparse_autoencoder --format numpy
+  derive recipe ica_reconstruction --steps
+"""
+
+
+@main.command(epilog=RECIPE_EXAMPLES)
+@click.argument("name", required=False)
+@click.option("--wrt", "wrt", multiple=True, metavar="X",
+              help="Derive only this one of the recipe's variables (repeatable; default: all).")
+@format_option
+@click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
+def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
+    """List the recipes (classic costs), or derive the recipe NAME.
+
+    With NAME, the output is that of `derive grad` on the recipe's formula and
+    shapes, with respect to all its variables unless --wrt names some.
+    """
+    def action() -> None:
+        from .recipes import all_recipes, load
+        if name is None:
+            if wrt or steps or fmt in ("latex", "numpy"):
+                raise DeriveError("--wrt, --steps and --format latex/numpy need a recipe name: "
+                                  "derive recipe NAME ...")
+            recipes = all_recipes()
+            if fmt == "json":
+                import json
+                click.echo(json.dumps([{"name": r.name, "variables": list(r.variables),
+                                        "description": r.description, "reference": r.reference,
+                                        "formula": r.formula,
+                                        "shapes": {k: list(v) for k, v in r.shapes.items()}}
+                                       for r in recipes], indent=2))
+            else:
+                from .recipes import listing
+                click.echo(listing(recipes), nl=False)
+            return
+        from .render import render
+        click.echo(render(load(name).gradient(wrt), fmt, steps), nl=False)
+    _guarded(action)
+
+
 if __name__ == "__main__":
     main()

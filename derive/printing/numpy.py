@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import sympy
 
 from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
-                    Symbol, Transpose, postorder, split_power)
+                    Symbol, Transpose, postorder, power, split_power)
 from ..functions import NUMPY_HELPERS, lookup
+from ..optimize import Shared, chain_dims, chain_order, share_products
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+HALF = sympy.Rational(1, 2)
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
 DEFAULT_DIMENSION = 100
 
@@ -63,6 +65,8 @@ class NumpyPrinter:
     def body(self, outputs: list[Output]) -> list[str]:
         """Statements computing the outputs, shared work done once."""
         self.temporaries, self.lines, self.dims_used = {}, [], set()
+        shared = share_products([o.expr for o in outputs], _run_cost)
+        outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
         order = self._order(outputs)
         uses: dict[Expr, int] = {}
         for node in order:
@@ -71,6 +75,7 @@ class NumpyPrinter:
         for out in outputs:
             uses[out.expr] = uses.get(out.expr, 0) + 1
         shared = [n for n in order if uses.get(n, 0) > 1 and not self._cheap(n)]
+        shared = self._with_square_roots(order, shared)
         counter = 0
         for node in shared:
             counter += 1
@@ -84,6 +89,26 @@ class NumpyPrinter:
                 code = f"float({code})"
             self.lines.append(f"{out.name} = {code}")
         return self._dimension_lines() + self.lines
+
+    @staticmethod
+    def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
+        """Where b^(1/2) and b^(-1/2) are both needed, compute the root once: 1 / root."""
+        present = set(order)
+        roots = [Power(n.base, Const(HALF)) for n in order
+                 if isinstance(n, Power) and n.exponent == Const(-HALF)
+                 and Power(n.base, Const(HALF)) in present]
+        if not roots:
+            return shared
+        wanted = set(shared) | set(roots)
+        # Each root goes right after its base, before anything that divides by it.
+        out: list[Expr] = []
+        for node in order:
+            if node in wanted and node not in roots:
+                out.append(node)
+            for root in roots:
+                if root.base == node:
+                    out.append(root)
+        return out
 
     def _order(self, outputs: list[Output]) -> list[Expr]:
         seen: dict[Expr, None] = {}
@@ -155,6 +180,9 @@ class NumpyPrinter:
         renamed = value.subs({s: sympy.Symbol(self.dim_name(s)) for s in value.free_symbols})
         return sympy.pycode(renamed), MUL
 
+    def _print_Shared(self, e: Shared) -> tuple[str, int]:
+        return self._code(e.value)
+
     def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
         return self.names[e.name], ATOM
 
@@ -202,19 +230,35 @@ class NumpyPrinter:
             text, prec = self.number(coeff)
             parts.append(text if prec == ATOM else f"({text})")
         parts.extend(self.wrap(f, MUL + 1) for f in e.scalars)
-        if e.chain:
-            text, prec = self._chain(list(e.chain))
-            parts.append(text if prec > MUL or (prec == MUL and not parts) else f"({text})")
+        sign = "-" if negative else ""
+        chain = list(e.chain)
+        if not chain:
+            return sign + " * ".join(parts), (UNARY if negative else MUL)
+        # The scale goes on the smallest operand: a factor smaller than the product, if any.
+        sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
+        smallest = min(range(len(chain)), key=sizes.__getitem__)
+        if parts and len(chain) > 1 and sizes[smallest] < _size(e.shape[0]) * _size(e.shape[1]):
+            scale = sign + " * ".join(parts)
+            return self._chain(chain, {smallest: scale})
+        text, prec = self._chain(chain)
+        parts.append(text if prec > MUL or (prec == MUL and not parts) else f"({text})")
         # Unary minus binds tighter than * and @, and -(a * b) equals (-a) * b.
-        return ("-" if negative else "") + " * ".join(parts), (UNARY if negative else MUL)
+        return sign + " * ".join(parts), (UNARY if negative else MUL)
 
-    def _chain(self, chain: list[Expr]) -> tuple[str, int]:
-        """The product of a chain, in the cheapest order; (code, precedence)."""
+    def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None,
+               offset: int = 0) -> tuple[str, int]:
+        """The product of a chain, in the cheapest order; (code, precedence).
+
+        ``scaled`` maps a factor's index to the scalar it is multiplied by first.
+        """
+        scaled = scaled or {}
         if len(chain) == 1:
+            if offset in scaled:
+                return f"({scaled[offset]} * {self.wrap(chain[0], MUL + 1)})", ATOM
             return self._code(chain[0])
         split = _cheapest_split(chain)
-        left_code, left_prec = self._chain(chain[:split])
-        right_code, right_prec = self._chain(chain[split:])
+        left_code, left_prec = self._chain(chain[:split], scaled, offset)
+        right_code, right_prec = self._chain(chain[split:], scaled, offset + split)
         left_kind = _chain_kind(chain[:split])
         right_kind = _chain_kind(chain[split:])
         if left_kind == "col" and right_kind == "row":
@@ -226,10 +270,13 @@ class NumpyPrinter:
     def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
         target = kind(e)
         text = ""
-        for i, f in enumerate(e.factors):
+        # Multiply first, then divide: x / b^p costs one pass less than x * (1 / b^p).
+        factors = sorted(e.factors, key=lambda f: bool(split_power(f)[1].is_number
+                                                       and split_power(f)[1] < 0))
+        for i, f in enumerate(factors):
             base, exp = split_power(f)
-            if i > 0 and exp == -1:
-                text += " / " + self.aligned(base, target, MUL + 1)
+            if i > 0 and exp.is_number and exp < 0:
+                text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1)
             else:
                 part = self.aligned(f, target, MUL + 1 if i else MUL)
                 text = part if i == 0 else text + " * " + part
@@ -241,12 +288,12 @@ class NumpyPrinter:
             p = e.exponent.value
             if p == 2:
                 return f"np.square({self.code(base)})", ATOM
-            if p == sympy.Rational(1, 2):
+            if p == HALF:
                 return f"np.sqrt({self.code(base)})", ATOM
             if p == -1:
                 return f"1.0 / {self.wrap(base, MUL + 1)}", MUL
-            if p == sympy.Rational(-1, 2):
-                return f"1.0 / np.sqrt({self.code(base)})", MUL
+            if p == -HALF:
+                return f"1.0 / {self.wrap(Power(base, Const(HALF)), MUL + 1)}", MUL
             if p.is_Integer and p > 0:
                 return f"{self.wrap(base, POWER + 1)} ** {p}", POWER
         exponent = self.wrap(e.exponent, POWER + 1)
@@ -289,20 +336,13 @@ def _size(d) -> int:
 
 
 def _cheapest_split(chain: list[Expr]) -> int:
-    """Where the cheapest parenthesisation splits the chain (the classic dynamic programme)."""
-    dims = [_size(chain[0].shape[0])] + [_size(f.shape[1]) for f in chain]
-    n = len(chain)
-    cost = [[0] * n for _ in range(n)]
-    split = [[0] * n for _ in range(n)]
-    for length in range(2, n + 1):
-        for i in range(n - length + 1):
-            j = i + length - 1
-            cost[i][j] = None
-            for k in range(i, j):
-                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
-                if cost[i][j] is None or c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, k + 1
-    return split[0][n - 1]
+    """Where the cheapest parenthesisation of the chain splits it."""
+    _, split = chain_order(chain_dims(chain, _size))
+    return split[0][len(chain) - 1]
+
+
+def _run_cost(run) -> int:
+    return chain_order(chain_dims(run, _size))[0]
 
 
 def _shape_comment(e: Expr) -> str:
