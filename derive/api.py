@@ -62,6 +62,16 @@ class Derivation:
                        self.gradients, self.subgradients)
 
     @cached_property
+    def hoisted(self) -> str:
+        """The snippet split into prepare(data) and value_and_grad(variables, prepared)."""
+        from .hoist import hoisted_outputs
+        from .printing.numpy import hoisted_snippet
+        variables = [s for s in self.formula.symbols if s.name in self.wrt]
+        value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
+        return hoisted_snippet(self.formula.source, self.formula.symbols, self.wrt, value,
+                               gradients, self.subgradients, expanded)
+
+    @cached_property
     def layers(self):
         from .layers import layer_tables
         return layer_tables(self.formula.cost, self.result)

@@ -49,6 +49,13 @@ def _power_vjp(node: Power, delta: Expr, i: int) -> Expr:
     return summation(hadamard(delta, node, apply("log", base)), None)
 
 
+def _transpose_delta(delta: Expr) -> Expr:
+    # A sum of shares is transposed term by term, so that each can meet its like terms.
+    if isinstance(delta, Add):
+        return add(*[transpose(t) for t in delta.terms])
+    return transpose(delta)
+
+
 def _func_vjp(node: Func, delta: Expr, i: int) -> Expr:
     if node.name in ACTIVATIONS:
         return hadamard(delta, ACTIVATIONS[node.name].derivative(node.arg))
@@ -60,7 +67,7 @@ VJPS: dict[type, Callable[[Expr, Expr, int], Expr]] = {
     MatMul: _matmul_vjp,
     Hadamard: _hadamard_vjp,
     Power: _power_vjp,
-    Transpose: lambda node, delta, i: transpose(delta),
+    Transpose: lambda node, delta, i: _transpose_delta(delta),
     Sum: lambda node, delta, i: broadcast(delta, node.arg.shape),
     Broadcast: lambda node, delta, i: unbroadcast(delta, node.arg.shape),
     Func: _func_vjp,

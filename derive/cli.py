@@ -78,11 +78,17 @@ def main() -> None:
 @shape_option
 @format_option
 @click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
-def grad(formula: str, wrt, shape, fmt: str, steps: bool) -> None:
+@click.option("--hoist", is_flag=True,
+              help="NumPy code split into prepare(data), run once, and value_and_grad(variables, "
+                   "prepared), run per call.")
+def grad(formula: str, wrt, shape, fmt: str, steps: bool, hoist: bool) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
     def action() -> None:
         from .render import render
-        click.echo(render(_derive(formula, wrt, shape), fmt, steps), nl=False)
+        derivation = _derive(formula, wrt, shape)
+        if hoist and fmt != "numpy":
+            raise DeriveError("--hoist changes the NumPy code: use it with --format numpy")
+        click.echo(derivation.hoisted if hoist else render(derivation, fmt, steps), nl=False)
     _guarded(action)
 
 

@@ -248,6 +248,24 @@ class Func(Expr):
         return self.args[0]
 
 
+class Shared(Expr):
+    """A value computed once (a product two chains share, prepared data): opaque to the
+    constructors, so products keep it as one factor."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Expr) -> None:
+        self.value = value
+        super().__init__(value.shape)
+
+    def _fields(self) -> tuple:
+        return (self.value,)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.value,)
+
+
 # ---------------------------------------------------------------- helpers
 
 def const(value) -> Const:
@@ -583,8 +601,10 @@ def transpose(e: Expr) -> Expr:
         return mul(Const(e.coeff), *e.scalars, *[transpose(f) for f in reversed(e.chain)])
     if isinstance(e, Broadcast):
         return broadcast(transpose(e.arg), (e.shape[1], e.shape[0]))
-    if isinstance(e, Sum) and e.axis is not None:
-        return summation(transpose(e.arg), 1 - e.axis)
+    if isinstance(e, Shared) and transpose(e.value) == e.value:
+        return e  # symmetric, like s s^T
+    if isinstance(e, Sum) and e.axis is not None and isinstance(e.arg, Transpose):
+        return summation(e.arg.arg, 1 - e.axis)
     if isinstance(e, Func):
         from .functions import lookup
         rule = getattr(lookup(e.name), "transpose", None)

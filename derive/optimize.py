@@ -6,24 +6,7 @@ M is one factor, the constructors factor the sum to ``2 W (M + M^T)``.
 """
 from __future__ import annotations
 
-from .expr import Const, Expr, MatMul, Transpose, mul, postorder, rebuild, transpose
-
-
-class Shared(Expr):
-    """A product computed once: opaque to the constructors, so chains keep it whole."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Expr) -> None:
-        self.value = value
-        super().__init__(value.shape)
-
-    def _fields(self) -> tuple:
-        return (self.value,)
-
-    @property
-    def children(self) -> tuple[Expr, ...]:
-        return (self.value,)
+from .expr import Const, Expr, MatMul, Shared, Transpose, mul, postorder, rebuild, transpose
 
 
 def share_products(outputs: list[Expr], cost) -> list[Expr]:

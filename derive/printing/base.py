@@ -73,6 +73,9 @@ class Printer:
 
     _print_Placeholder = _print_Symbol
 
+    def _print_Shared(self, e) -> tuple[str, int]:
+        return self._print(e.value)
+
     def _print_Const(self, e: Const) -> tuple[str, int]:
         return self.number(e.value)
 

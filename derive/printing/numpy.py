@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import sympy
 
 from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
-                    Symbol, Transpose, postorder, power, split_power)
+                    Shared, Symbol, Transpose, depends_on, mul, postorder, power, split_power,
+                    symbols_in, transpose)
 from ..functions import NUMPY_HELPERS, lookup
-from ..optimize import Shared, chain_dims, chain_order, share_products
+from ..optimize import chain_dims, chain_order, share_products
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 HALF = sympy.Rational(1, 2)
@@ -62,11 +63,15 @@ class NumpyPrinter:
         self.dims_used: set[sympy.Symbol] = set()
 
     # ------------------------------------------------------------ function bodies
-    def body(self, outputs: list[Output]) -> list[str]:
-        """Statements computing the outputs, shared work done once."""
-        self.temporaries, self.lines, self.dims_used = {}, [], set()
-        shared = share_products([o.expr for o in outputs], _run_cost)
-        outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
+    def body(self, outputs: list[Output], known: dict[Expr, str] | None = None) -> list[str]:
+        """Statements computing the outputs, shared work done once.
+
+        ``known`` maps nodes already computed (prepared data) to their names.
+        """
+        self.temporaries, self.lines, self.dims_used = dict(known or {}), [], set()
+        self.missing_dims: set[sympy.Symbol] = set()
+        if known is None:
+            outputs = _with_shared_products(outputs)
         order = self._order(outputs)
         uses: dict[Expr, int] = {}
         for node in order:
@@ -74,7 +79,8 @@ class NumpyPrinter:
                 uses[child] = uses.get(child, 0) + 1
         for out in outputs:
             uses[out.expr] = uses.get(out.expr, 0) + 1
-        shared = [n for n in order if uses.get(n, 0) > 1 and not self._cheap(n)]
+        shared = [n for n in order if uses.get(n, 0) > 1 and not self._cheap(n)
+                  and n not in self.temporaries]
         shared = self._with_square_roots(order, shared)
         counter = 0
         for node in shared:
@@ -113,7 +119,7 @@ class NumpyPrinter:
     def _order(self, outputs: list[Output]) -> list[Expr]:
         seen: dict[Expr, None] = {}
         for out in outputs:
-            for node in postorder(out.expr):
+            for node in postorder(out.expr, lambda n: n not in self.temporaries):
                 seen.setdefault(node, None)
         return list(seen)
 
@@ -131,16 +137,19 @@ class NumpyPrinter:
         lines = []
         for dim in sorted(self.dims_used, key=str):
             source = self._dimension_source(dim)
-            lines.append(f"{self.dim_name(dim)} = {source}")
+            if source is None:
+                self.missing_dims.add(dim)   # the caller provides it (hoisted code)
+            else:
+                lines.append(f"{self.dim_name(dim)} = {source}")
         return lines
 
-    def _dimension_source(self, dim: sympy.Symbol) -> str:
+    def _dimension_source(self, dim: sympy.Symbol) -> str | None:
         for p in self.parameters:
             for axis, d in enumerate(p.shape):
                 if d == dim:
                     name = self.names[p.name]
                     return f"{name}.shape[{axis if kind(p) == 'matrix' else 0}]"
-        raise ValueError(f"dimension {dim} is not the size of any argument")
+        return None
 
     def dim_name(self, dim: sympy.Symbol) -> str:
         name = str(dim)
@@ -210,8 +219,9 @@ class NumpyPrinter:
         target = kind(e)
         out = ""
         for i, term in enumerate(e.terms):
-            negative = isinstance(term, MatMul) and term.coeff.could_extract_minus_sign() or \
-                isinstance(term, Const) and term.value.could_extract_minus_sign()
+            negative = term not in self.temporaries and (
+                isinstance(term, MatMul) and term.coeff.could_extract_minus_sign()
+                or isinstance(term, Const) and term.value.could_extract_minus_sign())
             if negative and i > 0:
                 from ..expr import neg
                 out += " - " + self.aligned(neg(term), target, ADD + 1)
@@ -318,6 +328,19 @@ class NumpyPrinter:
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
+        arg = e.arg
+        if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
+                and arg not in self.temporaries:
+            # tr(P Q) = <P^T, Q>: no product beyond what P needs is formed.
+            *left, last = arg.chain
+            scale = mul(Const(arg.coeff), *arg.scalars)
+            first = transpose(mul(*left))
+            if isinstance(first, Transpose) and isinstance(last, Transpose):
+                first, last = first.arg, last.arg   # <P^T, Q^T> = <P, Q>, without copies
+            inner = f"np.vdot({self.code(first)}, {self.code(last)})"
+            if scale == Const(1):
+                return inner, ATOM
+            return f"{self.wrap(scale, MUL)} * {inner}", MUL
         row = lookup(e.name)
         spelling = row.numpy
         for helper in NUMPY_HELPERS:
@@ -325,6 +348,11 @@ class NumpyPrinter:
                 self.helpers.add(helper)
         axis = e.params[0] if e.params else None
         return spelling.format(*[self.code(a) for a in e.args], axis=axis), ATOM
+
+
+def _with_shared_products(outputs: list[Output]) -> list[Output]:
+    shared = share_products([o.expr for o in outputs], _run_cost)
+    return [Output(o.name, e) for o, e in zip(outputs, shared)]
 
 
 def _chain_kind(chain: list[Expr]) -> str:
@@ -369,14 +397,18 @@ def _kind_word(s: Symbol) -> str:
 
 
 def _docstring(summary: str, source: str, parameters: list[Symbol], notes: list[str],
-               returns: str) -> list[str]:
+               returns: str, extra_arguments: tuple[str, ...] = (),
+               remarks: tuple[str, ...] = ()) -> list[str]:
     formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
     formula = formula.replace("\\", "\\\\").replace('"', '\\"')
     lines = [f'"""{summary}', "", f"    F = {formula}", "", "Arguments:"]
     lines += [f"    {python_name(p.name)}: {_kind_word(p)}" for p in parameters]
+    lines += [f"    {argument}" for argument in extra_arguments]
     lines += ["", f"Returns {returns}."]
     if notes:
         lines += ["", "Non-smooth points:"] + [f"    {note}" for note in notes]
+    if remarks:
+        lines += [""] + list(remarks)
     return lines + ['"""']
 
 
@@ -410,3 +442,83 @@ def _function(name: str, signature: str, body: list[str], returned: str,
     lines += ["    " + line for line in body]
     lines.append(f"    return {returned}")
     return "\n".join(lines)
+
+
+def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
+                    gradients: dict[str, Expr], notes: list[str], expanded: bool) -> str:
+    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
+    variables = [p for p in parameters if p.name in wrt]
+    data = [p for p in parameters if p.name not in wrt]
+    outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
+    outputs = _with_shared_products(outputs)
+    prepared = _prepared_nodes([o.expr for o in outputs], frozenset(wrt), data)
+    # The data themselves come along too: printing may rebuild a piece around them (-x from x).
+    used = {s for o in outputs for s in symbols_in(o.expr)}
+    prepared += [s for s in data if s in used and s not in prepared]
+    names = {node: (python_name(node.name) if isinstance(node, Symbol) else f"p{i}")
+             for i, node in enumerate(prepared, 1)}
+    per_call = NumpyPrinter(variables)
+    call_body = per_call.body(outputs, known=names)
+    prepare = NumpyPrinter(data)
+    computed = [Output(names[n], n) for n in prepared if not isinstance(n, Symbol)]
+    prepare_body = prepare.body(computed) if computed else []
+    dims = sorted(per_call.missing_dims, key=str)
+    prepare.dims_used |= set(dims)
+    prepare_body = [line for line in prepare._dimension_lines() if line not in prepare_body] \
+        + prepare_body
+    returned = [names[n] for n in prepared] + [per_call.dim_name(d) for d in dims]
+    packed = ", ".join(returned) + ("," if len(returned) == 1 else "")
+    unpack = [f"{packed} = prepared"] if returned else []
+    note = ["The squared norms were expanded into traces of products of the data, computed",
+            "once in prepare(): faster, but the value loses accuracy when the residual is",
+            "small against the data."] if expanded else []
+    returned_grads = ", ".join(o.name for o in outputs)
+    prepare_doc = _docstring("Everything that does not involve " + ", ".join(wrt) +
+                             ": call once, pass the result to value_and_grad.",
+                             source, data, notes, "the prepared values, a tuple")
+    call_doc = _docstring("Value of F and its gradients, from the prepared data.", source,
+                          variables, notes, f"({returned_grads})",
+                          ("prepared: the tuple prepare() returned",), tuple(note))
+    helpers = [NUMPY_HELPERS[h] for h in sorted(per_call.helpers | prepare.helpers)]
+    functions = [
+        _function("prepare", ", ".join(prepare.names[p.name] for p in data), prepare_body,
+                  f"({packed})", prepare_doc),
+        _function("value_and_grad", ", ".join([per_call.names[p.name] for p in variables]
+                                              + ["prepared"]),
+                  unpack + call_body, returned_grads, call_doc),
+    ]
+    return "\n\n\n".join(["import numpy as np"] + helpers + functions) + "\n"
+
+
+def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]) -> list[Expr]:
+    """The largest pieces of the outputs that do not involve the variables."""
+    involves: dict[Expr, bool] = {}
+    for e in outputs:
+        depends_on(e, wrt, involves)
+    uses_data: dict[Expr, bool] = {}
+    for e in outputs:
+        depends_on(e, frozenset(s.name for s in symbols_in(e)) - wrt, uses_data)
+
+    available = {d for s in data for d in s.shape}
+    dims: dict[Expr, set] = {}
+    for e in outputs:
+        for node in postorder(e, lambda n: n not in dims):
+            if node not in dims:
+                own = set(node.shape) | (node.value.free_symbols if isinstance(node, Const)
+                                         else set())
+                dims[node] = own.union(*(dims[c] for c in node.children))
+
+    def worth_preparing(node: Expr) -> bool:
+        # Constants (ones, I) cost nothing per call; prepare() knows only the data's sizes.
+        return not involves[node] and uses_data[node] and all(
+            d.is_Integer or d in available for d in dims[node])
+    found: dict[Expr, None] = {}
+    for e in outputs:
+        for node in postorder(e, lambda n: involves[n]):
+            if involves[node]:
+                for child in node.children:
+                    if worth_preparing(child):
+                        found.setdefault(child, None)
+            elif node is e and worth_preparing(node):
+                found.setdefault(node, None)
+    return list(found)
