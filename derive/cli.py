@@ -19,6 +19,8 @@ Examples:
 """
 
 FORMATS = ("text", "latex", "numpy", "json")
+# A formula may start with a minus ("-sum(y .* log(p))"): not an option.
+FORMULA_SETTINGS = {"ignore_unknown_options": True}
 
 
 def _read_formula(formula: str) -> str:
@@ -72,7 +74,7 @@ def main() -> None:
     """
 
 
-@main.command(epilog=EXAMPLES)
+@main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
 @click.argument("formula")
 @wrt_option
 @shape_option
@@ -92,7 +94,7 @@ def grad(formula: str, wrt, shape, fmt: str, steps: bool, hoist: bool) -> None:
     _guarded(action)
 
 
-@main.command(epilog=EXAMPLES)
+@main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
 @click.argument("formula")
 @wrt_option
 @shape_option
@@ -106,7 +108,7 @@ def layers(formula: str, wrt, shape, fmt: str) -> None:
     _guarded(action)
 
 
-@main.command(epilog=EXAMPLES)
+@main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
 @click.argument("formula")
 @wrt_option
 @shape_option

@@ -491,6 +491,11 @@ def mul(*factors: Expr) -> Expr:
     if len(chain) > 1:
         chain = [f for f in chain if not isinstance(f, Identity)] or [chain[0]]
     chain = _absorb_diagonals(chain)
+    coeff, chain = _contract_ones(coeff, chain)
+    if len(chain) == 2 and _is_ones(chain[0]) and chain[1].shape[0] == 1:
+        chain = [broadcast(chain[1], shape)]          # 1 r: r repeated down the rows
+    elif len(chain) == 2 and _is_ones(chain[1]) and chain[0].shape[1] == 1:
+        chain = [broadcast(chain[0], shape)]          # v 1^T: v repeated across the columns
     if len(chain) == 1 and isinstance(chain[0], Broadcast) and chain[0].arg.is_scalar:
         # c * (s broadcast) is (c s) broadcast: the sum it sits in broadcasts it by itself.
         return broadcast(mul(Const(coeff), *scalars_of(scalars), chain[0].arg), shape)
@@ -506,6 +511,33 @@ def mul(*factors: Expr) -> Expr:
 def scalars_of(powers: dict[Expr, sympy.Expr]) -> list[Expr]:
     factors = [power(b, Const(e)) for b, e in powers.items() if e != 0]
     return [f for f in factors if not is_const(f, 1)]
+
+
+def _is_ones(e: Expr) -> bool:
+    return isinstance(e, Broadcast) and isinstance(e.arg, Const)
+
+
+def _contract_ones(coeff, chain: list[Expr]) -> tuple[sympy.Expr, list[Expr]]:
+    """Products with a matrix of ones are sums: Y 1 is sum(Y, 2), 1^T Y is sum(Y, 1)."""
+    if len(chain) < 2 or not any(_is_ones(f) for f in chain):
+        return coeff, chain
+    split: list[Expr] = []
+    for f in chain:
+        if _is_ones(f) and f.shape[0] != 1 and f.shape[1] != 1:
+            coeff *= f.arg.value   # c 1_(r x s) = c 1_r 1_s^T
+            split += [ones((f.shape[0], ONE)), ones((ONE, f.shape[1]))]
+        elif _is_ones(f):
+            coeff *= f.arg.value
+            split.append(ones(f.shape))
+        else:
+            split.append(f)
+    for i in range(len(split) - 1):
+        left, right = split[i], split[i + 1]
+        if _is_ones(right) and right.shape[1] == 1 and not _is_ones(left):
+            return _contract_ones(coeff, split[:i] + [summation(left, 1)] + split[i + 2:])
+        if _is_ones(left) and left.shape[0] == 1 and not _is_ones(right):
+            return _contract_ones(coeff, split[:i] + [summation(right, 0)] + split[i + 2:])
+    return coeff, split
 
 
 def _is_diagonal(e: Expr) -> bool:

@@ -55,6 +55,9 @@ class Printer:
     def root_of(self, text: str) -> str:
         raise NotImplementedError
 
+    def reciprocal(self, base: Expr) -> tuple[str, int]:
+        raise NotImplementedError
+
     def identity(self, e: Identity) -> str:
         raise NotImplementedError
 
@@ -126,7 +129,8 @@ class Printer:
                 down.append(self.wrap(base if exp == -1 else Power(base, Const(-exp)), MUL + 1))
             else:
                 up.append(self.wrap(f, MUL + 1))
-        chain = [self.wrap(f, MUL + 1) for f in e.chain]
+        lone = len(e.factors) == 1 and coeff == 1
+        chain = [self.wrap(f, MUL if lone else MUL + 1) for f in e.chain]
         if down and self.fraction_before_chain:
             scalar = self.fraction(self.join_product(up) or "1", self.join_product(down))
             text = self.join_product([scalar] + chain)
@@ -150,6 +154,8 @@ class Printer:
     def _print_Power(self, e: Power) -> tuple[str, int]:
         if isinstance(e.exponent, Const) and e.exponent.value == sympy.Rational(1, 2):
             return self.root_of(self.print(e.base)), ATOM
+        if isinstance(e.exponent, Const) and e.exponent.value == -1:
+            return self.reciprocal(e.base)
         exponent = self.exponent(e.exponent)
         return self.power_of(self.wrap(e.base, ATOM), exponent, not e.base.is_scalar), POWER
 

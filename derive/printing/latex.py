@@ -36,6 +36,11 @@ class LatexPrinter(Printer):
     def root_of(self, text: str) -> str:
         return rf"\sqrt{{{text}}}"
 
+    def reciprocal(self, base: Expr) -> tuple[str, int]:
+        if base.is_scalar:
+            return rf"\frac{{1}}{{{self.print(base)}}}", ATOM
+        return rf"{self.wrap(base, ATOM)}^{{\circ -1}}", POWER
+
     def identity(self, e: Identity) -> str:
         return "I"
 

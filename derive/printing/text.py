@@ -36,6 +36,9 @@ class TextPrinter(Printer):
     def root_of(self, text: str) -> str:
         return f"sqrt({text})"
 
+    def reciprocal(self, base: Expr) -> tuple[str, int]:
+        return f"1 {'/' if base.is_scalar else './'} {self.wrap(base, MUL + 1)}", MUL
+
     def identity(self, e: Identity) -> str:
         return "I"
 
