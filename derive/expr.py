@@ -418,20 +418,18 @@ def _common_scalars(terms: list[Expr]) -> list[Expr]:
 
 
 def _factor_common(terms: list[Expr]) -> list[Expr]:
-    """``A^T x + A x`` as ``(A^T + A) x``: terms that differ in one factor beside a shared one."""
+    """``A^T x + A x`` as ``(A^T + A) x``: products of two factors that share one of them."""
     for side in (-1, 0):
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[Expr, list[int]] = {}
         for i, t in enumerate(terms):
             if isinstance(t, MatMul) and len(t.chain) == 2:
-                shared = t.chain[side]
-                scalars = (t.coeff, t.scalars)
-                groups.setdefault((shared, scalars), []).append(i)
-        for (shared, (coeff, scalars)), members in groups.items():
+                groups.setdefault(t.chain[side], []).append(i)
+        for shared, members in groups.items():
             if len(members) < 2:
                 continue
-            others = add(*[terms[i].chain[1 + side] for i in members])
-            pair = (others, shared) if side == -1 else (shared, others)
-            merged = mul(Const(coeff), *scalars, *pair)
+            others = add(*[mul(Const(terms[i].coeff), *terms[i].scalars, terms[i].chain[1 + side])
+                           for i in members])
+            merged = mul(others, shared) if side == -1 else mul(shared, others)
             rest = [t for i, t in enumerate(terms) if i not in members]
             return _factor_common([merged] + rest) if len(rest) > 1 else [merged] + rest
     return terms

@@ -16,8 +16,8 @@ from typing import Callable
 
 import sympy
 
-from .expr import (Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose,
-                   broadcast, hadamard, mul, neg, ones, power, sub, summation, transpose, zeros)
+from .expr import (Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose,
+                   broadcast, hadamard, is_const, mul, neg, ones, power, sub, summation, transpose, zeros)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ def apply(name: str, arg: Expr, *params) -> Expr:
     """Build ``name(arg)`` for a row of either table."""
     if isinstance(arg, Func) and (name, arg.name) in COMPOSITIONS:
         return COMPOSITIONS[name, arg.name](arg.arg)
+    found = _one_plus(arg) if name == "log" else None
+    if found and (found[0], found[1].name) in LOG_OF_ONE_PLUS:
+        sign, inner = found
+        return LOG_OF_ONE_PLUS[sign, inner.name](inner.arg)
     if name in ACTIVATIONS:
         if isinstance(arg, Transpose):
             return transpose(Func(name, (arg.arg,), (), arg.arg.shape))
@@ -109,14 +113,15 @@ def _norm_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
 
 
 def _softmax_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
-    weighted = summation(hadamard(node, delta), 0)
+    axis = None if node.name == "softmax_all" else 0
+    weighted = summation(hadamard(node, delta), axis)
     return (hadamard(node, sub(delta, broadcast(weighted, node.shape))),)
 
 
 def _logsumexp_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
     x = node.arg
     if node.params == (None,):
-        return (mul(delta, apply("exp", sub(x, broadcast(node, x.shape)))),)
+        return (mul(delta, apply("softmax_all", x)),)
     return (hadamard(broadcast(delta, x.shape), apply("softmax", x)),)
 
 
@@ -172,6 +177,11 @@ def _matrix_op_rows() -> dict[str, MatrixOp]:
         MatrixOp("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
                  r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
                  derivative_text="S .* (delta - 1 sum(S .* delta, 1))"),
+        MatrixOp("softmax_all", lambda n: n.arg.shape, _softmax_vjp,
+                 "exp({0} - logsumexp({0}))",
+                 r"\exp\left({0} - \operatorname{{logsumexp}}\left({0}\right)\right)",
+                 "_softmax({0}, axis=None)",
+                 derivative_text="S .* (delta - sum(S .* delta))"),
         MatrixOp("logsumexp",
                  lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
                  _logsumexp_vjp, "logsumexp({0})", r"\operatorname{{logsumexp}}\left({0}\right)",
@@ -189,6 +199,28 @@ COMPOSITIONS: dict[tuple[str, str], Callable[[Expr], Expr]] = {
     ("log", "sigmoid"): lambda x: neg(apply("softplus", neg(x))),
     ("log", "softmax"): lambda x: sub(x, apply("logsumexp", x, 0)),
 }
+# log(1 + f(x)) and log(1 - f(x)), keyed by (sign, f).
+LOG_OF_ONE_PLUS: dict[tuple[int, str], Callable[[Expr], Expr]] = {
+    (1, "exp"): lambda x: apply("softplus", x),
+    (-1, "sigmoid"): lambda x: neg(apply("softplus", x)),
+}
+
+
+def _one_plus(arg: Expr) -> tuple[int, Func] | None:
+    """(sign, f(x)) when arg is 1 + f(x) or 1 - f(x)."""
+    if not isinstance(arg, Add) or len(arg.terms) != 2:
+        return None
+    ones_ = [t for t in arg.terms if is_const(t, 1)]
+    if not ones_:
+        return None
+    other = next(t for t in arg.terms if t is not ones_[0])
+    if isinstance(other, MatMul) and other.coeff == -1 and len(other.factors) == 1:
+        other, sign = other.factors[0], -1
+    else:
+        sign = 1
+    return (sign, other) if isinstance(other, Func) else None
+
+
 MATRIX_OPS: dict[str, MatrixOp] = _matrix_op_rows()
 
 # Stable forms: no overflow for large |z|, and as cheap as the naive ones.
@@ -196,12 +228,15 @@ NUMPY_HELPERS: dict[str, str] = {
     "_sigmoid": '''def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))''',
     "_softplus": '''def _softplus(z):
-    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))''',
-    "_softmax": '''def _softmax(z):
-    e = np.exp(z - z.max(axis=0))
-    return e / e.sum(axis=0)''',
+    with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
+        return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))''',
+    "_softmax": '''def _softmax(z, axis=0):
+    with np.errstate(under="ignore"):  # exp(z - max) may underflow to 0: harmless here
+        e = np.exp(z - z.max(axis=axis))
+    return e / e.sum(axis=axis)''',
     "_logsumexp": '''def _logsumexp(z, axis=None):
     top = z.max(axis=axis)
     shift = top if axis is None else np.expand_dims(top, axis)
-    return top + np.log(np.exp(z - shift).sum(axis=axis))''',
+    with np.errstate(under="ignore"):  # exp(z - max) may underflow to 0: harmless here
+        return top + np.log(np.exp(z - shift).sum(axis=axis))''',
 }
