@@ -91,11 +91,13 @@ def backprop(cost: Expr, wrt: list[Symbol]) -> Backprop:
     memo: dict[Expr, bool] = {}
     depends_on(cost, names, memo)
     order = _parents_first(cost, memo)
-    deltas: dict[Expr, Expr] = {cost: Const(ONE)}
+    deltas: dict[Expr, Expr] = {}
+    # A node's shares all arrive before it is reached (parents come first): sum them once.
+    shares: dict[Expr, list[Expr]] = {cost: [Const(ONE)]}
     contributions: dict[str, list[tuple[Expr, Expr]]] = {s.name: [] for s in wrt}
     notes: list[str] = []
     for node in order:
-        delta = deltas[node]
+        delta = deltas[node] = add(*shares.pop(node))
         if isinstance(node, Func):
             note = lookup(node.name).subgradient
             if note and note not in notes:
@@ -106,7 +108,7 @@ def backprop(cost: Expr, wrt: list[Symbol]) -> Backprop:
             share = VJPS[type(node)](node, delta, i)
             if isinstance(child, Symbol):
                 contributions[child.name].append((node, share))
-            deltas[child] = add(deltas[child], share) if child in deltas else share
+            shares.setdefault(child, []).append(share)
     gradients = {s.name: deltas.get(s, zeros(s.shape)) for s in wrt}
     return Backprop(cost, list(wrt), deltas, gradients, contributions, notes)
 

@@ -18,7 +18,7 @@ import sympy
 from . import parse as syntax
 from .errors import DeriveError
 from .expr import (SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, add, hadamard, mul, neg,
-                   ones, power, summation, sub, transpose)
+                   ones, power, summation, transpose)
 from .functions import apply
 from .shapes import Dimensions, declared_shape, default_kind, format_shape
 
@@ -483,8 +483,28 @@ class _Typer(_Walk):
             raise self.error(node, str(refusal)) from None
 
 
+class _Terms(list):
+    """The terms of a chain of + and - not yet summed: one add() for the whole chain."""
+
+
+def _terms(value) -> list:
+    return list(value) if isinstance(value, _Terms) else [value]
+
+
+def _summed(value):
+    return add(*value) if isinstance(value, _Terms) else value
+
+
 class _Builder(_Walk):
     """Second walk: the expression, every shape now known."""
+
+    def evaluate(self, node):
+        return _summed(super().evaluate(node))
+
+    def visit(self, node, args):
+        if not (isinstance(node, syntax.Binary) and node.op in ("+", "-")):
+            args = [_summed(a) for a in args]
+        return super().visit(node, args)
 
     def __init__(self, program: syntax.Program, shapes: dict[str, Shape]) -> None:
         super().__init__(program)
@@ -510,9 +530,9 @@ class _Builder(_Walk):
     def binary(self, node: syntax.Binary, left: Expr, right: Expr) -> Expr:
         op = node.op
         if op == "+":
-            return add(left, right)
+            return _Terms(_terms(left) + _terms(right))
         if op == "-":
-            return sub(left, right)
+            return _Terms(_terms(left) + [neg(_summed(right))])
         if op in ("*", "@"):
             return mul(left, right)
         if op == ".*":

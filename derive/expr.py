@@ -14,7 +14,9 @@ pass at the end.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import functools
+import sys
+from typing import Callable, Iterable
 
 import sympy
 
@@ -54,7 +56,8 @@ class Expr:
 
     @property
     def is_scalar(self) -> bool:
-        return self.shape[0] == 1 and self.shape[1] == 1
+        # SymPy's 1 is a singleton: identity is exact and much cheaper than ==.
+        return self.shape[0] is ONE and self.shape[1] is ONE
 
 
 class Symbol(Expr):
@@ -268,6 +271,23 @@ class Shared(Expr):
 
 # ---------------------------------------------------------------- helpers
 
+DEEP_RECURSION = 20_000
+
+
+def deep(function: Callable) -> Callable:
+    """For the recursive walks (printers): a deep network nests deeper than Python's default."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, DEEP_RECURSION))
+        try:
+            return function(*args, **kwargs)
+        finally:
+            sys.setrecursionlimit(limit)
+    return wrapper
+
+
+
 def const(value) -> Const:
     return Const(sympy.sympify(value))
 
@@ -297,25 +317,27 @@ def broadcast_shape(shapes: Iterable[Shape]) -> Shape | None:
     """NumPy's broadcasting of 2-D shapes; None if they do not agree."""
     rows, cols = ONE, ONE
     for r, c in shapes:
-        if r != 1:
-            if rows != 1 and rows != r:
+        if r is not ONE:
+            if rows is not ONE and rows is not r and rows != r:
                 return None
             rows = r
-        if c != 1:
-            if cols != 1 and cols != c:
+        if c is not ONE:
+            if cols is not ONE and cols is not c and cols != c:
                 return None
             cols = c
     return (rows, cols)
 
 
-def postorder(root: Expr, descend=lambda node: True, right_to_left: bool = False) -> list[Expr]:
-    """Every distinct node under ``root`` once, children before parents.
+def postorder(root: Expr | list[Expr], descend=lambda node: True,
+              right_to_left: bool = False) -> list[Expr]:
+    """Every distinct node under ``root`` (or under any of a list of roots) once, children first.
 
     ``descend(node)`` false keeps the node but not what is below it.
     """
     out: list[Expr] = []
     seen: set[Expr] = set()
-    stack: list[tuple[Expr, bool]] = [(root, False)]
+    roots = list(root) if isinstance(root, list) else [root]
+    stack: list[tuple[Expr, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
         node, expanded = stack.pop()
         if expanded:

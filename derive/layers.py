@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backprop import VJPS, Backprop
-from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
+from .expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
                    Sum, Symbol, Transpose, add, broadcast, depends_on, hadamard, is_const, mul,
                    ones, power, substitute, summation, transpose)
 from .functions import MATRIX_OPS, apply
@@ -40,6 +40,7 @@ class Network:
     sums_output: bool          # J is the sum of the last layer's outputs
 
 
+@deep
 def layer_tables(cost: Expr, result: Backprop) -> list[Network]:
     names = frozenset(s.name for s in result.wrt)
     terms = cost.terms if isinstance(cost, Add) else (cost,)

@@ -21,12 +21,8 @@ def share_products(outputs: list[Expr], cost) -> list[Expr]:
 
 
 def _chains(outputs: list[Expr]) -> list[tuple[Expr, ...]]:
-    seen: dict[Expr, None] = {}
-    for e in outputs:
-        for node in postorder(e):
-            if isinstance(node, MatMul) and len(node.chain) >= 2:
-                seen.setdefault(node, None)
-    return [tuple(node.chain) for node in seen]
+    return [tuple(node.chain) for node in postorder(outputs)
+            if isinstance(node, MatMul) and len(node.chain) >= 2]
 
 
 def _reversed_transposed(run: tuple[Expr, ...]) -> tuple[Expr, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Symbol, Transpose, split_power)
 from ..functions import lookup
 
@@ -23,6 +23,7 @@ class Printer:
     division_separator = " ./ "
     fraction_before_chain = True   # (2 / n) A rather than 2 A / n
 
+    @deep
     def print(self, e: Expr) -> str:
         return self._print(e)[0]
 

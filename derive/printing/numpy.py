@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Shared, Symbol, Transpose, depends_on, mul, postorder, power, split_power,
                     symbols_in, transpose)
 from ..functions import NUMPY_HELPERS, lookup
@@ -63,6 +63,7 @@ class NumpyPrinter:
         self.dims_used: set[sympy.Symbol] = set()
 
     # ------------------------------------------------------------ function bodies
+    @deep
     def body(self, outputs: list[Output], known: dict[Expr, str] | None = None) -> list[str]:
         """Statements computing the outputs, shared work done once.
 
@@ -117,11 +118,7 @@ class NumpyPrinter:
         return out
 
     def _order(self, outputs: list[Output]) -> list[Expr]:
-        seen: dict[Expr, None] = {}
-        for out in outputs:
-            for node in postorder(out.expr, lambda n: n not in self.temporaries):
-                seen.setdefault(node, None)
-        return list(seen)
+        return postorder([o.expr for o in outputs], lambda n: n not in self.temporaries)
 
     @staticmethod
     def _cheap(e: Expr) -> bool:
@@ -501,24 +498,20 @@ def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]
 
     available = {d for s in data for d in s.shape}
     dims: dict[Expr, set] = {}
-    for e in outputs:
-        for node in postorder(e, lambda n: n not in dims):
-            if node not in dims:
-                own = set(node.shape) | (node.value.free_symbols if isinstance(node, Const)
-                                         else set())
-                dims[node] = own.union(*(dims[c] for c in node.children))
+    for node in postorder(outputs):
+        own = set(node.shape) | (node.value.free_symbols if isinstance(node, Const) else set())
+        dims[node] = own.union(*(dims[c] for c in node.children))
 
     def worth_preparing(node: Expr) -> bool:
         # Constants (ones, I) cost nothing per call; prepare() knows only the data's sizes.
         return not involves[node] and uses_data[node] and all(
             d.is_Integer or d in available for d in dims[node])
     found: dict[Expr, None] = {}
-    for e in outputs:
-        for node in postorder(e, lambda n: involves[n]):
-            if involves[node]:
-                for child in node.children:
-                    if worth_preparing(child):
-                        found.setdefault(child, None)
-            elif node is e and worth_preparing(node):
-                found.setdefault(node, None)
+    for node in postorder(outputs, lambda n: involves[n]):
+        if involves[node]:
+            for child in node.children:
+                if worth_preparing(child):
+                    found.setdefault(child, None)
+        elif node in outputs and worth_preparing(node):
+            found.setdefault(node, None)
     return list(found)
