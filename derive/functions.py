@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import sympy
 
 from .expr import (Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose,
                    broadcast, hadamard, is_const, mul, neg, ones, power, sub, summation, transpose, zeros)

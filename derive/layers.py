@@ -79,20 +79,9 @@ def _network(term: Expr, names: frozenset[str], memo: dict) -> Network:
     return Network(term, node, layers, sums)
 
 
-def _vjp(operation: Expr, z: Symbol, delta: Expr) -> Expr:
+def _vjp(operation: Expr, z: Placeholder, delta: Expr) -> Expr:
     """dJ/dz through ``operation`` (which uses z once), by the rules of backprop."""
-    index = next(i for i, c in enumerate(operation.children) if c == z) \
-        if z in operation.children else None
-    if index is None:
-        # The operation's constructor folded z into a product (z^T): differentiate the core.
-        return _vjp_through(operation, z, delta)
-    return VJPS[type(operation)](operation, delta, index)
-
-
-def _vjp_through(operation: Expr, z: Symbol, delta: Expr) -> Expr:
-    if isinstance(operation, Transpose):
-        return transpose(delta)
-    raise ValueError(f"cannot read {operation} as a layer of z")
+    return VJPS[type(operation)](operation, delta, operation.children.index(z))
 
 
 def _layer(operation: Expr, z: Symbol, weight: Expr | None, delta: Expr, value: Expr) -> Layer:
