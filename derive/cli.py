@@ -65,7 +65,7 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
                              show_default=True, help="Output format.")
 
 
-@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["--help"]})
 @click.version_option(package_name="derive")
 def main() -> None:
     """Closed-form gradients of matrix costs, derived by the backpropagation idea.

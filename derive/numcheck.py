@@ -2,9 +2,9 @@
 
 A random instance gets small dimensions and data drawn to suit the formula's
 domain: plain Gaussian data first, then positive entries (for log, sqrt, ./),
-then also well-conditioned symmetric positive definite square matrices (for
-logdet, inv); the first draw on which the cost is finite and raises no NumPy
-warning is used.
+then entries in (0, 1) (for log(1 - p)), then also well-conditioned symmetric
+positive definite square matrices (for logdet, inv); the first draw on which
+the cost is finite and raises no NumPy warning is used.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sympy
 from .errors import DeriveError
 from .printing.numpy import kind
 
-STRATEGIES = ("gaussian", "positive", "positive definite")
+STRATEGIES = ("gaussian", "positive", "in (0, 1)", "positive definite")
 
 
 @dataclass
@@ -62,6 +62,8 @@ def _draw(symbol, sizes, strategy: str, rng: np.random.Generator):
     shape = {"scalar": (), "col": (rows,), "row": (cols,)}.get(k, (rows, cols))
     if strategy == "gaussian":
         data = rng.standard_normal(shape)
+    elif strategy == "in (0, 1)":
+        data = rng.uniform(0.1, 0.9, shape)   # probabilities, as in a KL divergence
     else:
         data = rng.uniform(0.5, 1.5, shape)
     if strategy == "positive definite" and k == "matrix" and rows == cols:

@@ -175,7 +175,7 @@ class Token(NamedTuple):
 # One token, after any whitespace and comments; 'end' matches only at the
 # end of the text, and 'bad' is any character that cannot start a token.
 _TOKEN = re.compile(r"""
-    (?:[ \t\r\n]++ | \#[^\n]*+)*+
+    (?:[ \t\r\n] | \#[^\n]*(?=\n|\Z))*
     (?: (?P<name>[A-Za-z][A-Za-z0-9_]*)
       | (?P<op>\.\*|\./|\.\^|[*@/+\-^(),;=])
       | (?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
@@ -319,7 +319,7 @@ _PRODUCT_OPS = frozenset({"*", "@", ".*", "./", "/"})
 _POSTFIX_OPS = frozenset({"'", ".T", "^", ".^"})
 # After a statement's first name: whitespace and comments, then '=' (the
 # statement is a definition).
-_DEFINES = re.compile(r"(?:[ \t\r\n]++|\#[^\n]*+)*+=")
+_DEFINES = re.compile(r"(?:[ \t\r\n]|\#[^\n]*(?=\n|\Z))*=")
 
 
 def _describe(token: Token) -> str:

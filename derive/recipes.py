@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 from .errors import DeriveError
 
@@ -52,7 +52,7 @@ class Recipe:
         return [f"{name}={','.join(str(d) for d in dims)}" for name, dims in self.shapes.items()]
 
     def choose(self, wrt: str | Iterable[str] | None = None) -> list[str]:
-        """The variables to differentiate: all of the recipe's, or those named (each one of them)."""
+        """The variables to differentiate: all of the recipe's, or those named (all among them)."""
         names = [wrt] if isinstance(wrt, str) else list(wrt or ())
         if not names:
             return list(self.variables)
@@ -161,3 +161,22 @@ def listing(recipes: list[Recipe]) -> str:
     widths = [max(len(row[c]) for row in rows) for c in range(2)]
     return "".join(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}\n"
                    for row in rows)
+
+
+def markdown_table(recipes: list[Recipe]) -> str:
+    """The README's table: recipe, variables, cost, and the output of ``derive recipe NAME``.
+
+    Regenerate it with
+    ``python -c "from derive.recipes import *; print(markdown_table(all_recipes()))"``.
+    """
+    from .render import render
+    rows = ["| recipe | variables | cost | gradient (`derive recipe NAME`) |",
+            "| --- | --- | --- | --- |"]
+    for r in recipes:
+        lines = [line.split("#", 1)[0].strip() for line in r.formula.splitlines()]
+        cost = " ".join(line for line in lines if line)
+        output = render(r.gradient(), "text").strip().splitlines()
+        gradient = "<br>".join(f"`{line}`" for line in output)
+        cells = [f"`{r.name}`", ", ".join(r.variables), f"`{cost}`", gradient]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"

@@ -93,6 +93,8 @@ class Printer:
             ones = self.ones(rows, cols)
             if isinstance(inner, Const) and inner.value == 1:
                 return ones, ATOM
+            if isinstance(inner, Const) and inner.value == -1:
+                return "-" + ones, UNARY
             return self.join_product([self.wrap(inner, MUL), ones]), MUL
         if inner.shape[1] == 1:
             return self.join_product([self.wrap(inner, MUL), self.ones(1, cols)]), MUL
@@ -130,6 +132,11 @@ class Printer:
                 down.append(self.wrap(base if exp == -1 else Power(base, Const(-exp)), MUL + 1))
             else:
                 up.append(self.wrap(f, MUL + 1))
+        if up and not down and len(e.chain) == 1 and split_power(e.chain[0])[1] == -1:
+            # rho ./ r rather than rho (1 ./ r)
+            base = split_power(e.chain[0])[0]
+            return sign + self.join_product(up) + self.division_separator + \
+                self.wrap(base, MUL + 1), (UNARY if sign else MUL)
         lone = len(e.factors) == 1 and coeff == 1
         chain = [self.wrap(f, MUL if lone else MUL + 1) for f in e.chain]
         if down and self.fraction_before_chain:
