@@ -23,6 +23,8 @@ from .functions import apply
 from .shapes import Dimensions, declared_shape, default_kind, format_shape
 
 MAX_MATRIX_POWER = 64
+# Ten thousand terms fit; nobody types more by hand, and a longer text is refused at once.
+MAX_LENGTH = 200_000
 
 
 class Refusal(Exception):
@@ -121,6 +123,9 @@ class Formula:
 
 def build(source: str, declared: dict[str, tuple] | None = None) -> Formula:
     """Parse ``source`` and build its cost; ``declared`` maps names to ``--shape`` dimensions."""
+    if len(source) > MAX_LENGTH:
+        raise DeriveError(f"the formula is {len(source):,} characters long; derive reads at "
+                          f"most {MAX_LENGTH:,}", source=source, offset=MAX_LENGTH)
     program = syntax.parse(source)
     declared = declared or {}
     dims = Dimensions()
@@ -231,6 +236,16 @@ def unparse(node, depth: int = 0) -> str:
         return f"{left}{node.op}{right}" if node.op in "*/^@" or node.op.startswith(".") \
             else f"{left} {node.op} {right}"
     return "?"
+
+
+class _Quoted:
+    """The text of a node, quoted, made only if a message needs it."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+
+    def __str__(self) -> str:
+        return f"'{unparse(self.node)}'"
 
 
 class _Walk:
@@ -405,7 +420,7 @@ class _Typer(_Walk):
     def binary(self, node: syntax.Binary, left: Shape, right: Shape) -> Shape:
         op = node.op
         left, right = self.resolve(left), self.resolve(right)
-        what = f"'{unparse(node)}'"
+        what = _Quoted(node)
         if op in ("+", "-", ".*", "./"):
             out = []
             for a, b in zip(left, right):
@@ -529,10 +544,14 @@ class _Builder(_Walk):
 
     def binary(self, node: syntax.Binary, left: Expr, right: Expr) -> Expr:
         op = node.op
-        if op == "+":
-            return _Terms(_terms(left) + _terms(right))
-        if op == "-":
-            return _Terms(_terms(left) + [neg(_summed(right))])
+        if op in ("+", "-"):
+            # The left operand's pending terms are used only here: extend them in place.
+            terms = left if isinstance(left, _Terms) else _Terms([left])
+            if op == "+":
+                terms.extend(_terms(right))
+            else:
+                terms.append(neg(_summed(right)))
+            return terms
         if op in ("*", "@"):
             return mul(left, right)
         if op == ".*":

@@ -634,8 +634,9 @@ def power(base: Expr, exponent: Expr) -> Expr:
         if p == 2 and isinstance(base, Func) and base.name == "norm":
             # The squared 2-norm is the sum of squares: the form whose derivative reads 2x.
             return summation(power(base.arg, exponent), None)
-        if isinstance(base, MatMul) and p.is_Integer and (base.is_scalar or len(base.chain) == 1):
-            # (c s X).^p = c^p s^p X.^p, elementwise, for a whole power
+        if isinstance(base, MatMul) and p.is_Integer and len(base.chain) <= 1:
+            # (c s X).^p = c^p s^p X.^p, elementwise, for a whole power; not for x'y,
+            # whose factors are not scalars
             return mul(*[power(f, exponent) for f in base.factors], Const(base.coeff ** p))
         if isinstance(base, Hadamard) and p.is_Integer:
             return hadamard(*[power(f, exponent) for f in base.factors])
