@@ -44,6 +44,8 @@ class MatrixOp:
     # The layer table shows f' of a matrix operation as the map it applies to the delta.
     derivative_text: str = ""
     rewrite: Callable[[Expr], Expr | None] | None = None   # a simpler equal form, if any
+    # Zero only at its non-smooth point, where the subgradient taken makes 1/f count as 0.
+    reciprocal_zero_at_zero: bool = False
 
 
 def apply(name: str, arg: Expr, *params) -> Expr:
@@ -135,6 +137,8 @@ def _diag_rewrite(x: Expr) -> Expr | None:
         return mul(x.arg, Identity(n)) if isinstance(x, Broadcast) else None
     if isinstance(x, Identity):
         return ones((n, ONE))
+    if isinstance(x, Broadcast) and x.arg.is_scalar:
+        return broadcast(x.arg, (n, ONE))
     if isinstance(x, Func) and x.name == "diag" and x.arg.shape[1] == 1:
         return x.arg
     if isinstance(x, MatMul) and len(x.chain) == 2 and x.chain[0].shape[1] == 1:
@@ -152,7 +156,7 @@ def _matrix_op_rows() -> dict[str, MatrixOp]:
     rows = [
         MatrixOp("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
                  "np.linalg.norm({0})", subgradient="the gradient of a norm at 0 is taken as 0",
-                 derivative_text="delta * z / norm(z)"),
+                 derivative_text="delta * z / norm(z)", reciprocal_zero_at_zero=True),
         MatrixOp("tr", lambda n: SCALAR,
                  lambda n, d: (mul(d, Identity(n.arg.shape[0])),),
                  "tr({0})", r"\operatorname{{tr}}\left({0}\right)", "np.trace({0})",
@@ -224,6 +228,8 @@ MATRIX_OPS: dict[str, MatrixOp] = _matrix_op_rows()
 
 # Stable forms: no overflow for large |z|, and as cheap as the naive ones.
 NUMPY_HELPERS: dict[str, str] = {
+    "_inverse_or_zero": '''def _inverse_or_zero(n):
+    return 1.0 / n if n != 0 else 0.0''',
     "_sigmoid": '''def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))''',
     "_softplus": '''def _softplus(z):

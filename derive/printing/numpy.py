@@ -166,9 +166,12 @@ class NumpyPrinter:
         text, prec = self._code(e)
         return f"({text})" if prec < level else text
 
-    def aligned(self, e: Expr, target: str, level: int) -> str:
-        """``e`` as an operand of an elementwise operation whose result has kind ``target``."""
-        if isinstance(e, Broadcast) and e not in self.temporaries:
+    def aligned(self, e: Expr, target: str, level: int, strip: bool = True) -> str:
+        """``e`` as an operand of an elementwise operation whose result has kind ``target``.
+
+        ``strip``: another operand has the full shape, so NumPy broadcasts this one itself.
+        """
+        if strip and isinstance(e, Broadcast) and e not in self.temporaries:
             e = e.arg
         if target == "matrix" and kind(e) == "col":
             return f"{self.wrap(e, ATOM)}[:, None]"
@@ -207,13 +210,14 @@ class NumpyPrinter:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if inner.is_scalar:
-            return f"np.full({shape}, {self.code(inner)})", ATOM
+            return f"np.full({shape}, {self.code(inner)}, dtype=float)", ATOM
         target = kind(e)
         operand = self.aligned(inner, target, ATOM) if target == "matrix" else self.wrap(inner, ATOM)
         return f"np.broadcast_to({operand}, {shape}).copy()", ATOM
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         target = kind(e)
+        strip = _has_full_operand(e, e.terms)
         out = ""
         for i, term in enumerate(e.terms):
             negative = term not in self.temporaries and (
@@ -221,9 +225,9 @@ class NumpyPrinter:
                 or isinstance(term, Const) and term.value.could_extract_minus_sign())
             if negative and i > 0:
                 from ..expr import neg
-                out += " - " + self.aligned(neg(term), target, ADD + 1)
+                out += " - " + self.aligned(neg(term), target, ADD + 1, strip)
             else:
-                text = self.aligned(term, target, ADD + 1 if i else ADD)
+                text = self.aligned(term, target, ADD + 1 if i else ADD, strip)
                 out = text if i == 0 else out + " + " + text
         return out, ADD
 
@@ -244,12 +248,15 @@ class NumpyPrinter:
         # The scale goes on the smallest operand: a factor smaller than the product, if any.
         sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
         smallest = min(range(len(chain)), key=sizes.__getitem__)
-        if parts and len(chain) > 1 and sizes[smallest] < _size(e.shape[0]) * _size(e.shape[1]):
-            scale = sign + " * ".join(parts)
-            return self._chain(chain, {smallest: scale})
+        scale = sign + " * ".join(parts)
+        if scale and len(chain) > 1 and sizes[smallest] < _size(e.shape[0]) * _size(e.shape[1]):
+            return self._chain(chain, {smallest: scale if parts else "-1"})
         text, prec = self._chain(chain)
-        parts.append(text if prec > MUL or (prec == MUL and not parts) else f"({text})")
-        # Unary minus binds tighter than * and @, and -(a * b) equals (-a) * b.
+        if not parts:
+            # -(X.T @ v): a minus written in front of X.T would negate (copy) all of X
+            return (f"-({text})" if prec <= MUL else f"-{text}", UNARY) if negative \
+                else (text, prec)
+        parts.append(text if prec > MUL else f"({text})")
         return sign + " * ".join(parts), (UNARY if negative else MUL)
 
     def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None,
@@ -270,12 +277,18 @@ class NumpyPrinter:
         right_kind = _chain_kind(chain[split:])
         if left_kind == "col" and right_kind == "row":
             return f"np.outer({left_code}, {right_code})", ATOM
+        if "scalar" in (left_kind, right_kind):
+            # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
+            left = left_code if left_prec >= MUL else f"({left_code})"
+            right = right_code if right_prec > MUL else f"({right_code})"
+            return f"{left} * {right}", MUL
         left = left_code if left_prec >= MUL else f"({left_code})"
         right = right_code if right_prec > MUL else f"({right_code})"
         return f"{left} @ {right}", MUL
 
     def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
         target = kind(e)
+        strip = _has_full_operand(e, e.factors)
         text = ""
         # Multiply first, then divide: x / b^p costs one pass less than x * (1 / b^p).
         factors = sorted(e.factors, key=lambda f: bool(split_power(f)[1].is_number
@@ -283,9 +296,9 @@ class NumpyPrinter:
         for i, f in enumerate(factors):
             base, exp = split_power(f)
             if i > 0 and exp.is_number and exp < 0:
-                text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1)
+                text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1, strip)
             else:
-                part = self.aligned(f, target, MUL + 1 if i else MUL)
+                part = self.aligned(f, target, MUL + 1 if i else MUL, strip)
                 text = part if i == 0 else text + " * " + part
         return text, MUL
 
@@ -293,6 +306,11 @@ class NumpyPrinter:
         base = e.base
         if isinstance(e.exponent, Const):
             p = e.exponent.value
+            if p < 0 and isinstance(base, Func) and getattr(
+                    lookup(base.name), "reciprocal_zero_at_zero", False):
+                self.helpers.add("_inverse_or_zero")
+                inverse = f"_inverse_or_zero({self.code(base)})"
+                return (inverse, ATOM) if p == -1 else (f"{inverse} ** {-p}", POWER)
             if p == 2:
                 return f"np.square({self.code(base)})", ATOM
             if p == HALF:
@@ -345,6 +363,10 @@ class NumpyPrinter:
                 self.helpers.add(helper)
         axis = e.params[0] if e.params else None
         return spelling.format(*[self.code(a) for a in e.args], axis=axis), ATOM
+
+
+def _has_full_operand(e: Expr, operands) -> bool:
+    return any(o.shape == e.shape and not isinstance(o, Broadcast) for o in operands)
 
 
 def _with_shared_products(outputs: list[Output]) -> list[Output]:
