@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+from ..expr import (deep, neg, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Shared, Symbol, Transpose, depends_on, mul, postorder, power, split_power,
                     symbols_in, transpose)
 from ..functions import NUMPY_HELPERS, lookup
@@ -87,15 +87,38 @@ class NumpyPrinter:
         for node in shared:
             counter += 1
             name = f"t{counter}"
-            code = self.code(node)
-            self.lines.append(f"{name} = {code}  # {_shape_comment(node)}")
+            self.lines += self._assignment(name, node, f"  # {_shape_comment(node)}")
             self.temporaries[node] = name
         for out in outputs:
-            code = self.code(out.expr)
             if out.name == "value":
-                code = f"float({code})"
-            self.lines.append(f"{out.name} = {code}")
+                self.lines.append(f"value = float({self.code(out.expr)})")
+            else:
+                self.lines += self._assignment(out.name, out.expr)
         return self._dimension_lines() + self.lines
+
+    def _assignment(self, name: str, e: Expr, comment: str = "") -> list[str]:
+        """``name = e``; a sum of arrays accumulates in place into its first, fresh term."""
+        if not (isinstance(e, Add) and kind(e) != "scalar" and self._fresh(e.terms[0])
+                and e.terms[0].shape == e.shape):
+            return [f"{name} = {self.code(e)}{comment}"]
+        target = kind(e)
+        lines = [f"{name} = {self.code(e.terms[0])}{comment}"]
+        for term in e.terms[1:]:
+            negative = term not in self.temporaries and isinstance(term, MatMul) \
+                and term.coeff.could_extract_minus_sign()
+            operator, term = ("-=", neg(term)) if negative else ("+=", term)
+            lines.append(f"{name} {operator} {self.aligned(term, target, ADD)}")
+        return lines
+
+    def _fresh(self, e: Expr) -> bool:
+        """Whether the code of e makes a new array (one we may then update in place)."""
+        if e in self.temporaries or isinstance(e, (Symbol, Const, Identity, Broadcast)):
+            return False
+        if isinstance(e, Transpose) or isinstance(e, Func) and e.name == "diag":
+            return False   # views: np.diag of a matrix is read-only
+        if isinstance(e, MatMul):
+            return len(e.chain) >= 2 or bool(e.scalars) or e.coeff != 1
+        return True
 
     @staticmethod
     def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
@@ -224,7 +247,6 @@ class NumpyPrinter:
                 isinstance(term, MatMul) and term.coeff.could_extract_minus_sign()
                 or isinstance(term, Const) and term.value.could_extract_minus_sign())
             if negative and i > 0:
-                from ..expr import neg
                 out += " - " + self.aligned(neg(term), target, ADD + 1, strip)
             else:
                 text = self.aligned(term, target, ADD + 1 if i else ADD, strip)
