@@ -18,6 +18,7 @@ from .backprop import backprop
 from .expr import (Add, Const, Expr, MatMul, Power, Shared, Sum, Symbol, Transpose, add, depends_on,
                    mul, postorder, rebuild, transpose)
 from .functions import apply
+from .optimize import chain_order
 
 
 def _as_chain(term: Expr) -> tuple[Expr, list[Expr]] | None:
@@ -46,12 +47,38 @@ def _trace_form(chain: list[Expr], involves) -> list[Expr]:
                                           repr([str(f) for f in c])))
 
 
-def expand_squares(cost: Expr, names: frozenset[str]) -> tuple[Expr, bool]:
-    """The cost with squared norms of product sums expanded into traces; and whether any was."""
+# Sizes assumed for symbolic dimensions: a dimension only the data have is the number of
+# examples, the one hoisting is for; the others are the variables' own.
+VARIABLE_DIMENSION, DATA_DIMENSION = 100, 10_000
+
+
+def _per_call_cost(chains: list[list[Expr]], involves, size) -> int:
+    """Multiplications per call for these products, data runs counted as prepared."""
+    total = 0
+    for chain in chains:
+        collapsed: list[tuple] = []
+        for is_data, run in itertools.groupby(chain, key=lambda f: not involves(f)):
+            run = list(run)
+            pieces = [(run[0].shape[0], run[-1].shape[1])] if is_data else \
+                [f.shape for f in run]
+            collapsed += pieces
+        dims = [size(collapsed[0][0])] + [size(c[1]) for c in collapsed]
+        total += chain_order(dims)[0] + dims[0] * dims[-1]
+    return total
+
+
+def expand_squares(cost: Expr, variables: list[Symbol]) -> tuple[Expr, bool]:
+    """The cost with squared norms of product sums expanded into traces where that saves work
+    per call; and whether any was."""
+    names = frozenset(s.name for s in variables)
     memo: dict = {}
+    own = {d for s in variables for d in s.shape}
 
     def involves(e: Expr) -> bool:
         return depends_on(e, names, memo)
+
+    def size(d) -> int:
+        return int(d) if d.is_Integer else VARIABLE_DIMENSION if d in own else DATA_DIMENSION
 
     expanded = False
     done: dict[Expr, Expr] = {}
@@ -63,11 +90,18 @@ def expand_squares(cost: Expr, names: frozenset[str]) -> tuple[Expr, bool]:
             parts = residual.terms if isinstance(residual, Add) else (residual,)
             if all(p.shape == residual.shape for p in parts):
                 terms = [_as_chain(p) for p in parts]
-        if terms is not None and all(t is not None for t in terms):
+                terms = terms if all(t is not None for t in terms) else None
+        if terms is not None:
+            forms = [(scale_i, scale_j, _trace_form(
+                        [transpose(f) for f in reversed(chain_i)] + chain_j, involves))
+                     for (scale_i, chain_i), (scale_j, chain_j) in itertools.product(terms,
+                                                                                    repeat=2)]
+            plain = _per_call_cost([c for _, c in terms], involves, size)
+            traces = _per_call_cost([f for *_, f in forms if involves(mul(*f))], involves, size)
+            terms = terms if traces < plain else None
+        if terms is not None:
             pieces = []
-            for (scale_i, chain_i), (scale_j, chain_j) in itertools.product(terms, repeat=2):
-                product = [transpose(f) for f in reversed(chain_i)] + chain_j
-                form = _trace_form(product, involves)
+            for scale_i, scale_j, form in forms:
                 inner = mul(*form)
                 pieces.append(mul(scale_i, scale_j,
                                   inner if inner.is_scalar else apply("tr", inner)))
@@ -105,7 +139,7 @@ def hoisted_outputs(cost: Expr, wrt: list[Symbol]) -> tuple[Expr, dict[str, Expr
     is seen to be its own transpose and its two shares combine.
     """
     names = frozenset(s.name for s in wrt)
-    expanded_cost, expanded = expand_squares(cost, names)
+    expanded_cost, expanded = expand_squares(cost, wrt)
     memo: dict = {}
     prepared_cost = share_data_runs(expanded_cost, lambda e: depends_on(e, names, memo))
     result = backprop(prepared_cost, wrt)
