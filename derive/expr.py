@@ -582,28 +582,27 @@ def scale(c, e: Expr) -> Expr:
 
 
 def hadamard(*factors: Expr) -> Expr:
-    flat: list[Expr] = []
-    for f in factors:
-        flat.extend(f.factors if isinstance(f, Hadamard) else (f,))
-    shape = broadcast_shape(f.shape for f in flat)
+    """Elementwise product: scalars pulled out in front, equal bases merged into powers."""
+    shape = broadcast_shape(f.shape for f in factors)
     assert shape is not None, "hadamard: shapes do not broadcast"
     scalar_part: list[Expr] = []
     bases: dict[Expr, sympy.Expr] = {}
-    for f in flat:
+    pending = list(factors)
+    while pending:
+        f = pending.pop(0)
         if isinstance(f, Broadcast) and f.arg.is_scalar:
             f = f.arg
         if f.is_scalar:
             scalar_part.append(f)
-            continue
-        if isinstance(f, MatMul) and f.scalars:
-            scalar_part.append(MatMul(f.coeff, f.scalars, SCALAR) if len(f.scalars) > 1 or f.coeff != 1
-                               else f.scalars[0])
-            f = mul(*f.chain)
-        elif isinstance(f, MatMul) and f.coeff != 1:
-            scalar_part.append(Const(f.coeff))
-            f = mul(*f.chain)
-        base, exp = split_power(f)
-        bases[base] = bases.get(base, 0) + exp
+        elif isinstance(f, Hadamard):
+            pending[:0] = f.factors
+        elif isinstance(f, MatMul) and (f.scalars or f.coeff != 1):
+            # (c X) .* Y is c (X .* Y)
+            scalar_part += [Const(f.coeff), *f.scalars]
+            pending.insert(0, mul(*f.chain))
+        else:
+            base, exp = split_power(f)
+            bases[base] = bases.get(base, 0) + exp
     if any(is_zero(s) for s in scalar_part) or any(is_zero(b) for b in bases):
         return zeros(shape)
     kept = [power(b, Const(e)) for b, e in bases.items() if e != 0]
