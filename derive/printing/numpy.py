@@ -60,6 +60,7 @@ class NumpyPrinter:
         self.temporaries: dict[Expr, str] = {}
         self.lines: list[str] = []
         self.helpers: set[str] = set()
+        self.passed: dict[str, str] = {}
         self.dims_used: set[sympy.Symbol] = set()
 
     # ------------------------------------------------------------ function bodies
@@ -216,6 +217,10 @@ class NumpyPrinter:
         return self._code(e.value)
 
     def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
+        if e.name not in self.names:
+            # hoisted code: a datum the per-call code needs after all comes in `prepared`
+            self.passed.setdefault(e.name, python_name(e.name))
+            return self.passed[e.name], ATOM
         return self.names[e.name], ATOM
 
     def _print_Const(self, e: Const) -> tuple[str, int]:
@@ -493,13 +498,14 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
     outputs = _with_shared_products(outputs)
     prepared = _prepared_nodes([o.expr for o in outputs], frozenset(wrt), data)
-    # The data themselves come along too: printing may rebuild a piece around them (-x from x).
-    used = {s for o in outputs for s in symbols_in(o.expr)}
-    prepared += [s for s in data if s in used and s not in prepared]
-    names = {node: (python_name(node.name) if isinstance(node, Symbol) else f"p{i}")
-             for i, node in enumerate(prepared, 1)}
+    computed = iter(range(1, len(prepared) + 1))
+    names = {node: (python_name(node.name) if isinstance(node, Symbol) else f"p{next(computed)}")
+             for node in prepared}
     per_call = NumpyPrinter(variables)
     call_body = per_call.body(outputs, known=names)
+    # Data the per-call code rebuilt a piece around (-x from x) come along as they are.
+    prepared += [s for s in data if s.name in per_call.passed and s not in names]
+    names.update({s: per_call.passed[s.name] for s in prepared if s not in names})
     prepare = NumpyPrinter(data)
     computed = [Output(names[n], n) for n in prepared if not isinstance(n, Symbol)]
     prepare_body = prepare.body(computed) if computed else []
