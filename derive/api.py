@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 from .backprop import Backprop, backprop
 from .build import Formula, build
 from .errors import DeriveError
+from .expr import TooLarge
 from .shapes import parse_declaration
 
 
@@ -16,8 +17,7 @@ def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
     if not shapes:
         return {}
     if isinstance(shapes, dict):
-        texts = [f"{name}={','.join(str(d) for d in dims)}" if not isinstance(dims, (str, int))
-                 else f"{name}={dims}" for name, dims in shapes.items()]
+        texts = [f"{name}={_dims_text(name, dims)}" for name, dims in shapes.items()]
     else:
         texts = list(shapes)
     declared: dict[str, tuple] = {}
@@ -27,6 +27,25 @@ def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
             raise DeriveError(f"--shape {text!r} contradicts an earlier --shape for {name}")
         declared[name] = dims
     return declared
+
+
+def _dims_text(name, dims) -> str:
+    """A shape given in Python, as its --shape text: ("n", "k"), "n", 3, () ..."""
+    if isinstance(dims, (str, int)) and not isinstance(dims, bool):
+        return str(dims)
+    if isinstance(dims, (tuple, list)) and all(
+            isinstance(d, (str, int)) and not isinstance(d, bool) for d in dims):
+        return ",".join(str(d) for d in dims)
+    raise DeriveError(f"the shape of {str(name)[:40]!r} must be a tuple of dimensions (names or "
+                      f"positive integers), like ('n', 'k'), ('m',) or () for a scalar; "
+                      f"got {dims!r:.40}")
+
+
+def _names(symbols, most: int = 12) -> str:
+    """A list of names for a message, shortened: a formula may have thousands."""
+    names = [s.name if len(s.name) <= 30 else s.name[:27] + "..." for s in symbols]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (", ".join(names[:most]) + more) or "none"
 
 
 @dataclass
@@ -96,20 +115,32 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
-    parsed = build(formula, _declarations(shapes))
+    declared = _declarations(shapes)
+    parsed = build(formula, declared)
+    if not parsed.symbols:
+        raise DeriveError("the cost is a constant: it has no variables to differentiate")
+    for name in declared:
+        if parsed.symbol(name) is None:
+            what = "a definition" if name in parsed.definitions else "not a name of the formula"
+            raise DeriveError(f"--shape {name[:40]}: {name[:40]!r} is {what} (its variables: "
+                              f"{_names(parsed.symbols)})")
     variables = []
     for name in names:
         symbol = parsed.symbol(name)
         if symbol is None:
             if name in parsed.definitions:
-                raise DeriveError(f"'{name}' is a definition, not a free variable of the formula: "
-                                  "differentiate with respect to the variables it is made of")
-            known = ", ".join(s.name for s in parsed.symbols) or "none"
-            raise DeriveError(f"--wrt {name}: the formula has no variable '{name}' "
-                              f"(its variables: {known})")
+                raise DeriveError(f"'{name[:40]}' is a definition, not a free variable of the "
+                                  "formula: differentiate with respect to the variables it is "
+                                  "made of")
+            raise DeriveError(f"--wrt {name[:40]}: the formula has no variable {name[:40]!r} "
+                              f"(its variables: {_names(parsed.symbols)})")
         if symbol not in variables:
             variables.append(symbol)
-    return Derivation(parsed, [v.name for v in variables], backprop(parsed.cost, variables))
+    try:
+        result = backprop(parsed.cost, variables)
+    except TooLarge as error:
+        raise DeriveError(f"the gradient is too large to derive: {error}") from None
+    return Derivation(parsed, [v.name for v in variables], result)
 
 
 def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,

@@ -17,7 +17,7 @@ import sympy
 
 from . import parse as syntax
 from .errors import DeriveError
-from .expr import (SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, add, hadamard, mul, neg,
+from .expr import (SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, TooLarge, add, hadamard, mul, neg,
                    ones, power, summation, transpose)
 from .functions import apply
 from .shapes import Dimensions, declared_shape, default_kind, format_shape
@@ -514,12 +514,18 @@ class _Builder(_Walk):
     """Second walk: the expression, every shape now known."""
 
     def evaluate(self, node):
-        return _summed(super().evaluate(node))
+        try:
+            return _summed(super().evaluate(node))
+        except TooLarge as error:
+            raise self.error(node, str(error)) from None
 
     def visit(self, node, args):
-        if not (isinstance(node, syntax.Binary) and node.op in ("+", "-")):
-            args = [_summed(a) for a in args]
-        return super().visit(node, args)
+        try:
+            if not (isinstance(node, syntax.Binary) and node.op in ("+", "-")):
+                args = [_summed(a) for a in args]
+            return super().visit(node, args)
+        except TooLarge as error:
+            raise self.error(node, str(error)) from None
 
     def __init__(self, program: syntax.Program, shapes: dict[str, Shape]) -> None:
         super().__init__(program)

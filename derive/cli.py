@@ -1,6 +1,7 @@
 """The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -24,14 +25,18 @@ FORMULA_SETTINGS = {"ignore_unknown_options": True}
 
 
 def _read_formula(formula: str) -> str:
+    # Read one character past the longest formula: enough to refuse a longer one (or an
+    # endless /dev/zero) without reading it all.
+    from .build import MAX_LENGTH
     if formula == "-":
-        return sys.stdin.read()
+        return sys.stdin.read(MAX_LENGTH + 1)
     if formula.startswith("@"):
         try:
             with open(formula[1:], encoding="utf-8") as handle:
-                return handle.read()
-        except (OSError, UnicodeDecodeError) as error:
-            raise DeriveError(f"cannot read the formula from {formula[1:]!r}: {error}") from None
+                return handle.read(MAX_LENGTH + 1)
+        except (OSError, ValueError) as error:   # UnicodeError is a ValueError, as is a NUL
+            raise DeriveError(f"cannot read the formula from {formula[1:]!r:.80}: "
+                              f"{error}") from None
     return formula
 
 
@@ -39,6 +44,14 @@ def _guarded(action: Callable[[], int | None]) -> None:
     """Run a command: bad input is a message and exit code 2, never a traceback."""
     try:
         code = action()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Whoever read the output stopped reading: nothing to say, and nothing went wrong here.
+        sys.stderr.close()
+        os._exit(1)
+    except OSError as error:
+        click.echo(f"error: cannot write the output: {error}", err=True)
+        sys.exit(1)
     except DeriveError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)

@@ -79,13 +79,33 @@ class Placeholder(Symbol):
     __slots__ = ()
 
 
+class TooLarge(ArithmeticError):
+    """A constant or a product beyond what derive computes with (the builder says where)."""
+
+
+# Constants stay within float range (about 2^1000), with exact fractions of bounded size.
+MAX_CONSTANT_BITS = 1000
+MAX_CHAIN = 256
+
+
+def _checked(value: sympy.Expr) -> sympy.Expr:
+    if value.is_Rational and value != 0:
+        top, bottom = value.p.bit_length(), value.q.bit_length()
+        if abs(top - bottom) > MAX_CONSTANT_BITS or max(top, bottom) > 4 * MAX_CONSTANT_BITS:
+            raise TooLarge("a constant of the formula is beyond the range of floating point "
+                           "numbers (about 1e300)")
+    elif value.is_finite is False or value is sympy.nan:
+        raise TooLarge("the formula divides by zero")
+    return value
+
+
 class Const(Expr):
     """A scalar constant: a SymPy number, possibly in the dimensions (1/m)."""
 
     __slots__ = ("value",)
 
     def __init__(self, value: sympy.Expr) -> None:
-        self.value = sympy.sympify(value)
+        self.value = _checked(sympy.sympify(value))
         super().__init__(SCALAR)
 
     def _fields(self) -> tuple:
@@ -503,6 +523,8 @@ def mul(*factors: Expr) -> Expr:
             take_scalar(f)
         else:
             chain.append(f)
+    if len(chain) > MAX_CHAIN:
+        raise TooLarge(f"a product of more than {MAX_CHAIN} matrices")
     shape = (chain[0].shape[0], chain[-1].shape[1]) if chain else SCALAR
     for left, right in zip(chain, chain[1:]):
         assert left.shape[1] == right.shape[0], f"mul: {left.shape} times {right.shape}"
@@ -625,6 +647,12 @@ def power(base: Expr, exponent: Expr) -> Expr:
         if p == 1:
             return base
         if isinstance(base, Const) and (p.is_Integer or base.value == 1):
+            if base.value == 0 and p < 0:
+                raise TooLarge("the formula divides by zero")
+            if base.value.is_Rational and p.is_Integer and abs(p) * max(
+                    base.value.p.bit_length(), base.value.q.bit_length()) > 4 * MAX_CONSTANT_BITS:
+                raise TooLarge("a constant of the formula is beyond the range of floating point "
+                               "numbers (about 1e300)")
             return Const(base.value ** p)
         if isinstance(base, Power) and isinstance(base.exponent, Const) and p.is_Integer:
             return power(base.base, Const(base.exponent.value * p))

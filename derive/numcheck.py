@@ -17,6 +17,7 @@ import sympy
 from .errors import DeriveError
 from .printing.numpy import kind
 
+MAX_ENTRIES = 10_000
 STRATEGIES = ("gaussian", "positive", "in (0, 1)", "positive definite")
 
 
@@ -77,6 +78,13 @@ def random_instance(derivation, seed: int = 0):
     rng = np.random.default_rng(seed)
     symbols = derivation.formula.symbols
     sizes = _dimensions(symbols, rng)
+    for s in symbols:
+        entries = sizes[s.shape[0]] * sizes[s.shape[1]]
+        if entries > MAX_ENTRIES:
+            raise DeriveError(f"the check differentiates numerically entry by entry, and "
+                              f"{s.name[:40]} would have {entries:,} entries (at most "
+                              f"{MAX_ENTRIES:,}): declare smaller integer dimensions, or leave "
+                              "them as names, which the check sizes 2 to 4")
     value_and_grad = derivation.namespace()["value_and_grad"]
     for strategy in STRATEGIES:
         args = [_draw(s, sizes, strategy, rng) for s in symbols]

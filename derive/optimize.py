@@ -9,6 +9,11 @@ from __future__ import annotations
 from .expr import Const, Expr, MatMul, Shared, Transpose, mul, postorder, rebuild, transpose
 
 
+# Longest product looked for in two chains: longer shared runs are rare, and the search
+# is quadratic in it.
+MAX_RUN = 6
+
+
 def share_products(outputs: list[Expr], cost) -> list[Expr]:
     """Bind the most expensive product that two chains share, until none is shared."""
     for _ in range(32):  # each round removes a shared product; chains are short
@@ -33,11 +38,12 @@ def _most_expensive_shared_run(outputs: list[Expr], cost):
     counts: dict[tuple[Expr, ...], int] = {}
     for chain in _chains(outputs):
         seen_here: set[tuple[Expr, ...]] = set()
-        for i in range(len(chain)):
-            for j in range(i + 2, len(chain) + 1):
-                run = chain[i:j]
-                key = run if run in counts or _reversed_transposed(run) not in counts \
-                    else _reversed_transposed(run)
+        n = len(chain)
+        flipped = _reversed_transposed(chain)   # flipped[n-j:n-i] is run i:j transposed
+        for i in range(n):
+            for j in range(i + 2, min(n, i + MAX_RUN) + 1):
+                run, run_flipped = chain[i:j], flipped[n - j:n - i]
+                key = run if run in counts or run_flipped not in counts else run_flipped
                 if key in seen_here:
                     continue
                 seen_here.add(key)

@@ -40,6 +40,9 @@ def parse_declaration(text: str) -> tuple[str, tuple[sympy.Expr, ...]]:
         for part in dims_text.split(","):
             part = part.strip()
             if re.fullmatch(r"[0-9]+", part):
+                if len(part) > 9:
+                    raise DeriveError(f"--shape {text[:60]!r}: dimension {part[:20]} is too "
+                                      "large (at most 999,999,999)")
                 if int(part) <= 0:
                     raise DeriveError(f"--shape {text!r}: dimension {part} must be a positive integer")
                 dims.append(sympy.Integer(int(part)))

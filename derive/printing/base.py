@@ -65,6 +65,9 @@ class Printer:
     def ones(self, rows, cols) -> str:
         raise NotImplementedError
 
+    def zeros(self, rows, cols) -> str:
+        raise NotImplementedError
+
     def sum_of(self, text: str, axis: int | None) -> str:
         raise NotImplementedError
 
@@ -91,6 +94,8 @@ class Printer:
         inner = e.arg
         if inner.is_scalar:
             ones = self.ones(rows, cols)
+            if isinstance(inner, Const) and inner.value == 0:
+                return self.zeros(rows, cols), ATOM
             if isinstance(inner, Const) and inner.value == 1:
                 return ones, ATOM
             if isinstance(inner, Const) and inner.value == -1:

@@ -51,6 +51,9 @@ class LatexPrinter(Printer):
             return r"\mathbf{1}^{\top}"
         return rf"\mathbf{{1}}_{{{sympy.latex(rows)} \times {sympy.latex(cols)}}}"
 
+    def zeros(self, rows, cols) -> str:
+        return rf"\mathbf{{0}}_{{{sympy.latex(rows)} \times {sympy.latex(cols)}}}"
+
     def sum_of(self, text: str, axis: int | None) -> str:
         if axis == 0:
             return rf"\mathbf{{1}}^{{\top}} \left({text}\right)"

@@ -286,32 +286,32 @@ class NumpyPrinter:
         parts.append(text if prec > MUL else f"({text})")
         return sign + " * ".join(parts), (UNARY if negative else MUL)
 
-    def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None,
-               offset: int = 0) -> tuple[str, int]:
+    def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
+               ) -> tuple[str, int]:
         """The product of a chain, in the cheapest order; (code, precedence).
 
         ``scaled`` maps a factor's index to the scalar it is multiplied by first.
         """
-        scaled = scaled or {}
-        if len(chain) == 1:
-            if offset in scaled:
-                return f"({scaled[offset]} * {self.wrap(chain[0], MUL + 1)})", ATOM
-            return self._code(chain[0])
-        split = _cheapest_split(chain)
-        left_code, left_prec = self._chain(chain[:split], scaled, offset)
-        right_code, right_prec = self._chain(chain[split:], scaled, offset + split)
-        left_kind = _chain_kind(chain[:split])
-        right_kind = _chain_kind(chain[split:])
+        _, split = chain_order(chain_dims(chain, _size))
+        return self._subchain(chain, split, scaled or {}, 0, len(chain) - 1)
+
+    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
+        if i == j:
+            if i in scaled:
+                return f"({scaled[i]} * {self.wrap(chain[i], MUL + 1)})", ATOM
+            return self._code(chain[i])
+        k = split[i][j]
+        left_code, left_prec = self._subchain(chain, split, scaled, i, k - 1)
+        right_code, right_prec = self._subchain(chain, split, scaled, k, j)
+        left_kind = _chain_kind(chain[i:k])
+        right_kind = _chain_kind(chain[k:j + 1])
         if left_kind == "col" and right_kind == "row":
             return f"np.outer({left_code}, {right_code})", ATOM
-        if "scalar" in (left_kind, right_kind):
-            # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
-            left = left_code if left_prec >= MUL else f"({left_code})"
-            right = right_code if right_prec > MUL else f"({right_code})"
-            return f"{left} * {right}", MUL
         left = left_code if left_prec >= MUL else f"({left_code})"
         right = right_code if right_prec > MUL else f"({right_code})"
-        return f"{left} @ {right}", MUL
+        # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
+        operator = "*" if "scalar" in (left_kind, right_kind) else "@"
+        return f"{left} {operator} {right}", MUL
 
     def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
         target = kind(e)
@@ -407,12 +407,6 @@ def _chain_kind(chain: list[Expr]) -> str:
 
 def _size(d) -> int:
     return int(d) if d.is_Integer else DEFAULT_DIMENSION
-
-
-def _cheapest_split(chain: list[Expr]) -> int:
-    """Where the cheapest parenthesisation of the chain splits it."""
-    _, split = chain_order(chain_dims(chain, _size))
-    return split[0][len(chain) - 1]
 
 
 def _run_cost(run) -> int:

@@ -45,6 +45,9 @@ class TextPrinter(Printer):
     def ones(self, rows, cols) -> str:
         return f"ones({rows}, {cols})"
 
+    def zeros(self, rows, cols) -> str:
+        return f"zeros({rows}, {cols})"
+
     def sum_of(self, text: str, axis: int | None) -> str:
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
