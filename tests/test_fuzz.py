@@ -403,13 +403,7 @@ def test_free_names():
 
 
 # What the derandomized slow run (pytest --slow) finds today; the default run passes.
-KNOWN_SLOW_FAILURES = {
-    "test_random_strings_derive_or_refuse":
-        "derive grad '@\\ud800' --wrt x (in-process): UnicodeEncodeError opening the file, "
-        "reported as 'please report it'",
-    "test_near_valid_formulas_derive_or_refuse":
-        "sum(X^33): the NumPy printer of a matrix power takes more than 2 s",
-}
+KNOWN_SLOW_FAILURES: dict[str, str] = {}
 
 
 def expect_known_failures(request) -> None:
@@ -454,24 +448,14 @@ def test_near_valid_formulas_derive_or_refuse(request, worker):
 
 @pytest.mark.parametrize("task, args", [
     pytest.param("derive_or_refuse", ("sum(X^-1 * y) + sum(X^22 * y) + sum(X^3)", "X", None),
-                 marks=pytest.mark.xfail(strict=True, reason="the NumPy printer of a matrix "
-                                         "power: X^16 ~1.7 s, X^20 ~3.6 s, X^64 never ends"),
                  id="matrix-power-numpy"),
     pytest.param("cli_derives_or_refuses", ("@\ud800", "x"),
-                 marks=pytest.mark.xfail(strict=True, reason="UnicodeEncodeError opening the "
-                                         "@file is reported as 'please report it'"),
                  id="file-name-with-a-surrogate"),
     pytest.param("cli_derives_or_refuses", ("@x\x00", "x"),
-                 marks=pytest.mark.xfail(strict=True, reason="ValueError (embedded null byte) "
-                                         "opening the @file is reported as 'please report it'"),
                  id="file-name-with-a-nul"),
     pytest.param("derive_or_refuse", ("sum(x) / 0", "x", None),
-                 marks=pytest.mark.xfail(strict=True, reason="1/0 is folded to sympy's zoo and "
-                                         "printed: grad_x = zoo ones(m, 1)"),
                  id="division-by-zero"),
     pytest.param("derive_or_refuse", ("9^9^9^9^9*sum(x)", "x", None),
-                 marks=pytest.mark.xfail(strict=True, reason="a constant of more than 4300 "
-                                         "digits: ValueError converting it to a string"),
                  id="huge-constant"),
 ])
 def test_found_by_fuzzing(worker, task, args):

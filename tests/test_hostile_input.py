@@ -377,8 +377,6 @@ def test_one_megabyte_name():
     refused(grad("sum(" + "y" * MB + ")"))
 
 
-@pytest.mark.xfail(strict=True, reason="the 'no variable' message lists the variables in full: "
-                   "a 150,000-character name is echoed back on stderr")
 def test_long_name_is_not_echoed_back():
     refused(grad("sum(" + "y" * 150_000 + ")"), "no variable 'x'")
 
@@ -478,8 +476,6 @@ def test_product_of_a_hundred_matrices():
     derives(grad("sum(" + "*".join(["A"] * 100) + "*x)", wrt="A"), "grad_A = ")
 
 
-@pytest.mark.xfail(strict=True, reason="the gradient of a product of n matrices is n terms of n "
-                   "factors: 400 factors take ~2 s and 640 kB, 10,000 would be ~400 MB; never ends")
 def test_product_of_ten_thousand_matrices():
     derives_or_refuses(grad("sum(" + "*".join(["A"] * T) + "*x)", wrt="A"))
 
@@ -504,13 +500,11 @@ def test_huge_power_of_a_matrix_is_refused():
 
 def test_exponent_tower_left_to_right():
     # '^' is left-associative: 2^2^...^2 (8 twos) is 2^128, a constant.
-    refused(grad("2^2^2^2^2^2^2^2"), "no variable 'x'")
+    refused(grad("2^2^2^2^2^2^2^2"), "no variables")
     derives(grad("2^2^2^2^2^2^2^2*sum(x)"), "340282366920938463463374607431768211456")
     derives(grad("alpha^2^2^2^2^2^2^2^2", wrt="alpha"), "grad_alpha = 256 alpha^255")
 
 
-@pytest.mark.xfail(strict=True, reason="constants are folded exactly by sympy: a right-nested "
-                   "tower 2^(2^(2^...)) computes 2^(2^65536) in C and never ends")
 @pytest.mark.parametrize("formula", [
     "2^(2^(2^(2^(2^2))))*sum(x)",
     "2^(2^(2^(2^(2^(2^(2^2))))))*sum(x)",
@@ -520,8 +514,6 @@ def test_exponent_tower_right_nested(formula):
     derives_or_refuses(grad(formula))
 
 
-@pytest.mark.xfail(strict=True, reason="a constant of more than 4300 digits crashes printing: "
-                   "ValueError 'Exceeds the limit (4300 digits) for integer string conversion'")
 @pytest.mark.parametrize("formula", [
     "9^9^9^9^9*sum(x)",
     "(2^1000)^1000*sum(x)",
@@ -533,15 +525,11 @@ def test_huge_constants(formula):
     derives_or_refuses(grad(formula, wrt="alpha" if formula.startswith("alpha") else "x"))
 
 
-@pytest.mark.xfail(strict=True, reason="the NumPy printer of a matrix power is exponential: "
-                   "X^16 1 s, X^20 2 s, X^64 never ends")
 @pytest.mark.parametrize("power", ["64", "-64"])
 def test_largest_matrix_power_numpy(power):
     derives_or_refuses(grad(f"sum(X^{power})", "--format", "numpy", wrt="X"))
 
 
-@pytest.mark.xfail(strict=True, reason="1/0 is folded to sympy's 'zoo' and printed as such; "
-                   "derive check then crashes with NameError: name 'math' is not defined")
 @pytest.mark.parametrize("formula", ["1/0*sum(x)", "sum(x)/0", "0^-1*sum(x)"])
 def test_division_by_zero_constant(formula):
     code, out, err, _ = bounded(*grad(formula))
@@ -634,8 +622,6 @@ def test_invalid_utf8_in_a_file(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-@pytest.mark.xfail(strict=True, reason="@file is read whole with no size limit: @/dev/zero never "
-                   "ends (and eats memory)")
 @pytest.mark.parametrize("path", ["/dev/zero", "/dev/urandom"])
 def test_formula_file_without_end(path):
     refused(["grad", f"@{path}", "--wrt", "x"])
@@ -775,8 +761,6 @@ def test_shapes_contradicting_the_formula(formula, shapes, fragments, column):
         assert_points_at(err, formula, 1, column)
 
 
-@pytest.mark.xfail(strict=True, reason="--shape for a name the formula does not have (a typo, "
-                   "a definition, a function) is silently ignored; --wrt refuses the same names")
 @pytest.mark.parametrize("formula, declaration", [
     ("sum(x)", "y=3"),
     ("R = 2*x; sum(R)", "R=3"),
@@ -786,9 +770,6 @@ def test_shape_of_a_name_not_in_the_formula(formula, declaration):
     refused(grad(formula, "--shape", declaration), "--shape")
 
 
-@pytest.mark.xfail(strict=True, reason="derive check uses declared dimensions as they are: "
-                   "x=100000 runs finite differences for ~4 min; 10^22 crashes with ValueError "
-                   "'Maximum allowed dimension exceeded'; 100000x100000 hits MemoryError")
 @pytest.mark.parametrize("declaration", ["x=100000", "x=99999999999999999999999",
                                          "x=100000,100000"])
 def test_check_with_huge_declared_dimensions(declaration):
@@ -799,9 +780,8 @@ def test_check_with_huge_declared_dimensions(declaration):
         assert_clear(err)
 
 
-def test_huge_declared_dimension_derives():
-    derives(grad("sum(x)", "--shape", "x=99999999999999999999999"),
-            "ones(99999999999999999999999, 1)")
+def test_huge_declared_dimension_is_refused():
+    refused(grad("sum(x)", "--shape", "x=99999999999999999999999"), "too large")
 
 
 @pytest.mark.parametrize("shapes", [
@@ -813,8 +793,6 @@ def test_api_malformed_shapes_raise_derive_error(shapes):
         derive.gradient("sum(x)", "x", shapes)
 
 
-@pytest.mark.xfail(strict=True, reason="derive.gradient(..., shapes={'x': None}) and "
-                   "{'x': 3.5} raise TypeError ('NoneType' object is not iterable), not DeriveError")
 @pytest.mark.parametrize("dims", [None, 3.5])
 def test_api_shape_that_is_not_a_tuple(dims):
     try:
@@ -888,9 +866,6 @@ def test_formula_starting_with_a_minus_is_a_formula():
     derives(grad("- sum(x)"), "grad_x = -")
 
 
-@pytest.mark.xfail(strict=True, reason="a closed standard output (derive ... | head -c0) is "
-                   "reported as 'derive cannot handle this formula (BrokenPipeError ...); please "
-                   "report it' with exit code 2")
 def test_closed_standard_output_is_not_reported_as_a_formula_problem():
     cmd = [*_derive_command(), "grad", TERMS, "--wrt", "x", "--format", "json"]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
