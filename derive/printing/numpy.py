@@ -9,6 +9,7 @@ order the dimensions allow; diagonal and identity matrices are never built.
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass
 
 import sympy
@@ -95,20 +96,29 @@ class NumpyPrinter:
                 self.lines.append(f"value = float({self.code(out.expr)})")
             else:
                 self.lines += self._assignment(out.name, out.expr)
-        return self._dimension_lines() + self.lines
+        return self._dimension_lines() + _reuse_dead_arrays(self.lines)
 
     def _assignment(self, name: str, e: Expr, comment: str = "") -> list[str]:
-        """``name = e``; a sum of arrays accumulates in place into its first, fresh term."""
-        if not (isinstance(e, Add) and kind(e) != "scalar" and self._fresh(e.terms[0])
-                and e.terms[0].shape == e.shape):
+        """``name = e``; a sum or an elementwise product of arrays is accumulated in place
+        into its first operand when that is a fresh array of the full shape."""
+        operands = e.terms if isinstance(e, Add) else \
+            _multiply_first(e.factors) if isinstance(e, Hadamard) else None
+        if not (operands and kind(e) != "scalar" and self._fresh(operands[0])
+                and operands[0].shape == e.shape):
             return [f"{name} = {self.code(e)}{comment}"]
         target = kind(e)
-        lines = [f"{name} = {self.code(e.terms[0])}{comment}"]
-        for term in e.terms[1:]:
-            negative = term not in self.temporaries and isinstance(term, MatMul) \
-                and term.coeff.could_extract_minus_sign()
-            operator, term = ("-=", neg(term)) if negative else ("+=", term)
-            lines.append(f"{name} {operator} {self.aligned(term, target, ADD)}")
+        lines = [f"{name} = {self.code(operands[0])}{comment}"]
+        for operand in operands[1:]:
+            if isinstance(e, Add):
+                negative = operand not in self.temporaries and isinstance(operand, MatMul) \
+                    and operand.coeff.could_extract_minus_sign()
+                operator, operand = ("-=", neg(operand)) if negative else ("+=", operand)
+            else:
+                base, exp = split_power(operand)
+                negative = operand not in self.temporaries and bool(exp.is_number and exp < 0)
+                operator, operand = ("/=", power(base, Const(-exp))) if negative \
+                    else ("*=", operand)
+            lines.append(f"{name} {operator} {self.aligned(operand, target, ADD)}")
         return lines
 
     def _fresh(self, e: Expr) -> bool:
@@ -317,9 +327,7 @@ class NumpyPrinter:
         target = kind(e)
         strip = _has_full_operand(e, e.factors)
         text = ""
-        # Multiply first, then divide: x / b^p costs one pass less than x * (1 / b^p).
-        factors = sorted(e.factors, key=lambda f: bool(split_power(f)[1].is_number
-                                                       and split_power(f)[1] < 0))
+        factors = _multiply_first(e.factors)
         for i, f in enumerate(factors):
             base, exp = split_power(f)
             if i > 0 and exp.is_number and exp < 0:
@@ -390,6 +398,37 @@ class NumpyPrinter:
                 self.helpers.add(helper)
         axis = e.params[0] if e.params else None
         return spelling.format(*[self.code(a) for a in e.args], axis=axis), ATOM
+
+
+def _multiply_first(factors) -> list[Expr]:
+    """Multiply first, then divide: x / b^p costs one pass less than x * (1 / b^p)."""
+    return sorted(factors, key=lambda f: bool(split_power(f)[1].is_number
+                                              and split_power(f)[1] < 0))
+
+
+# Elementwise functions NumPy can write into their argument's array.
+_IN_PLACE = re.compile(r"^(t\d+) = np\.(sqrt|square|exp|log|tanh|abs|sin|cos)\((t\d+)\)(  # .*)$")
+
+
+def _reuse_dead_arrays(lines: list[str]) -> list[str]:
+    """``t2 = np.sqrt(t1)`` where t1 is not used after: ``np.sqrt(t1, out=t1)``, t2 is t1."""
+    shapes = {}
+    for line in lines:
+        match = re.match(r"^(t\d+) = .*  # (.*)$", line)
+        if match:
+            shapes.setdefault(match.group(1), match.group(2))
+    out = list(lines)
+    for i, line in enumerate(out):
+        match = _IN_PLACE.match(line)
+        if not match:
+            continue
+        new, function, old, comment = match.groups()
+        later = out[i + 1:]
+        if shapes.get(new) != shapes.get(old) or any(re.search(rf"\b{old}\b", x) for x in later):
+            continue
+        out[i] = f"np.{function}({old}, out={old}){comment}"
+        out[i + 1:] = [re.sub(rf"\b{new}\b", old, x) for x in later]
+    return out
 
 
 def _has_full_operand(e: Expr, operands) -> bool:
