@@ -110,9 +110,8 @@ class NumpyPrinter:
         lines = [f"{name} = {self.code(operands[0])}{comment}"]
         for operand in operands[1:]:
             if isinstance(e, Add):
-                negative = operand not in self.temporaries and isinstance(operand, MatMul) \
-                    and operand.coeff.could_extract_minus_sign()
-                operator, operand = ("-=", neg(operand)) if negative else ("+=", operand)
+                operator, operand = ("-=", neg(operand)) if self._subtracted(operand) \
+                    else ("+=", operand)
             else:
                 base, exp = split_power(operand)
                 negative = operand not in self.temporaries and bool(exp.is_number and exp < 0)
@@ -120,6 +119,12 @@ class NumpyPrinter:
                     else ("*=", operand)
             lines.append(f"{name} {operator} {self.aligned(operand, target, ADD)}")
         return lines
+
+    def _subtracted(self, term: Expr) -> bool:
+        """Whether a term of a sum is printed as ``- (its negation)``."""
+        return term not in self.temporaries and (
+            isinstance(term, MatMul) and term.coeff.could_extract_minus_sign()
+            or isinstance(term, Const) and term.value.could_extract_minus_sign())
 
     def _fresh(self, e: Expr) -> bool:
         """Whether the code of e makes a new array (one we may then update in place)."""
@@ -258,10 +263,7 @@ class NumpyPrinter:
         strip = _has_full_operand(e, e.terms)
         out = ""
         for i, term in enumerate(e.terms):
-            negative = term not in self.temporaries and (
-                isinstance(term, MatMul) and term.coeff.could_extract_minus_sign()
-                or isinstance(term, Const) and term.value.could_extract_minus_sign())
-            if negative and i > 0:
+            if self._subtracted(term) and i > 0:
                 out += " - " + self.aligned(neg(term), target, ADD + 1, strip)
             else:
                 text = self.aligned(term, target, ADD + 1 if i else ADD, strip)
