@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..expr import (deep, neg, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+from ..expr import (deep, add, neg, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Shared, Symbol, Transpose, depends_on, mul, postorder, power, split_power,
                     symbols_in, transpose)
 from ..functions import NUMPY_HELPERS, lookup
@@ -82,7 +82,10 @@ class NumpyPrinter:
                 uses[child] = uses.get(child, 0) + 1
         for out in outputs:
             uses[out.expr] = uses.get(out.expr, 0) + 1
-        shared = [n for n in order if uses.get(n, 0) > 1 and not self._cheap(n)
+        # A long sum gets a statement of its own and accumulates term by term: Python's
+        # compiler recurses on a long chain of +.
+        shared = [n for n in order if (uses.get(n, 0) > 1 and not self._cheap(n)
+                                       or _long_sum(n) and n not in (o.expr for o in outputs))
                   and n not in self.temporaries]
         shared = self._with_square_roots(order, shared)
         counter = 0
@@ -103,12 +106,17 @@ class NumpyPrinter:
         into its first operand when that is a fresh array of the full shape."""
         operands = e.terms if isinstance(e, Add) else \
             _multiply_first(e.factors) if isinstance(e, Hadamard) else None
-        if not (operands and kind(e) != "scalar" and self._fresh(operands[0])
-                and operands[0].shape == e.shape):
-            return [f"{name} = {self.code(e)}{comment}"]
         target = kind(e)
-        lines = [f"{name} = {self.code(operands[0])}{comment}"]
-        for operand in operands[1:]:
+        if _long_sum(e):
+            # start from a sum of two, a fresh value, whatever the first term is
+            first, operands = add(*e.terms[:2]), e.terms[2:]
+            lines = [f"{name} = {self.aligned(first, target, ADD)}{comment}"]
+        elif operands and kind(e) != "scalar" and self._fresh(operands[0]) \
+                and operands[0].shape == e.shape:
+            lines, operands = [f"{name} = {self.code(operands[0])}{comment}"], operands[1:]
+        else:
+            return [f"{name} = {self.code(e)}{comment}"]
+        for operand in operands:
             if isinstance(e, Add):
                 operator, operand = ("-=", neg(operand)) if self._subtracted(operand) \
                     else ("+=", operand)
@@ -400,6 +408,13 @@ class NumpyPrinter:
                 self.helpers.add(helper)
         axis = e.params[0] if e.params else None
         return spelling.format(*[self.code(a) for a in e.args], axis=axis), ATOM
+
+
+LONG_SUM = 32
+
+
+def _long_sum(e: Expr) -> bool:
+    return isinstance(e, Add) and len(e.terms) > LONG_SUM
 
 
 def _multiply_first(factors) -> list[Expr]:
