@@ -120,6 +120,15 @@ class NumpyPrinter:
             if isinstance(e, Add):
                 operator, operand = ("-=", neg(operand)) if self._subtracted(operand) \
                     else ("+=", operand)
+                scaled = self._scaled_array(operand, e.shape)
+                if scaled:
+                    # c * (s / r): one new array, scaled in place, then added
+                    scale, array = scaled
+                    term = f"{name}_term"
+                    lines += [f"{term} = {self.code(array)}  # {_shape_comment(array)}",
+                              f"{term} *= {self.wrap(scale, MUL)}",
+                              f"{name} {operator} {term}"]
+                    continue
             else:
                 base, exp = split_power(operand)
                 negative = operand not in self.temporaries and bool(exp.is_number and exp < 0)
@@ -127,6 +136,14 @@ class NumpyPrinter:
                     else ("*=", operand)
             lines.append(f"{name} {operator} {self.aligned(operand, target, ADD)}")
         return lines
+
+    def _scaled_array(self, term: Expr, shape) -> tuple[Expr, Expr] | None:
+        """(scale, array) when the term is a scalar times a fresh array of the full shape."""
+        if isinstance(term, MatMul) and term not in self.temporaries and len(term.chain) == 1:
+            array = term.chain[0]
+            if array.shape == shape and self._fresh(array) and not isinstance(array, MatMul):
+                return mul(Const(term.coeff), *term.scalars), array
+        return None
 
     def _subtracted(self, term: Expr) -> bool:
         """Whether a term of a sum is printed as ``- (its negation)``."""
@@ -423,28 +440,35 @@ def _multiply_first(factors) -> list[Expr]:
                                               and split_power(f)[1] < 0))
 
 
-# Elementwise functions NumPy can write into their argument's array.
-_IN_PLACE = re.compile(r"^(t\d+) = np\.(sqrt|square|exp|log|tanh|abs|sin|cos)\((t\d+)\)(  # .*)$")
+# Elementwise operations NumPy can write into the array of a temporary they read.
+_IN_PLACE = [
+    (re.compile(r"^(\w+) = np\.(sqrt|square|exp|log|tanh|abs|sin|cos)\((t\d+)\)(  # .*)$"),
+     lambda m: (m[1], m[3], f"np.{m[2]}({m[3]}, out={m[3]}){m[4]}")),
+    (re.compile(r"^(\w+) = (\w+) / (t\d+)(  # .*)$"),
+     lambda m: (m[1], m[3], f"np.divide({m[2]}, {m[3]}, out={m[3]}){m[4]}")),
+]
 
 
 def _reuse_dead_arrays(lines: list[str]) -> list[str]:
     """``t2 = np.sqrt(t1)`` where t1 is not used after: ``np.sqrt(t1, out=t1)``, t2 is t1."""
     shapes = {}
     for line in lines:
-        match = re.match(r"^(t\d+) = .*  # (.*)$", line)
+        match = re.match(r"^(\w+) = .*  # (.*)$", line)
         if match:
             shapes.setdefault(match.group(1), match.group(2))
     out = list(lines)
     for i, line in enumerate(out):
-        match = _IN_PLACE.match(line)
-        if not match:
-            continue
-        new, function, old, comment = match.groups()
-        later = out[i + 1:]
-        if shapes.get(new) != shapes.get(old) or any(re.search(rf"\b{old}\b", x) for x in later):
-            continue
-        out[i] = f"np.{function}({old}, out={old}){comment}"
-        out[i + 1:] = [re.sub(rf"\b{new}\b", old, x) for x in later]
+        for pattern, rewrite in _IN_PLACE:
+            match = pattern.match(line)
+            if not match:
+                continue
+            new, old, statement = rewrite(match)
+            later = out[i + 1:]
+            if shapes.get(new) != shapes.get(old) or shapes.get(old) in (None, "scalar") \
+                    or any(re.search(rf"\b{old}\b", x) for x in later):   # floats: no out=
+                continue
+            out[i] = statement
+            out[i + 1:] = [re.sub(rf"\b{new}\b", old, x) for x in later]
     return out
 
 
