@@ -239,6 +239,12 @@ NUMPY_HELPERS: dict[str, str] = {
     with np.errstate(under="ignore"):  # exp(z - max) may underflow to 0: harmless here
         e = np.exp(z - z.max(axis=axis))
     return e / e.sum(axis=axis)''',
+    "_softmax_logsumexp": '''def _softmax_logsumexp(z, axis=None):
+    top = z.max(axis=axis)
+    with np.errstate(under="ignore"):  # exp(z - max) may underflow to 0: harmless here
+        e = np.exp(z - top)
+    total = e.sum(axis=axis)
+    return e / total, top + np.log(total)''',
     "_logsumexp": '''def _logsumexp(z, axis=None):
     top = z.max(axis=axis)
     shift = top if axis is None else np.expand_dims(top, axis)

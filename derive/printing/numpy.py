@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..expr import (deep, add, neg, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+from ..expr import (deep, add, neg, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Shared, Symbol, Transpose, depends_on, mul, postorder, power, split_power,
                     symbols_in, transpose)
 from ..functions import NUMPY_HELPERS, lookup
@@ -88,10 +88,28 @@ class NumpyPrinter:
                                        or _long_sum(n) and n not in (o.expr for o in outputs))
                   and n not in self.temporaries]
         shared = self._with_square_roots(order, shared)
+        pairs = _softmax_pairs(order)
+        shared += [n for pair in pairs.values() for n in pair if n not in shared]
+        shared = [n for n in order if n in set(shared)]
         counter = 0
         for node in shared:
+            if node in self.temporaries:
+                continue
             counter += 1
             name = f"t{counter}"
+            pair = next((p for p in pairs.values() if node in p), None)
+            if pair:
+                # softmax and logsumexp of the same z: one pass of exp for both
+                counter += 1
+                names = (name, f"t{counter}")
+                axis = pair[0].params[0] if pair[0].name == "logsumexp" else pair[1].params[0]
+                softmax, lse = sorted(pair, key=lambda n: n.name != "softmax_all"
+                                      and n.name != "softmax")
+                self.helpers.add("_softmax_logsumexp")
+                self.lines.append(f"{names[0]}, {names[1]} = _softmax_logsumexp("
+                                  f"{self.code(softmax.arg)}, axis={axis})")
+                self.temporaries[softmax], self.temporaries[lse] = names
+                continue
             self.lines += self._assignment(name, node, f"  # {_shape_comment(node)}")
             self.temporaries[node] = name
         for out in outputs:
@@ -432,6 +450,20 @@ LONG_SUM = 32
 
 def _long_sum(e: Expr) -> bool:
     return isinstance(e, Add) and len(e.terms) > LONG_SUM
+
+
+def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:
+    """For each z whose softmax and logsumexp (over the same axis) are both needed, the pair."""
+    present = set(order)
+    pairs = {}
+    for node in order:
+        if isinstance(node, Func) and node.name in ("softmax", "softmax_all"):
+            axis = 0 if node.name == "softmax" else None
+            lse = Func("logsumexp", node.args, (axis,),
+                       (ONE, node.shape[1]) if axis == 0 else SCALAR)
+            if lse in present:
+                pairs[node.arg] = (node, lse)
+    return pairs
 
 
 def _multiply_first(factors) -> list[Expr]:
