@@ -10,7 +10,6 @@ import sympy
 
 from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Symbol, Transpose, split_power)
-from ..functions import lookup
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 
@@ -194,6 +193,3 @@ def _negated(term: Expr) -> tuple[bool, Expr]:
         return True, Const(-term.value)
     return False, term
 
-
-def row_for(e: Func):
-    return lookup(e.name)
