@@ -77,7 +77,7 @@ def _network_text(index: int, network: Network) -> str:
 def _network_latex(index: int, network: Network) -> str:
     lines = [f"% network {index}: input $z^{{(1)}} = {to_latex(network.input)}$",
              r"\[", r"\begin{array}{c|c|c|c|l}",
-             r"l & W^{(l)} & f^{(l)}(z) & f'^{(l)}(z) & \delta^{(l)} \\ \hline"]
+             r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z) & \delta^{(l)} \\ \hline"]
     for number, layer in enumerate(network.layers, 1):
         derivative = _derivative(layer, to_latex)
         if isinstance(layer.derivative, str):
