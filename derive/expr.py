@@ -308,10 +308,6 @@ def deep(function: Callable) -> Callable:
 
 
 
-def const(value) -> Const:
-    return Const(sympy.sympify(value))
-
-
 def zeros(shape: Shape) -> Expr:
     return Broadcast(Const(sympy.Integer(0)), shape) if shape != SCALAR else Const(sympy.Integer(0))
 
@@ -597,10 +593,6 @@ def _absorb_diagonals(chain: list[Expr]) -> list[Expr]:
             merged = hadamard(chain[i - 1], transpose(v))
             return _absorb_diagonals(chain[:i - 1] + [merged])
     return chain
-
-
-def scale(c, e: Expr) -> Expr:
-    return mul(const(c), e)
 
 
 def hadamard(*factors: Expr) -> Expr:

@@ -46,6 +46,8 @@ class MatrixOp:
     rewrite: Callable[[Expr], Expr | None] | None = None   # a simpler equal form, if any
     # Zero only at its non-smooth point, where the subgradient taken makes 1/f count as 0.
     reciprocal_zero_at_zero: bool = False
+    # The NumPy spelling may return a read-only view (np.diag of a matrix): never update it.
+    numpy_view: bool = False
 
 
 def apply(name: str, arg: Expr, *params) -> Expr:
@@ -176,7 +178,7 @@ def _matrix_op_rows() -> dict[str, MatrixOp]:
         MatrixOp("diag", _diag_shape, _diag_vjp, "diag({0})",
                  r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
                  transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),
-                 derivative_text="diag(delta)", rewrite=_diag_rewrite),
+                 derivative_text="diag(delta)", rewrite=_diag_rewrite, numpy_view=True),
         MatrixOp("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
                  r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
                  derivative_text="S .* (delta - 1 sum(S .* delta, 1))"),

@@ -10,6 +10,24 @@ from derive.cli import main
 from derive.numcheck import random_instance
 
 
+CHILD_MEMORY = 4 << 30  # address space a forked test child may add to what it starts with
+
+
+def limit_memory() -> None:
+    """Keep a runaway forked child (reading @/dev/zero, say) from exhausting the machine."""
+    try:
+        import resource
+        with open("/proc/self/status") as status:
+            size = next(int(line.split()[1]) * 1024 for line in status
+                        if line.startswith("VmSize:"))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = size + CHILD_MEMORY
+        if hard == resource.RLIM_INFINITY or limit < hard:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError, StopIteration):  # pragma: no cover - not Linux
+        pass
+
+
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", help="run the long randomised tests in full")
 

@@ -39,7 +39,7 @@ import re
 import traceback
 
 import pytest
-from conftest import run
+from conftest import limit_memory, run
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
@@ -48,7 +48,6 @@ import derive
 DEFAULT_EXAMPLES = 1_000
 SLOW_EXAMPLES = 20_000
 SECONDS = float(os.environ.get("DERIVE_FUZZ_SECONDS", "2"))
-CHILD_MEMORY = 4 << 30  # address space the worker may add to what it starts with
 
 FUNCTIONS = ["exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "softplus", "relu",
              "sign", "square", "sum", "mean", "norm", "norm1", "norm2", "tr", "trace", "det",
@@ -201,22 +200,11 @@ def _crash(kind: str) -> type:
     return _crash_classes[kind]
 
 
-def _limit_memory() -> None:
-    try:
-        import resource
-        with open("/proc/self/status") as status:
-            size = next(int(line.split()[1]) * 1024 for line in status
-                        if line.startswith("VmSize:"))
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard == resource.RLIM_INFINITY or size + CHILD_MEMORY < hard:
-            resource.setrlimit(resource.RLIMIT_AS, (size + CHILD_MEMORY, hard))
-    except (ImportError, OSError, ValueError, StopIteration):  # pragma: no cover - not Linux
-        pass
 
 
 def _serve(conn) -> None:
     """The worker: run ``globals()[name](*args)`` for each request, answer with the outcome."""
-    _limit_memory()
+    limit_memory()
     while True:
         try:
             name, args = conn.recv()

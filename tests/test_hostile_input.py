@@ -34,13 +34,12 @@ import traceback
 from functools import cache
 
 import pytest
-from conftest import run
+from conftest import limit_memory, run
 
 import derive
 
 LIMIT = float(os.environ.get("DERIVE_HOSTILE_SECONDS", "2"))
 GRACE = 1.0               # a hung child is killed LIMIT + GRACE seconds after it starts
-CHILD_MEMORY = 4 << 30    # address space a child may add to what it starts with
 MB = 1_000_000
 
 
@@ -48,23 +47,10 @@ MB = 1_000_000
 # Running a case: in-process (forked, bounded) and as a real process
 # --------------------------------------------------------------------------
 
-def _limit_memory() -> None:
-    """Keep a runaway child (reading @/dev/zero, say) from exhausting the machine's memory."""
-    try:
-        import resource
-        with open("/proc/self/status") as status:
-            size = next(int(line.split()[1]) * 1024 for line in status
-                        if line.startswith("VmSize:"))
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = size + CHILD_MEMORY
-        if hard == resource.RLIM_INFINITY or limit < hard:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, OSError, ValueError, StopIteration):  # pragma: no cover - not Linux
-        pass
 
 
 def _child(conn, args, input):
-    _limit_memory()
+    limit_memory()
     start = time.perf_counter()
     try:
         code, out, err = run(*args, input=input)

@@ -173,8 +173,9 @@ class NumpyPrinter:
         """Whether the code of e makes a new array (one we may then update in place)."""
         if e in self.temporaries or isinstance(e, (Symbol, Const, Identity, Broadcast)):
             return False
-        if isinstance(e, Transpose) or isinstance(e, Func) and e.name == "diag":
-            return False   # views: np.diag of a matrix is read-only
+        if isinstance(e, Transpose) or isinstance(e, Func) and getattr(
+                lookup(e.name), "numpy_view", False):
+            return False   # views, which may be read-only
         if isinstance(e, MatMul):
             return len(e.chain) >= 2 or bool(e.scalars) or e.coeff != 1
         return True
