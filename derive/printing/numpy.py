@@ -62,8 +62,9 @@ class NumpyPrinter:
         self.bound: dict[Expr, Var] = {}
         self.names: dict[Var, str] = {}
         self.dim_vars: dict = {}
-        self.dims_used: set[Var] = set()
+        self.dims_used: set = set()       # the dimension symbols spelled
         self.root: Expr | None = None
+        self.recorded: list[Var] | None = None   # a dry run: the variables named
 
     # ------------------------------------------------------------ what the passes ask
     def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
@@ -90,12 +91,20 @@ class NumpyPrinter:
                 e.exponent.value in (HALF, 2, -1) and not _reciprocal_zero(e):
             operand = e.base
         elif isinstance(e, Hadamard) and len(e.factors) == 2:
-            divisor, exp = split_power(multiply_first(e.factors)[1])
-            if exp == -1 and not _reciprocal_zero(power(divisor, Const(-1))):
+            second = multiply_first(e.factors)[1]
+            divisor, exp = split_power(second)
+            if exp == -1 and second not in bound and not _reciprocal_zero(second):
                 operand = divisor
         if operand is None or operand not in bound or operand.shape != e.shape:
             return None
         return operand
+
+    def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
+        """(the variables, the dimension symbols) the spelling of ``s`` names."""
+        reader = NumpyPrinter()
+        reader.bound, reader.recorded, reader.dims_used = program.bound, [], set()
+        reader.statement(s)
+        return reader.recorded, reader.dims_used
 
     # ------------------------------------------------------------ statements
     def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
@@ -111,17 +120,18 @@ class NumpyPrinter:
             lines = self.statement(s)
             (checks if s.op == "check" else body).extend(lines)
         for s in program.statements:
-            if s.op == "dimension" and s.target in self.dims_used:
-                param, = s.reads_vars
-                dims.append(f"{self.name(s.target)} = {self.name(param)}.shape[{s.params[0]}]")
+            if s.op == "dimension" and s.target.source in self.dims_used:
+                dims += self.statement(s)
         return checks + dims + body
 
     def name(self, var: Var) -> str:
+        if self.recorded is not None:
+            self.recorded.append(var)
+            return "_"
         return self.names[var.storage]
 
     def statement(self, s: Statement) -> list[str]:
         target = s.target
-        comment = f"  # {_shape_comment(target.shape)}" if target.role == "temporary" else ""
         if s.op == "check":
             self.helpers.add("_expect_shape")
             p = s.target
@@ -129,6 +139,9 @@ class NumpyPrinter:
             expected = ", ".join(str(d) if d.is_Integer else "None" for d in dims)
             expected += "," if len(dims) == 1 else ""
             return [f"_expect_shape({self.name(p)}, {p.hint!r}, ({expected}))"]
+        if s.op == "dimension":
+            param, = s.reads_vars
+            return [f"{self.name(target)} = {self.name(param)}.shape[{s.params[0]}]"]
         if s.op == "softmax_logsumexp":
             self.helpers.add("_softmax_logsumexp")
             names = ", ".join(self.name(t) for t in s.targets)
@@ -141,6 +154,7 @@ class NumpyPrinter:
             return [f"{self.name(target)} {s.operator} {operand}"]
         # the node this statement computes is printed, not read under its own name
         self.root = s.expr if self.bound.get(s.expr) in s.targets else None
+        comment = f"  # {_shape_comment(target.shape)}" if target.role == "temporary" else ""
         try:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
@@ -210,14 +224,15 @@ class NumpyPrinter:
 
     def number(self, value: sympy.Expr) -> tuple[str, int]:
         symbols = value.free_symbols
-        for s in symbols:
-            self.dims_used.add(self.dim_vars[s])
+        self.dims_used |= symbols
         if value.is_Integer:
             return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL
         if value.is_Float:
             return repr(float(value)), ATOM
+        if self.recorded is not None:
+            return "_", MUL
         renamed = value.subs({s: sympy.Symbol(self.name(self.dim_vars[s])) for s in symbols})
         return sympy.pycode(renamed), MUL
 
@@ -322,7 +337,7 @@ class NumpyPrinter:
         text = ""
         for i, f in enumerate(multiply_first(e.factors)):
             base, exp = split_power(f)
-            if i > 0 and exp.is_number and exp < 0:
+            if i > 0 and exp.is_number and exp < 0 and not self.is_bound(f):
                 text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1, strip)
             else:
                 part = self.aligned(f, target, MUL + 1 if i else MUL, strip)
