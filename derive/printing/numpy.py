@@ -20,7 +20,7 @@ from ..optimize import chain_dims, chain_order, share_products
 from ..program import Namer, Output, Program, Statement, Var, drop_dead, lower, reuse_buffers
 from ..program.lower import MissingDimension, multiply_first
 from ..program.namer import python_name as _python_name
-from ..program.statements import kind_of_shape
+from ..program.statements import dimensions_of, kind_of_shape
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
@@ -602,12 +602,12 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     needed: set = set()
     for node in reached:
         if node not in prepared:
-            needed |= {d for d in _dims_spelled(node) if d not in per_call_dims}
+            needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
     namer = Namer(_reserved(parameters))
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
-        name = namer.exact(python_name(node.name)) if isinstance(node, Symbol) \
-            else namer.numbered("p")
+        # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
+        name = python_name(node.name) if isinstance(node, Symbol) else namer.numbered("p")
         prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
     dim_vars: dict = {}
     for d in sorted(needed, key=str):
@@ -625,8 +625,6 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
     prepare_body = prepare.body() if prepare else []
     dim_lines = [f"{v.hint} = {_dim_source(d, data)}" for d, v in dim_vars.items()]
-    passed = [f"{prepared_vars[n].hint} = {python_name(n.name)}" for n in prepared
-              if isinstance(n, Symbol) and prepared_vars[n].hint != python_name(n.name)]
     packed = ", ".join(returned) + ("," if len(returned) == 1 else "")
     unpack = [f"{packed} = prepared"] if returned else []
     note = ["The squared norms were expanded into traces of products of the data, computed",
@@ -643,17 +641,12 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     data_checks = _Function(printer, data, [], reserved, share=False).body() if not prepare \
         else []
     functions = [
-        _function("prepare", data_signature, data_checks + prepare_body + dim_lines + passed,
+        _function("prepare", data_signature, data_checks + prepare_body + dim_lines,
                   f"({packed})", prepare_doc),
         _function("value_and_grad", ", ".join(per_call.signature + ["prepared"]),
                   unpack + per_call.body(), per_call.returned, call_doc),
     ]
     return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
-
-
-def _dims_spelled(node: Expr) -> set:
-    from ..program.statements import dimensions_of
-    return dimensions_of(node)
 
 
 def _dim_source(dim, data: list[Symbol]) -> str:
@@ -676,7 +669,7 @@ def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]
     available = {d for s in data for d in s.shape}
     dims: dict[Expr, set] = {}
     for node in postorder(outputs):
-        own = set(node.shape) | (node.value.free_symbols if isinstance(node, Const) else set())
+        own = set(node.shape) | dimensions_of(node)
         dims[node] = own.union(*(dims[c] for c in node.children))
 
     def worth_preparing(node: Expr) -> bool:
