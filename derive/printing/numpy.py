@@ -9,6 +9,8 @@ the dimensions allow; diagonal and identity matrices are never built.
 """
 from __future__ import annotations
 
+import functools
+
 import sympy
 
 from ..expr import (deep, neg, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
@@ -310,7 +312,7 @@ class NumpyPrinter:
 
         ``scaled`` maps a factor's index to the scalar it is multiplied by first.
         """
-        _, split = chain_order(chain_dims(chain, _size))
+        split = _split(tuple(chain_dims(chain, _size)))
         return self._subchain(chain, split, scaled or {}, 0, len(chain) - 1)
 
     def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
@@ -420,6 +422,12 @@ def _axes(p: Var) -> tuple[bool, bool]:
     """Which of (rows, cols) are axes of the parameter's array."""
     k = p.kind
     return (k in ("col", "matrix"), k in ("row", "matrix"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(dims: tuple[int, ...]) -> list[list[int]]:
+    """The cheapest order of a chain (a statement is spelled more than once: cached)."""
+    return chain_order(list(dims))[1]
 
 
 def _chain_kind(chain: list[Expr]) -> str:
@@ -589,7 +597,8 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
-    outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
+    # the gradients in the order of --wrt, as value_and_grad of the plain snippet returns them
+    outputs = [Output("value", value)] + [Output(f"grad_{n}", gradients[n]) for n in wrt]
     shared = share_products([o.expr for o in outputs], _run_cost)
     outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
     prepared = _prepared_nodes([o.expr for o in outputs], frozenset(wrt), data)
