@@ -90,13 +90,14 @@ class NumpyPrinter:
         if isinstance(e, Func) and e.name in self.in_place_ufuncs:
             operand = e.arg
         elif isinstance(e, Power) and isinstance(e.exponent, Const) and \
-                e.exponent.value in (HALF, 2, -1) and not _reciprocal_zero(e):
+                e.exponent.value in (HALF, 2):
             operand = e.base
+        elif isinstance(e, Power) and _divisor(e) is not None and not _reciprocal_zero(e):
+            operand = _divisor(e)                    # 1.0 / x
         elif isinstance(e, Hadamard) and len(e.factors) == 2:
             second = multiply_first(e.factors)[1]
-            divisor, exp = split_power(second)
-            if exp == -1 and second not in bound and not _reciprocal_zero(second):
-                operand = divisor
+            if second not in bound and _divisor(second) is not None:
+                operand = _divisor(second)           # a / x
         if operand is None or operand not in bound or operand.shape != e.shape:
             return None
         return operand
@@ -172,7 +173,7 @@ class NumpyPrinter:
             return f"{self.in_place_ufuncs[e.name]}({x}, out={x})"
         if isinstance(e, Power):
             p = e.exponent.value
-            if p == -1:
+            if p < 0:
                 return f"np.divide(1.0, {x}, out={x})"
             return f"{'np.sqrt' if p == HALF else 'np.square'}({x}, out={x})"
         numerator = multiply_first(e.factors)[0]
@@ -338,9 +339,9 @@ class NumpyPrinter:
         strip = self.has_full_operand(e, e.factors)
         text = ""
         for i, f in enumerate(multiply_first(e.factors)):
-            base, exp = split_power(f)
-            if i > 0 and exp.is_number and exp < 0 and not self.is_bound(f):
-                text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1, strip)
+            divisor = _divisor(f) if i > 0 and not self.is_bound(f) else None
+            if divisor is not None:
+                text += " / " + self.aligned(divisor, target, MUL + 1, strip)
             else:
                 part = self.aligned(f, target, MUL + 1 if i else MUL, strip)
                 text = part if i == 0 else text + " * " + part
@@ -358,10 +359,8 @@ class NumpyPrinter:
                 return f"np.square({self.code(base)})", ATOM
             if p == HALF:
                 return f"np.sqrt({self.code(base)})", ATOM
-            if p == -1:
-                return f"1.0 / {self.wrap(base, MUL + 1)}", MUL
-            if p == -HALF:
-                return f"1.0 / {self.wrap(Power(base, Const(HALF)), MUL + 1)}", MUL
+            if p in (-1, -HALF):
+                return f"1.0 / {self.wrap(_divisor(e), MUL + 1)}", MUL
             if p.is_Integer and p > 0:
                 return f"{self.wrap(base, POWER + 1)} ** {p}", POWER
         exponent = self.wrap(e.exponent, POWER + 1)
@@ -407,6 +406,15 @@ class NumpyPrinter:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
         return spelling, ATOM
+
+
+def _divisor(f: Expr) -> Expr | None:
+    """What the code divides by for a factor b^-p (p > 0): b^p; b^(1/2) as it is (a root
+    that may be computed once); None for other factors."""
+    base, exp = split_power(f)
+    if not (exp.is_number and exp < 0):
+        return None
+    return Power(base, Const(HALF)) if exp == -HALF else power(base, Const(-exp))
 
 
 def _negative(term: Expr) -> bool:
