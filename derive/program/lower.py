@@ -121,10 +121,8 @@ class _Lowering:
                             Statement("update", (var,), None, operator, reads_vars=(term,))]
                     continue
             else:
-                base, exp = split_power(operand)
-                negative = operand not in self.bound and bool(exp.is_number and exp < 0)
-                operator, operand = ("/=", power(base, Const(-exp))) if negative \
-                    else ("*=", operand)
+                below = divisor(operand, self.bound) if operand not in self.bound else None
+                operator, operand = ("/=", below) if below is not None else ("*=", operand)
             out.append(Statement("update", (var,), operand, operator))
         return out
 
@@ -233,6 +231,20 @@ def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:
             if lse in present:
                 pairs[node.arg] = (node, lse)
     return pairs
+
+
+def divisor(f: Expr, bound: dict) -> Expr | None:
+    """What the code divides by for a factor b^-p (p > 0): b^p, None for other factors.
+
+    b^(1/2) stays as it is (a root computed once is bound to it); a computed b is not
+    taken apart by the constructors (its parts may not be at hand: hoisted code).
+    """
+    base, exp = split_power(f)
+    if not (exp.is_number and exp < 0):
+        return None
+    if exp == -1:
+        return base
+    return Power(base, Const(-exp)) if exp == -HALF or base in bound else power(base, Const(-exp))
 
 
 def multiply_first(factors) -> list[Expr]:
