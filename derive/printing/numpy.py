@@ -594,7 +594,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
                    f"({', '.join(o.name for o in outputs)})"))]
     for name, gradient in gradients.items():
         one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
-                        hints=hints, share=False)
+                        hints=hints)
         functions.append(_function(
             f"grad_{name}", signature, one.body(), one.returned,
             _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,

@@ -115,7 +115,8 @@ class _Lowering:
                 if scaled:
                     # c * (s / r): one new array, scaled in place, then added
                     scale, array = scaled
-                    term = Var(array.shape, "temporary", "t")
+                    term = Var(array.shape, "temporary",
+                               f"{var.hint}_term" if var.role == "output" else "t")
                     out += [Statement("assign", (term,), array),
                             Statement("update", (term,), scale, "*="),
                             Statement("update", (var,), None, operator, reads_vars=(term,))]
