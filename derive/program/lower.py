@@ -64,7 +64,9 @@ class _Lowering:
                 self.define(node, pairs)
         returns = []
         for out in outputs:
-            var = Var(out.expr.shape, "output", out.name)
+            # an output may be a view of a temporary (grad_x = t1): it keeps that array alive
+            var = Var(out.expr.shape, "output", out.name,
+                      *self.target.aliases(out.expr, self.bound))
             self.statements += [Statement("assign", (var,), out.expr)] if out.name == "value" \
                 else self.assignment(var, out.expr)
             returns.append(var)
