@@ -304,13 +304,15 @@ NUMPY_HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
     return 1.0 / n if n != 0 else 0.0''',
     "_sigmoid": '''def _sigmoid(z):
-    # 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) below: accurate in both tails, down to
-    # about 1e-150 (z = -345); 0 below, so that products of a few stay normal numbers
-    with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
-        e = np.exp(-np.abs(z))
-    e = e * (e > 1e-150)
-    s = 1.0 / (1.0 + e)
-    return np.where(z >= 0, s, e * s)[()]''',
+    # 1 / (1 + e^-z) is accurate to a few ulps in both tails; e^-z overflowing to inf
+    # (z < -709) gives 0. Below z = -345 (1e-150) it is 0, so products of a few stay
+    # normal numbers.
+    with np.errstate(over="ignore", under="ignore"):
+        e = np.exp(-z)
+    e += 1.0
+    s = 1.0 / e
+    s *= e < 1e150
+    return s''',
     "_softplus": '''def _softplus(z):
     with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
         return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))''',
