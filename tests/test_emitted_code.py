@@ -153,7 +153,7 @@ def test_no_update_in_place_of_the_read_only_diagonal_view():
     check("sum(sqrt(diag(S)))", ["S"], None, lambda S: np.sqrt(np.diag(S)).sum(), {"S": S})
 
 
-# ---------------------------------------------------------------- 3. precedence of a negated divisor
+# ---------------------------------------------------------------- 3. a negated divisor
 
 def test_division_by_a_negated_product():
     check("sum(x ./ (-2*A*y))", ["x"], None, lambda x, A, y: np.sum(x / (-2 * (A @ y))),

@@ -263,7 +263,8 @@ class NumpyPrinter:
         if inner.is_scalar:
             return f"np.full({shape}, {self.code(inner)}, dtype=float)", ATOM
         target = kind(e)
-        operand = self.aligned(inner, target, ATOM) if target == "matrix" else self.wrap(inner, ATOM)
+        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
+            else self.wrap(inner, ATOM)
         return f"np.broadcast_to({operand}, {shape}).copy()", ATOM
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
