@@ -215,6 +215,13 @@ def test_names_of_numpy_the_value_keywords_and_builtins():
     np.testing.assert_allclose(grad_np, want, rtol=1e-6)
 
 
+def test_a_renamed_parameter_does_not_take_another_name_of_the_formula():
+    # np becomes a parameter np__, as np_ is the formula's too
+    check("sum(np .* np_) + norm(value)^2", ["np", "value"], None,
+          lambda np, np_, value: float(np @ np_ + value @ value),
+          {"np": vec(3), "np_": vec(3), "value": vec(2)})
+
+
 def test_hoisted_code_with_a_vector_named_p1():
     check("sum(x .* p1) + norm(p2 - A*x)^2", ["x"], None,
           lambda x, p1, p2, A: x @ p1 + np.sum((p2 - A @ x) ** 2),
