@@ -54,6 +54,7 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
+    _objective: object = field(default=None, init=False, repr=False)
 
     @property
     def gradients(self):
@@ -101,6 +102,32 @@ class Derivation:
         exec(compile(self.numpy, "<derive>", "exec"), namespace)
         return namespace
 
+    @cached_property
+    def sympy(self):
+        """Each gradient as a SymPy matrix expression: one expression for one variable,
+        else a dict {name: expression} in the order of ``wrt``."""
+        from .printing.to_sympy import to_sympy
+        out = to_sympy(self.gradients, getattr(self.formula, "originals", None))
+        return next(iter(out.values())) if len(out) == 1 else out
+
+    def objective(self, data: dict, sizes: dict | None = None):
+        """``f(flat) -> (value, flat gradient)`` for ``scipy.optimize.minimize(f, x0, jac=True)``.
+
+        The variables (``wrt``) are packed in order, each in C order; ``data`` gives
+        the other names' values (keyed by name or SymPy symbol), ``sizes`` the
+        dimensions the data does not fix ({"n": 10}).
+        """
+        from .objective import Objective
+        self._objective = Objective(self, data, sizes)
+        return self._objective
+
+    def unpack(self, flat) -> dict:
+        """The variables in ``flat`` as a dict {name: array}, laid out as by ``objective``."""
+        if self._objective is None:
+            raise DeriveError("unpack follows objective(data): the data fixes the variables' "
+                              "sizes")
+        return self._objective.unpack(flat)
+
     def function(self) -> Callable:
         """The compiled gradient: grad_X for one variable, else a function returning all."""
         namespace = self.namespace()
@@ -110,8 +137,18 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
-def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
-    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several)."""
+def gradient(formula, wrt, shapes=None) -> Derivation:
+    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
+
+    ``formula`` is the text of SPEC section 1, or a SymPy matrix expression
+    (``wrt`` then its MatrixSymbols or Symbols, or their names).
+    """
+    if not isinstance(formula, str):
+        from .sympy_input import from_sympy, wrt_names
+        if shapes:
+            raise DeriveError("the shapes of a SymPy expression are its MatrixSymbols' shapes; "
+                              "shapes= is for text formulas")
+        return _derive(from_sympy(formula), wrt_names(wrt))
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
@@ -124,6 +161,11 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
             what = "a definition" if name in parsed.definitions else "not a name of the formula"
             raise DeriveError(f"--shape {name[:40]}: {name[:40]!r} is {what} (its variables: "
                               f"{_names(parsed.symbols)})")
+    return _derive(parsed, names)
+
+
+def _derive(parsed: Formula, names: list[str]) -> Derivation:
+    """Backpropagation for the named variables of a built formula."""
     variables = []
     for name in names:
         symbol = parsed.symbol(name)
