@@ -74,7 +74,7 @@ def from_sympy(expr: sympy.Basic) -> SympyFormula:
 
 def wrt_names(wrt) -> list[str]:
     """``wrt`` as names: a MatrixSymbol, a Symbol, a name, or a list of them."""
-    items = [wrt] if isinstance(wrt, (str, sympy.Basic)) else list(wrt)
+    items = list(wrt) if isinstance(wrt, (list, tuple)) else [wrt]
     if not items:
         raise DeriveError("name at least one variable to differentiate with respect to")
     names = []
@@ -286,8 +286,25 @@ def _spelling(printed: str, marked: sympy.Expr, wrapped: str) -> str:
     return text.replace(str(_MARK), "{0}" if bare else wrapped)
 
 
+class _NumpyCode(NumPyPrinter):
+    """SymPy's NumPy printer, with Max and Min as NumPy's elementwise maximum and minimum
+    (SymPy's own spelling needs functools, and the emitted code imports NumPy only)."""
+
+    def _print_Max(self, expr: sympy.Basic) -> str:
+        return self._nested("maximum", expr.args)
+
+    def _print_Min(self, expr: sympy.Basic) -> str:
+        return self._nested("minimum", expr.args)
+
+    def _nested(self, name: str, args: tuple) -> str:
+        code = self._print(args[0])
+        for arg in args[1:]:
+            code = f"{self._module_format('numpy.' + name)}({code}, {self._print(arg)})"
+        return code
+
+
 def _numpy_code(marked: sympy.Expr, body: sympy.Expr) -> str:
-    printer = NumPyPrinter()
+    printer = _NumpyCode()
     code = printer.doprint(marked)
     modules = set(printer.module_imports)
     if printer._not_supported or modules - {"numpy"}:
