@@ -196,7 +196,7 @@ class _Converter:
         inner = node.args[0]
         if isinstance(inner, sympy.Determinant) and inner.arg.shape != (1, 1):
             return apply("logdet", self.convert(inner.arg, bound))
-        return apply("log", self.convert(inner, bound))
+        return self.known_function(node, bound)
 
     def diagonal(self, node, bound: dict) -> Expr:
         arg = self.convert(node.args[0], bound)
@@ -225,12 +225,14 @@ class _Converter:
         argument = self.convert(node.expr, bound)
         function = node.function
         if isinstance(function, sympy.Lambda):
+            if len(function.variables) != 1:
+                raise DeriveError(f"applyfunc takes a function of one argument; "
+                                  f"{str(function)[:60]} has {len(function.variables)}")
             (t,), body = function.variables, function.expr
         else:
             t = sympy.Dummy("t")
             body = function(t)
         return elementwise(body, t, argument, self)
-
 
 
 def elementwise(body: sympy.Expr, t: sympy.Symbol, argument: Expr,
@@ -306,11 +308,11 @@ class _NumpyCode(NumPyPrinter):
 def _numpy_code(marked: sympy.Expr, body: sympy.Expr) -> str:
     printer = _NumpyCode()
     code = printer.doprint(marked)
-    modules = set(printer.module_imports)
-    if printer._not_supported or modules - {"numpy"}:
+    others = sorted(set(printer.module_imports) - {"numpy"})
+    if printer._not_supported or others:
+        needs = f"needs {', '.join(others)}" if others else "does not support it"
         raise DeriveError(f"{str(body)[:60]} has no NumPy spelling (SymPy's NumPy printer "
-                          f"{'needs ' + ', '.join(sorted(modules - {'numpy'})) if modules - {'numpy'} else 'does not support it'}): "
-                          "the emitted code imports NumPy only")
+                          f"{needs}), and the emitted code imports NumPy only")
     return code.replace("numpy.", "np.")
 
 
