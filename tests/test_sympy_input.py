@@ -23,6 +23,7 @@ from sympy.matrices.expressions import hadamard_power
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from sympy.matrices.expressions.hadamard import hadamard_product
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 import derive
 from derive.numcheck import check_derivation, random_instance
@@ -78,6 +79,8 @@ def evaluate(expr: sympy.Basic, values: dict, sizes: dict) -> np.ndarray:
             return np.eye(shape(e)[0])
         if isinstance(e, (OneMatrix, sympy.ZeroMatrix)):
             return np.full(shape(e), 1.0 if isinstance(e, OneMatrix) else 0.0)
+        if isinstance(e, MatrixElement):
+            return args[0][int(e.i), int(e.j)]
         if isinstance(e, ElementwiseApplyFunction):
             return scalar_function(e.function, ev(e.expr))
         if isinstance(e, sympy.Function) and len(e.args) == 1:
@@ -226,6 +229,21 @@ def test_a_scalar_symbol_and_a_dimension_used_as_a_number():
     assert derivation.text == "grad_X = 2 beta X / k\ngrad_beta = tr(X^T X) / k"
 
 
+@pytest.mark.parametrize("cost, wrt", [
+    (Trace(MatrixSymbol("r", 1, k)*X*a), MatrixSymbol("r", 1, k)),      # a row vector
+    (Trace(MatrixSymbol("s", 1, 1)*MatrixSymbol("s", 1, 1).T)*Trace(X),  # 1x1: a scalar
+     [MatrixSymbol("s", 1, 1), X]),
+    (Trace(X.T*X)*beta + beta**2, beta),
+    (sqrt(Trace(X.T*X)) + log(Trace(X*X.T)) + exp(Trace(X)), X),
+    (Trace(DiagMatrix(a)*X) + Trace(DiagonalOf(X).T*DiagonalOf(A)), [a, X]),
+    (Trace(X*hadamard_power(X, -1)*A), X),
+    (Trace(sympy.ZeroMatrix(k, k) + X + 2*Identity(k)) + Trace(OneMatrix(1, k)*X*a), X),
+], ids=["row vector", "1x1", "scalar", "functions of traces", "diagonals",
+        "hadamard inverse", "constant matrices"])
+def test_shapes_and_constant_matrices(cost, wrt):
+    verify(cost, wrt)
+
+
 def test_integer_matrix_power_and_its_inverse():
     verify(Trace(X**3) + Trace(X**-2), X)
     verify(Trace(sympy.MatPow(x.T*x, Rational(3, 2))), x)
@@ -283,6 +301,7 @@ def test_a_function_derive_lacks_gets_a_row_made_by_sympy():
     (Trace(X.applyfunc(sympy.erf)), X, "NumPy"),
     (Trace(sympy.MatPow(X, j)), X, "integer exponent"),
     (X*a, X, "must be a scalar"),
+    (Trace(X[:1, :1]), X, "MatrixSlice"),
     (Trace(X), A, "no variable 'A'"),
     (Trace(X), 3, "wrt takes MatrixSymbols"),
     (Trace(MatrixSymbol("X Y", 2, 2)), "X Y", "cannot be a parameter"),
