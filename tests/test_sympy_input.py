@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import random
 
 import numpy as np
 import pytest
@@ -314,3 +315,37 @@ def test_what_cannot_be_converted_is_refused_by_name(cost, wrt, message):
 def test_shapes_are_the_matrix_symbols_own():
     with pytest.raises(derive.DeriveError, match="MatrixSymbols' shapes"):
         derive.gradient(Trace(X), X, shapes={"X": ("n", "n")})
+
+
+# ---------------------------------------------------------------- random costs
+
+def random_matrix(rng, depth: int) -> sympy.Basic:
+    """A random k x k SymPy matrix expression in X and constants, as SymPy users write them."""
+    if depth == 0 or rng.random() < 0.25:
+        return rng.choice([X, A, B, X.T, Identity(k), OneMatrix(k, k)])
+    p, q = random_matrix(rng, depth - 1), random_matrix(rng, depth - 1)
+    return rng.choice([
+        lambda: p + q, lambda: p - q, lambda: p*q, lambda: p.T, lambda: hadamard_product(p, q),
+        lambda: hadamard_power(p, 2), lambda: p.applyfunc(rng.choice([sin, cos, tanh, exp])),
+        lambda: rng.choice([2, beta, Rational(1, 3), Trace(p)])*q,
+        lambda: Inverse(X + 3*k*Identity(k)), lambda: a*(x.T*p),
+        lambda: p.applyfunc(Lambda(t, rng.choice([t**3 - t, atan(t), 1/(1 + exp(-t)),
+                                                  log(1 + exp(t))]))),
+    ])()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_sympy_cost(seed):
+    rng = random.Random(seed)
+    cost = S.Zero
+    while not cost.has(X):
+        matrix = random_matrix(rng, 3)
+        cost = rng.choice([Trace(matrix), a.T*matrix*x, Trace(matrix.T*matrix)])
+    verify(cost, [X, x] if cost.has(x) else X, seed=seed)
+
+
+@pytest.mark.xfail(strict=True, reason="emitter bug (printing/numpy.py, _reuse_dead_arrays): "
+                   "`t3 = t2` makes t3 an alias, then np.tanh(t2, out=t2) overwrites it")
+def test_random_case_that_finds_an_in_place_update_bug():
+    verify(Trace((a*x.T*Inverse(3*k*Identity(k) + X)).applyfunc(tanh).applyfunc(cos)), [X, x],
+           seed=349)
