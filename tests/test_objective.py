@@ -54,14 +54,14 @@ def test_logistic_regression_trains_with_scipy():
 def test_sparse_coding_trains_both_matrices_packed_in_order():
     d = derive.gradient(SPARSE_CODING, wrt=["A", "s"], shapes={"s": ("n", "k"), "x": ("m", "k")})
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((8, 20))
-    f = d.objective({"x": x, "lambda": 0.1, "eps": 1e-2, "gamma": 0.01}, sizes={"n": 4})
-    assert f.size == 8 * 4 + 4 * 20
+    x = rng.standard_normal((6, 10))
+    f = d.objective({"x": x, "lambda": 0.1, "eps": 1e-2, "gamma": 0.01}, sizes={"n": 3})
+    assert f.size == 6 * 3 + 3 * 10
     x0 = 0.1 * rng.standard_normal(f.size)
     assert gradient_error(f, x0) < 1e-5
     variables = d.unpack(converges(f, x0))
     assert list(variables) == ["A", "s"]
-    assert variables["A"].shape == (8, 4) and variables["s"].shape == (4, 20)
+    assert variables["A"].shape == (6, 3) and variables["s"].shape == (3, 10)
 
 
 def test_the_flat_vector_is_each_variable_in_c_order():
