@@ -3,13 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import sympy
 
 from .backprop import Backprop, backprop
 from .build import Formula, build
 from .errors import DeriveError
 from .expr import TooLarge
 from .shapes import parse_declaration
+
+if TYPE_CHECKING:
+    from .objective import Objective
 
 
 def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
@@ -54,7 +59,7 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
-    _objective: object = field(default=None, init=False, repr=False)
+    _objective: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def gradients(self):
@@ -103,14 +108,14 @@ class Derivation:
         return namespace
 
     @cached_property
-    def sympy(self):
+    def sympy(self) -> sympy.Basic | dict[str, sympy.Basic]:
         """Each gradient as a SymPy matrix expression: one expression for one variable,
         else a dict {name: expression} in the order of ``wrt``."""
         from .printing.to_sympy import to_sympy
         out = to_sympy(self.gradients, getattr(self.formula, "originals", None))
         return next(iter(out.values())) if len(out) == 1 else out
 
-    def objective(self, data: dict, sizes: dict | None = None):
+    def objective(self, data: dict, sizes: dict | None = None) -> Objective:
         """``f(flat) -> (value, flat gradient)`` for ``scipy.optimize.minimize(f, x0, jac=True)``.
 
         The variables (``wrt``) are packed in order, each in C order; ``data`` gives
@@ -137,7 +142,8 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
-def gradient(formula, wrt, shapes=None) -> Derivation:
+def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic,
+             shapes=None) -> Derivation:
     """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
 
     ``formula`` is the text of SPEC section 1, or a SymPy matrix expression

@@ -237,6 +237,7 @@ def register_activation(row: Activation) -> Activation:
     """
     return ACTIVATIONS.setdefault(row.name, row)
 
+
 # Stable forms: no overflow for large |z|, and as cheap as the naive ones.
 NUMPY_HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
