@@ -33,6 +33,7 @@ from .expr import (SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge,
                    broadcast_shape, deep, hadamard, mul, ones, postorder, power, transpose,
                    zeros)
 from .functions import Activation, apply, register_activation
+from .printing.text import to_text
 from .printing.to_sympy import ELEMENTWISE
 
 # SymPy's elementwise functions that are rows of derive's table.
@@ -155,7 +156,6 @@ class _Converter:
         terms = self.args(node, bound)
         if broadcast_shape(t.shape for t in terms) is None:
             raise _mismatch(node, "added", terms)
-        terms.sort(key=_is_negative)   # SymPy sorts -x before A*s; a person writes A*s - x
         return _outside_transpose(add, terms)
 
     def matmul(self, node, bound: dict) -> Expr:
@@ -245,6 +245,9 @@ def elementwise(body: sympy.Expr, t: sympy.Symbol, argument: Expr,
     """
     if isinstance(argument, Transpose):   # f(X^T) = f(X)^T: the form derive's rules know
         return transpose(elementwise(body, t, argument.arg, converter))
+    known = _row_spelled(body, t)
+    if known is not None:
+        return apply(known, argument)
     converter = converter or _Converter(body)
     try:
         return converter.convert(body, {t: argument})
@@ -254,6 +257,20 @@ def elementwise(body: sympy.Expr, t: sympy.Symbol, argument: Expr,
                               f"{t}, and as one elementwise function it may depend on {t} "
                               "only") from None
         return apply(activation_row(body, t).name, argument)
+
+
+def _row_spelled(body: sympy.Expr, t: sympy.Symbol) -> str | None:
+    """The row whose SymPy spelling (``to_sympy.ELEMENTWISE``) ``body`` is: a sigmoid
+    written 1/(1 + exp(-t)) is derive's sigmoid, and d.sympy reads back as it was."""
+    marked = body.xreplace({t: _MARK})
+    for name, function in ELEMENTWISE.items():
+        if isinstance(function, sympy.Lambda):
+            spelled = function.expr.xreplace({function.variables[0]: _MARK})
+        else:
+            spelled = function(_MARK)
+        if spelled == marked:
+            return name
+    return None
 
 
 def activation_row(body: sympy.Expr, t: sympy.Symbol) -> Activation:
@@ -335,15 +352,22 @@ def _dimension(d: sympy.Expr, node: sympy.Basic) -> sympy.Expr:
 
 
 def _outside_transpose(combine: Callable, operands: list[Expr]) -> Expr:
-    """A sum or elementwise product, with a transpose SymPy distributed over it taken out.
+    """A sum or elementwise product, its operands in one order, a transpose taken out.
 
     SymPy writes (A*s - x).T as -x.T + s.T*A.T; derive keeps the transpose
-    outside, (A s - x)^T, where the sum can meet its untransposed self.
+    outside, (A s - x)^T, where the sum can meet its untransposed self. SymPy
+    sorts the operands of each form its own way; derive's nodes are equal only
+    with their operands in the same order, so they are sorted here by their text,
+    negative terms last (A s - x, not -x + A s).
     """
     flipped = [transpose(o) for o in operands]
     if sum(map(_transposes, flipped)) < sum(map(_transposes, operands)):
-        return transpose(combine(*flipped))
-    return combine(*operands)
+        return transpose(combine(*sorted(flipped, key=_order)))
+    return combine(*sorted(operands, key=_order))
+
+
+def _order(e: Expr) -> tuple[bool, str]:
+    return _is_negative(e), to_text(e)
 
 
 def _is_negative(e: Expr) -> bool:

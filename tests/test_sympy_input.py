@@ -222,9 +222,8 @@ def test_a_sympy_cost_reads_as_the_text_formula_does():
     gamma = Symbol("gamma")
     cost = Trace((A2*s - x2).T*(A2*s - x2)) + gamma*Trace(A2.T*A2)
     derivation = verify(cost, [A2, s])
-    # in SymPy's order of the terms: gamma*Trace(A.T*A) + Trace((s.T*A.T - x.T)*(A*s - x))
-    text = derive.gradient("gamma*tr(A'*A) + (A*s - x)'*(A*s - x)", wrt=["A", "s"]).text
-    assert derivation.text == text == "grad_A = 2 gamma A + (2 A s - 2 x) s^T\n" \
+    text = derive.gradient("(A*s - x)'*(A*s - x) + gamma*tr(A'*A)", wrt=["A", "s"]).text
+    assert derivation.text == text == "grad_A = (2 A s - 2 x) s^T + 2 gamma A\n" \
                                       "grad_s = A^T (2 A s - 2 x)"
     assert derivation.formula.source == str(cost)
     assert set(derivation.sympy) == {"A", "s"}
@@ -282,11 +281,27 @@ def test_d_sympy_evaluates_explicitly_on_small_integer_shapes():
 
 # ---------------------------------------------------------------- elementwise functions
 
+def test_a_sympy_network_reads_as_the_ufldl_note():
+    n, m_ = symbols("n m")
+    W1, b1, W2 = MatrixSymbol("W1", k, n), MatrixSymbol("b1", k, 1), MatrixSymbol("W2", n, k)
+    X2 = MatrixSymbol("X", n, m_)
+    hidden = (W1*X2 + b1*OneMatrix(1, m_)).applyfunc(Lambda(t, 1/(1 + exp(-t))))
+    cost = Trace((W2*hidden - X2).T*(W2*hidden - X2))/2 + beta/2*Trace(W1.T*W1)
+    derivation = verify(cost, [W1, b1, W2])
+    assert derivation.text.splitlines()[-1] == \
+        "grad_W2 = (W2 sigmoid(W1 X + b1 ones(1, m)) - X) sigmoid(W1 X + b1 ones(1, m))^T"
+    # d.sympy spells sigmoid as SymPy's Lambda, which reads back as derive's sigmoid
+    again = derive.gradient(Trace(derivation.sympy["W2"].T*derivation.sympy["W2"]), W2)
+    assert "sigmoid(W1 X + b1 ones(1, m))" in again.text
+
+
 def test_functions_derive_has_keep_their_names():
     derivation = verify(OneMatrix(1, k)*X.applyfunc(Lambda(t, log(1 + exp(t))))*OneMatrix(k, 1), X)
     assert derivation.text == "grad_X = sigmoid(X)"
     assert verify(a.T*X.applyfunc(tanh)*b, X).text == "grad_X = (a b^T) .* (1 - tanh(X).^2)"
     assert verify(Trace(X.applyfunc(Abs)), X).subgradients
+    assert verify(Trace(X.applyfunc(Lambda(t, sympy.Max(t, 0)))*A), X).text == \
+        "grad_X = A^T .* step(X)"
 
 
 @pytest.mark.parametrize("function", [tan, atan, Lambda(t, 1/(1 + exp(-t))),
