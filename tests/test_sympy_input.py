@@ -376,3 +376,7 @@ def test_random_sympy_cost(seed):
 def test_random_case_that_finds_an_in_place_update_bug():
     verify(Trace((a*x.T*Inverse(3*k*Identity(k) + X)).applyfunc(tanh).applyfunc(cos)), [X, x],
            seed=349)
+
+
+def test_derive_check_takes_a_sympy_cost():
+    assert derive.check(a.T*X.applyfunc(tan)*b + log(Determinant(X.T*X)), X).passed
