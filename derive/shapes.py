@@ -70,6 +70,9 @@ class Dimensions:
     def __init__(self) -> None:
         self._parent: dict[sympy.Expr, sympy.Expr] = {}
         self._fresh: set[sympy.Expr] = set()
+        # Names given only in eye(n)/ones(m, n): they keep their name unless something fixed
+        # (an integer, a declared dimension) says what they equal.
+        self._soft: set[sympy.Expr] = set()
         self._counter = itertools.count(1)
 
     def fresh(self) -> sympy.Symbol:
@@ -91,17 +94,27 @@ class Dimensions:
     def is_fresh(self, d: sympy.Expr) -> bool:
         return self.find(d) in self._fresh
 
+    def collapsed(self, d: sympy.Expr) -> bool:
+        """Whether d was an unknown that unification has since bound to 1."""
+        return d in self._fresh and self.find(d) == 1
+
+    def soften(self, d: sympy.Expr) -> None:
+        """Let the name d, not declared anywhere, bind to what it must equal."""
+        if isinstance(d, sympy.Symbol) and d not in self._parent:
+            self._soft.add(d)
+
     def unify(self, a: sympy.Expr, b: sympy.Expr) -> bool:
         """Make a and b equal if they can be; False if they are different fixed dimensions."""
         a, b = self.find(a), self.find(b)
         if a == b:
             return True
-        if a in self._fresh:
-            self._parent[a] = b
-            return True
-        if b in self._fresh:
-            self._parent[b] = a
-            return True
+        for pool in (self._fresh, self._soft):   # an unknown binds first, then a soft name
+            if a in pool:
+                self._parent[a] = b
+                return True
+            if b in pool:
+                self._parent[b] = a
+                return True
         return False
 
     def readable_names(self, shapes: list[Shape], taken: set[str]) -> dict[sympy.Expr, sympy.Expr]:
