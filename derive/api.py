@@ -1,15 +1,17 @@
 """The Python API: ``derive.gradient`` and ``derive.check``."""
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
 from .backprop import Backprop, backprop
 from .build import Formula, build
-from .errors import DeriveError
+from .errors import DeriveError, DeriveWarning, internal
 from .expr import TooLarge
-from .shapes import parse_declaration
+from .shapes import PROPERTIES, parse_assumption, parse_declaration
 
 
 def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
@@ -29,6 +31,21 @@ def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
     return declared
 
 
+def _assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
+    """Assumptions as ``{"Sigma": "spd"}`` or as ``--assume`` strings ``["Sigma=spd"]``."""
+    if not assume:
+        return {}
+    texts = [f"{name}={prop}" for name, prop in assume.items()] if isinstance(assume, dict) \
+        else list(assume)
+    out: dict[str, str] = {}
+    for text in texts:
+        name, prop = parse_assumption(str(text))
+        if out.get(name, prop) != prop:
+            raise DeriveError(f"--assume {text!r} contradicts an earlier --assume for {name}")
+        out[name] = prop
+    return out
+
+
 def _dims_text(name, dims) -> str:
     """A shape given in Python, as its --shape text: ("n", "k"), "n", 3, () ..."""
     if isinstance(dims, (str, int)) and not isinstance(dims, bool):
@@ -39,6 +56,15 @@ def _dims_text(name, dims) -> str:
     raise DeriveError(f"the shape of {str(name)[:40]!r} must be a tuple of dimensions (names or "
                       f"positive integers), like ('n', 'k'), ('m',) or () for a scalar; "
                       f"got {dims!r:.40}")
+
+
+def _derived(method: Callable) -> cached_property:
+    """A result computed on first use; a failure there is derive's, an InternalError."""
+    @functools.wraps(method)
+    def compute(self):
+        with internal(self.formula.source):
+            return method(self)
+    return cached_property(compute)
 
 
 def _names(symbols, most: int = 12) -> str:
@@ -63,24 +89,35 @@ class Derivation:
     def subgradients(self) -> list[str]:
         return self.result.subgradients
 
-    @cached_property
+    @property
+    def assumed(self) -> list[str]:
+        """The --assume declarations the results use, one note each."""
+        return [f"assumed: {name} {PROPERTIES[prop]} (--assume {name}={prop})"
+                for name, prop in self.formula.assumptions.items()]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a default kind may have got wrong (also issued as a DeriveWarning)."""
+        return self.formula.warnings
+
+    @_derived
     def text(self) -> str:
         from .printing.text import to_text
         return "\n".join(f"grad_{n} = {to_text(g)}" for n, g in self.gradients.items())
 
-    @cached_property
+    @_derived
     def latex(self) -> str:
         from .printing.latex import latex_name, to_latex
         return "\n".join(rf"\nabla_{{{latex_name(n)}}} F = {to_latex(g)}"
                          for n, g in self.gradients.items())
 
-    @cached_property
+    @_derived
     def numpy(self) -> str:
         from .printing.numpy import snippet
         return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
                        self.gradients, self.subgradients)
 
-    @cached_property
+    @_derived
     def hoisted(self) -> str:
         """The snippet split into prepare(data) and value_and_grad(variables, prepared)."""
         from .hoist import hoisted_outputs
@@ -90,7 +127,7 @@ class Derivation:
         return hoisted_snippet(self.formula.source, self.formula.symbols, self.wrt, value,
                                gradients, self.subgradients, expanded)
 
-    @cached_property
+    @_derived
     def layers(self):
         from .layers import layer_tables
         return layer_tables(self.formula.cost, self.result)
@@ -110,19 +147,40 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
-def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
-    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several)."""
+def gradient(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> Derivation:
+    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
+
+    ``shapes`` declares shapes (``{"s": ("n", "k")}``), ``assume`` what the formula cannot
+    show (``{"Sigma": "spd"}``). Bad input raises DeriveError; a failure of derive itself
+    raises InternalError.
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"the formula must be a str, not {type(formula).__name__}")
+    with internal(formula):
+        derivation = _gradient(formula, wrt, shapes, assume)
+    for message in derivation.warnings:
+        warnings.warn(message, DeriveWarning, stacklevel=2)
+    return derivation
+
+
+def _gradient(formula: str, wrt: str | Iterable[str], shapes, assume) -> Derivation:
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
     declared = _declarations(shapes)
-    parsed = build(formula, declared)
+    assumptions = _assumptions(assume)
+    parsed = build(formula, declared, assumptions)
     if not parsed.symbols:
         raise DeriveError("the cost is a constant: it has no variables to differentiate")
     for name in declared:
         if parsed.symbol(name) is None:
             what = "a definition" if name in parsed.definitions else "not a name of the formula"
             raise DeriveError(f"--shape {name[:40]}: {name[:40]!r} is {what} (its variables: "
+                              f"{_names(parsed.symbols)})")
+    for name in assumptions:
+        if parsed.symbol(name) is None:
+            what = "a definition" if name in parsed.definitions else "not a name of the formula"
+            raise DeriveError(f"--assume {name[:40]}: {name[:40]!r} is {what} (its variables: "
                               f"{_names(parsed.symbols)})")
     variables = []
     for name in names:
@@ -144,7 +202,9 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
 
 
 def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,
-          tolerance: float = 1e-6):
+          tolerance: float = 1e-6, assume=None):
     """The finite-difference check of the emitted gradient (see ``derive.check``)."""
     from .numcheck import check_derivation
-    return check_derivation(gradient(formula, wrt, shapes), seed=seed, tolerance=tolerance)
+    derivation = gradient(formula, wrt, shapes, assume)
+    with internal(formula):
+        return check_derivation(derivation, seed=seed, tolerance=tolerance)

@@ -471,6 +471,12 @@ class _Walk:
     def literals(self, node: syntax.Call) -> list:
         """Check a call's arity and read its literal arguments (axis, norm type, dims)."""
         rule = CALLS.get(node.func)
+        if rule is None and node.func in _NOT_FUNCTIONS:
+            raise self.error(node, _NOT_FUNCTIONS[node.func])
+        if rule is None and node.args and all(_literal_int(a) is not None for a in node.args):
+            raise self.error(node, f"{unparse(node)} looks like indexing, which formulas do not "
+                                   "have: they work with whole vectors and matrices (sum(x), "
+                                   "x'*y, A*x)")
         if rule is None:
             close = difflib.get_close_matches(node.func, list(CALLS), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else \
@@ -507,6 +513,22 @@ class _Walk:
                     raise self.error(arg, f"the arguments of {node.func} are dimensions: "
                                           "positive integers or names")
         return out
+
+
+# Functions people reach for that the language spells otherwise.
+_NOT_FUNCTIONS = {
+    "max": "max is not in the formula language: max(0, z) is relu(z)",
+    "maximum": "maximum is not in the formula language: maximum(z, 0) is relu(z)",
+    "min": "min is not in the formula language: min(0, z) is -relu(-z)",
+    "minimum": "minimum is not in the formula language: minimum(z, 0) is -relu(-z)",
+    "transpose": "transpose(X) is written X' (or X.T)",
+    "dot": "dot(x, y) is written x'*y",
+    "length": "the formula language has no length: declare sizes with --shape, and write "
+              "sum(x) or ones(n, 1) for sums and vectors of ones",
+    "len": "the formula language has no len: declare sizes with --shape, and write "
+           "sum(x) or ones(n, 1) for sums and vectors of ones",
+    "pow": "pow(x, p) is written x.^p (elementwise) or c^p (a scalar)",
+}
 
 
 def _forced_scalars(program: syntax.Program) -> set[str]:

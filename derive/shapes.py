@@ -56,6 +56,23 @@ def parse_declaration(text: str) -> tuple[str, tuple[sympy.Expr, ...]]:
     return name, tuple(dims)
 
 
+# What --assume may declare, and how the output names it.
+PROPERTIES = {
+    "symmetric": "is symmetric",
+    "spd": "is symmetric positive definite",
+    "onehot": "holds one-hot labels (entries in [0, 1], every column sums to 1)",
+}
+
+
+def parse_assumption(text: str) -> tuple[str, str]:
+    """``--assume`` value ``NAME=PROPERTY``: ``Sigma=spd``, ``Y=onehot``."""
+    match = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2) not in PROPERTIES:
+        raise DeriveError(f"--assume {text[:60]!r}: expected NAME=PROPERTY with PROPERTY one of "
+                          f"{', '.join(PROPERTIES)}, like Sigma=spd or Y=onehot")
+    return match.group(1), match.group(2)
+
+
 def declared_shape(dims: tuple[sympy.Expr, ...]) -> Shape:
     if len(dims) == 0:
         return SCALAR
