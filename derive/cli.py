@@ -205,7 +205,7 @@ RECIPE_EXAMPLES = _examples(
     "derive recipe sparse_autoencoder --format numpy",
     "derive recipe ica_reconstruction --steps",
     "derive recipe sparse_coding --wrt A --hoist",
-    "derive recipe least_squares --shape X=100,5",
+    "derive recipe sparse_coding --shape s=n --shape x=m",
 )
 
 
