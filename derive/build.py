@@ -164,8 +164,10 @@ def build(source: str, declared: dict[str, tuple] | None = None,
         typer = _typed(program, declared, assume)
     except DeriveError as error:
         raise _blame_default_kind(program, declared, assume, error) from None
-    final = _final_shapes(typer, declared)
-    builder = _Builder(program, final, assume, lambda d: _final_dim(typer, declared, d))
+    renames = _renames(typer, declared)
+    final = {name: tuple(_final_dim(typer, declared, d, renames) for d in shape)
+             for name, shape in typer.shapes.items()}
+    builder = _Builder(program, final, assume, lambda d: _final_dim(typer, declared, d, renames))
     cost = builder.run()
     order = sorted(typer.first_seen, key=typer.first_seen.get)
     symbols = [builder.symbols[n] for n in order]
@@ -202,15 +204,10 @@ def _final_dim(typer: "_Typer", declared: dict[str, tuple], d: sympy.Expr,
     return (renames if renames is not None else _renames(typer, declared)).get(root, root)
 
 
-def _final_shapes(typer: "_Typer", declared: dict[str, tuple]) -> dict[str, Shape]:
-    renames = _renames(typer, declared)
-    return {name: tuple(_final_dim(typer, declared, d, renames) for d in shape)
-            for name, shape in typer.shapes.items()}
-
-
 _OTHER_KINDS = {"scalar": ("vector",), "vector": ("scalar", "matrix"),
                 "matrix": ("vector", "scalar")}
-_A_KIND = {"scalar": "a scalar", "vector": "a column vector", "matrix": "a matrix"}
+_A_KIND = {"scalar": "a scalar", "vector": "a column vector", "row": "a row vector",
+           "matrix": "a matrix"}
 _WHY = {"scalar": "a Greek", "vector": "a lower-case", "matrix": "an upper-case"}
 
 
@@ -609,15 +606,15 @@ class _Typer(_Walk):
     def check_assumption(self, node: syntax.Name, prop: str) -> None:
         """An assumed symmetric matrix is square; onehot labels are a matrix or a vector."""
         name, kind = node.name, self.kinds[node.name]
-        how = "declared" if self.origin[name] == "declared" else \
-            f"the default for {_WHY[kind]} name" if kind in _WHY else "here"
+        how = {"declared": "declared", "forced": "the formula divides by it or raises to it"}.get(
+            self.origin[name], f"the default for {_WHY.get(kind, 'its')} name")
         if prop in ("symmetric", "spd"):
             rows, cols = self.shapes[name]
             if kind != "matrix" or not self.dims.unify(rows, cols):
+                what = _A_KIND[kind] if kind in _A_KIND and kind != "matrix" else \
+                    f"a {self.fmt(self.shapes[name])} matrix"
                 raise self.error(node, f"--assume {name}={prop} needs a square matrix, but {name} "
-                                       f"is {_A_KIND.get(kind, 'a row vector')} "
-                                       f"{self.fmt(self.shapes[name])} ({how}); declare "
-                                       f"--shape {name}=n,n")
+                                       f"is {what} ({how}); declare --shape {name}=n,n")
         elif kind == "scalar":
             raise self.error(node, f"--assume {name}={prop} needs labels in a matrix or a "
                                    f"vector, but {name} is a scalar ({how})")
