@@ -156,19 +156,23 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -
     """
     if not isinstance(formula, str):
         raise TypeError(f"the formula must be a str, not {type(formula).__name__}")
+    # The arguments are the caller's: a wrong type there is theirs, not a bug of derive.
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"wrt must be a name or a list of names, not {wrt!r:.60}")
+    declared = _declarations(shapes)
+    assumptions = _assumptions(assume)
     with internal(formula):
-        derivation = _gradient(formula, wrt, shapes, assume)
+        derivation = _gradient(formula, names, declared, assumptions)
     for message in derivation.warnings:
         warnings.warn(message, DeriveWarning, stacklevel=2)
     return derivation
 
 
-def _gradient(formula: str, wrt: str | Iterable[str], shapes, assume) -> Derivation:
-    names = [wrt] if isinstance(wrt, str) else list(wrt)
+def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
+              assumptions: dict[str, str]) -> Derivation:
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
-    declared = _declarations(shapes)
-    assumptions = _assumptions(assume)
     parsed = build(formula, declared, assumptions)
     if not parsed.symbols:
         raise DeriveError("the cost is a constant: it has no variables to differentiate")
