@@ -194,7 +194,8 @@ def _typed(program: syntax.Program, declared: dict[str, tuple], assume: dict[str
 
 
 def _renames(typer: "_Typer", declared: dict[str, tuple]) -> dict:
-    taken = {s.name for s in _declared_dim_symbols(declared)} | set(typer.first_seen)
+    taken = {s.name for s in _declared_dim_symbols(declared)} | set(typer.first_seen) \
+        | typer.dimension_names
     return typer.dims.readable_names(list(typer.shapes.values()), taken)
 
 
@@ -566,6 +567,7 @@ class _Typer(_Walk):
         self.kinds: dict[str, str] = {}
         self.origin: dict[str, str] = {}
         self.scaled: dict[str, syntax.Binary] = {}
+        self.dimension_names: set[str] = set()     # named in eye(n), ones(m, n)
         self.first_seen: dict[str, int] = {}
         self.forced = _forced_scalars(program) - set(declared)
 
@@ -579,6 +581,7 @@ class _Typer(_Walk):
         return SCALAR
 
     def dimension(self, d: sympy.Symbol) -> sympy.Expr:
+        self.dimension_names.add(d.name)
         if d not in self.fixed_dims:
             self.dims.soften(d)
         return d
@@ -662,7 +665,7 @@ class _Typer(_Walk):
                 return left
             if not self.dims.unify(left[1], right[0]):
                 fact = f"the matrix product {what} of {self.fmt(left)} and {self.fmt(right)} " \
-                    "does not fit"
+                    "does not fit (for the elementwise product use .*)"
                 raise self.error(node, f"shape mismatch in {what}: the matrix product of "
                                        f"{self.fmt(left)} and {self.fmt(right)} needs the left "
                                        "operand's columns to equal the right operand's rows "

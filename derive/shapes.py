@@ -125,6 +125,10 @@ class Dimensions:
         a, b = self.find(a), self.find(b)
         if a == b:
             return True
+        if a == 1 and b in self._fresh or b == 1 and a in self._fresh:
+            # Binding an unknown to 1 would make a vector of a matrix, a scalar of a vector,
+            # silently; that is not what anyone who leaves a dimension unknown means.
+            return False
         for pool in (self._fresh, self._soft):   # an unknown binds first, then a soft name
             if a in pool:
                 self._parent[a] = b

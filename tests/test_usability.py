@@ -225,8 +225,20 @@ def test_a_one_by_one_is_a_scalar_wherever_a_scalar_is_expected(formula, wrt, sh
     assert finite_difference_error(formula, wrt, shapes) < 1e-6
 
 
+def test_a_dimension_named_in_ones_is_not_reused_for_an_unknown_one():
+    code, out, _ = run("grad", "sum(A*x) + sum(sum(B*ones(n, 2)))", "--wrt", "x")
+    assert code == 0 and "  A: m×k matrix (upper-case name)" in out
+    assert finite_difference_error("sum(A*x) + sum(sum(B*ones(n, 2)))", ["x"]) < 1e-6
+
+
 def test_a_vector_is_not_made_square_by_binding_its_length_to_1():
     refused(["grad", "tr(x)", "--wrt", "x"], "tr needs a square matrix")
+
+
+def test_an_unknown_dimension_is_never_bound_to_1_to_make_a_product_fit():
+    # y would silently be a vector of length 1; the message says what was meant instead.
+    refused(["grad", "sum(x*y)", "--wrt", "x"], "does not fit", "use .*", "--shape y=",
+            caret_under="x")
 
 
 # ---------------------------------------------------------------- bugs are not bad input
