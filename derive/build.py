@@ -213,15 +213,11 @@ _WHY = {"scalar": "a Greek", "vector": "a lower-case", "matrix": "an upper-case"
 
 
 def _another_kind(program, declared, assume, name: str, kind: str) -> "_Typer | None":
-    """The typing with ``name`` of another kind, if the formula then fits without forcing
-    any unknown dimension to 1 (which would make a vector of a matrix, say)."""
+    """The typing with ``name`` of another kind, if the formula then fits."""
     try:
-        typer = _typed(program, declared, assume, {name: kind})
+        return _typed(program, declared, assume, {name: kind})
     except DeriveError:
         return None
-    if any(typer.dims.collapsed(d) for shape in typer.shapes.values() for d in shape):
-        return None
-    return typer
 
 
 def _shape_option(name: str, kind: str, typer: "_Typer", declared) -> str:
@@ -272,9 +268,10 @@ def _scaling_warnings(program, declared, assume, typer: "_Typer") -> list[str]:
     for name, node in list(typer.scaled.items())[:4]:
         other = _another_kind(program, declared, assume, name, "vector")
         if other is not None:
+            fix = _shape_option(name, "vector", other, declared)
             out.append(f"{name} is taken as a scalar (the default for a Greek name), so "
                        f"{_Quoted(node)} scales a matrix; if {name} is a vector and this a "
-                       f"matrix-vector product, declare {_shape_option(name, 'vector', other, declared)}")
+                       f"matrix-vector product, declare {fix}")
     return out
 
 

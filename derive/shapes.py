@@ -111,10 +111,6 @@ class Dimensions:
     def is_fresh(self, d: sympy.Expr) -> bool:
         return self.find(d) in self._fresh
 
-    def collapsed(self, d: sympy.Expr) -> bool:
-        """Whether d was an unknown that unification has since bound to 1."""
-        return d in self._fresh and self.find(d) == 1
-
     def soften(self, d: sympy.Expr) -> None:
         """Let the name d, not declared anywhere, bind to what it must equal."""
         if isinstance(d, sympy.Symbol) and d not in self._parent:
