@@ -46,6 +46,14 @@ def test_no_kinds_lines_when_every_name_is_declared_or_forced():
     assert code == 0 and out == "grad_x = 2 x / m\n"
 
 
+def test_json_has_the_kinds_defaults_decided_and_the_warnings():
+    import json
+    code, out, _ = run("grad", "sum((X*beta - y).^2)", "--wrt", "beta", "--format", "json")
+    data = json.loads(out)
+    assert data["assumed_kinds"] == {"X": "matrix", "beta": "scalar", "y": "vector"}
+    assert "--shape beta=n" in data["warnings"][0]
+
+
 def test_layers_and_check_begin_with_the_kinds_too():
     for command in ("layers", "check"):
         code, out, _ = run(command, "norm(W'*W*x - x)^2", "--wrt", "W")
