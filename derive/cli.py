@@ -94,16 +94,18 @@ def _guarded(action: Callable[[], int | None], formula: str | None = None) -> No
 def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...],
             assume: tuple[str, ...] = ()):
     from .api import gradient
+    return _warned(lambda: gradient(_read_formula(formula), list(wrt), list(shape),
+                                    list(assume)))
+
+
+def _warned(derive: Callable):
+    """``derive()``'s Derivation, its warnings said on standard error as the CLI says things."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeriveWarning)   # said below, as the CLI says things
-        derivation = gradient(_read_formula(formula), list(wrt), list(shape), list(assume))
-    _warn(derivation)
-    return derivation
-
-
-def _warn(derivation) -> None:
+        warnings.simplefilter("ignore", DeriveWarning)
+        derivation = derive()
     for message in derivation.warnings:
         click.echo(f"warning: {message}", err=True)
+    return derivation
 
 
 wrt_option = click.option("--wrt", "wrt", multiple=True, required=True, metavar="X",
@@ -246,11 +248,7 @@ def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool,
                 from .recipes import listing
                 click.echo(listing(recipes), nl=False)
             return
-        chosen = load(name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeriveWarning)
-            derivation = chosen.gradient(wrt, shape, assume)
-        _warn(derivation)
+        derivation = _warned(lambda: load(name).gradient(wrt, shape, assume))
         click.echo(_output(derivation, fmt, steps, hoist), nl=False)
     _guarded(action, name)
 
