@@ -207,6 +207,7 @@ def _final_dim(typer: "_Typer", declared: dict[str, tuple], d: sympy.Expr,
 
 _OTHER_KINDS = {"scalar": ("vector",), "vector": ("scalar", "matrix"),
                 "matrix": ("vector", "scalar")}
+_LIKELY_SLIP = ("scalar", "vector", "matrix")
 _A_KIND = {"scalar": "a scalar", "vector": "a column vector", "row": "a row vector",
            "matrix": "a matrix"}
 _WHY = {"scalar": "a Greek", "vector": "a lower-case", "matrix": "an upper-case"}
@@ -240,6 +241,9 @@ def _blame_default_kind(program, declared, assume, error: DeriveError) -> Derive
     forced = _forced_scalars(program)
     names = [n for n in _free_names(program) if n not in declared and n not in forced
              and n not in assume][:MAX_KIND_TRIALS]
+    # A Greek scalar that is a vector, or a lower-case vector that is a scalar, is the likely
+    # slip; an upper-case name that is not a matrix the unlikely one.
+    names.sort(key=lambda n: _LIKELY_SLIP.index(default_kind(n)))
     fixes: list[tuple[str, str, _Typer]] = []
     for name in names:
         for kind in _OTHER_KINDS[default_kind(name)]:

@@ -96,6 +96,12 @@ def test_an_error_a_default_kind_caused_names_the_name_and_the_fix(formula, name
     assert finite_difference_error(formula, ["w"], shapes) < 1e-6
 
 
+def test_the_likely_slip_is_named_first():
+    # theta, not X: a Greek name that is a vector is a likelier slip than a matrix that is not.
+    refused(["grad", "R = X*theta - y; R'*R/n", "--wrt", "theta"],
+            "if theta is a column vector, declare it with --shape theta=k", caret_under="theta")
+
+
 def test_a_matrix_power_error_is_not_blamed_on_a_kind():
     err = refused(["grad", "sum(X^999)", "--wrt", "X"], "at most 64")
     assert "taken as" not in err
