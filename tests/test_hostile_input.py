@@ -435,7 +435,7 @@ def test_ten_thousand_terms_derive_quickly(args, fragment):
 
 def test_ten_thousand_terms_in_a_real_process():
     code, out, err, _ = process("grad", "-", "--wrt", "x", input=TERMS.encode())
-    assert code == 0 and out.startswith("grad_x = 10000 "), (code, err[:300])
+    assert code == 0 and "\ngrad_x = 10000 " in out, (code, err[:300])
 
 
 def test_ten_thousand_distinct_variables_check():
