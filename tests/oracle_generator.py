@@ -16,7 +16,7 @@ What it makes on purpose (``Case.features`` names what a case used):
 * transposed operands and results of elementwise functions (``sqrt(exp(x)')*r``);
 * negated and scaled products as divisors (``x ./ (-2*A*y)``, ``z / (-2*x'*y)``);
 * replications with ``ones`` (``alpha - x*ones(1, n)``) and ``eye``, with
-  integer or symbolic dimensions;
+  integer or symbolic dimensions, or a name that only the shapes around it fix;
 * constant subexpressions (``abs(2).^2``, ``sqrt(4)``);
 * definitions, and names that collide with what an emitter may use: ``t1``,
   ``p1``, ``np``, ``value``, ``prepared``, ``grad_x``, ``float``, Python
@@ -84,6 +84,7 @@ class Generator:
         for size in self.pool:
             # never a symbolic 1: derive rightly reads an n×k as a matrix, never a row
             self.spelling[size] = names.pop() if size > 1 and self.chance(0.55) else size
+        self.fresh: dict[int, str] = {}          # sizes named only in eye/ones
         self.variables: dict[str, tuple[str, tuple[int, int]]] = {}
         self.definitions: list[tuple[str, Node]] = []
         self.defined_shapes: dict[str, tuple[int, int]] = {}
@@ -121,15 +122,21 @@ class Generator:
         return (self.size(), self.size())
 
     def dim_text(self, size: int):
-        """A size as the formula writes it: as declared, or (now and then) the literal."""
+        """A size as eye/ones write it: as declared, or now and then a fresh dimension name
+        that only the shapes around it fix (``tr(X*eye(n))`` with X 3×3: n is 3)."""
         spelled = self.spelling.get(size, size)
-        if spelled != size and self.chance(0.15):
-            self.tag("integer for a symbolic dimension")
-            return size
+        if isinstance(spelled, int) and size > 1 and self.chance(0.12):
+            if size not in self.fresh:
+                free = [n for n in DIMENSION_NAMES if n not in self.used_names()]
+                if not free:
+                    return spelled
+                self.fresh[size] = self.pick(free)
+            self.tag("fresh dimension in eye/ones")
+            return self.fresh[size]
         return spelled
 
     def used_names(self) -> set:
-        return set(self.variables) | set(self.defined_shapes) | \
+        return set(self.variables) | set(self.defined_shapes) | set(self.fresh.values()) | \
             {s for s in self.spelling.values() if isinstance(s, str)}
 
     # -- leaves ----------------------------------------------------------------------
@@ -612,6 +619,7 @@ class Generator:
                 self.tag("integer dimension")
             declared[n] = spelled
         dims = {s: size for size, s in self.spelling.items() if isinstance(s, str)}
+        dims.update({s: size for size, s in self.fresh.items()})
         count = self.pick((1, 1, 2, 2, 3))
         wrt = self.rng.sample(names, min(count, len(names)))
         if self.chance(0.15):
