@@ -115,7 +115,7 @@ def precedence(node: Node) -> int:
 
 
 def to_text(node: Node, at: int = SUM) -> str:
-    """The formula text of ``node``, parenthesised unless it binds at least as tightly as ``at``."""
+    """The text of ``node``, parenthesised unless it binds at least as tightly as ``at``."""
     text = _text(node)
     return text if precedence(node) >= at else f"({text})"
 
@@ -612,16 +612,30 @@ class Case:
     def draw(self, attempt: int = 0) -> dict[str, np.ndarray]:
         """Gaussian data for every variable, 2-D, from the case's seed."""
         if self.data is not None:
-            return {n: np.array(v, dtype=float).reshape(self.sizes[n]) for n, v in self.data.items()}
+            return {n: np.array(v, dtype=float).reshape(self.sizes[n])
+                    for n, v in self.data.items()}
         rng = np.random.default_rng([self.seed, attempt])
         return {n: rng.standard_normal(self.sizes[n]) for n in self.formula.names()}
 
-    def argument(self, name: str, value: np.ndarray):
-        """A value as the emitted code takes it: a float, a 1-D or a 2-D array."""
-        kind = self.kinds[name]
-        if kind == SCALAR:
-            return float(value[0, 0])
-        return value[:, 0].copy() if kind == VECTOR else value.copy()
+    def argument(self, name: str, value: np.ndarray, ndim: int | None = None):
+        """A value as the emitted code takes it: a float, a 1-D or a 2-D array (SPEC section 4
+        by the variable's kind, unless ``ndim`` says otherwise)."""
+        if ndim is None:
+            ndim = {SCALAR: 0, VECTOR: 1, MATRIX: 2}[self.kinds[name]]
+        if ndim == 0:
+            return float(value.reshape(-1)[0])
+        return value.reshape(-1).copy() if ndim == 1 else value.copy()
+
+    def allowed_ndims(self, name: str) -> set[int]:
+        """How the emitted code may take a variable: SPEC section 4 fixes scalars (floats),
+        vectors (1-D) and matrices (2-D); it leaves open a matrix declared n×1, 1×k or 1×1,
+        and a vector of length 1 (a 1×1 is a scalar wherever a scalar is expected)."""
+        kind, (rows, cols) = self.kinds[name], self.sizes[name]
+        if kind != MATRIX:
+            return {0} if kind == SCALAR else {0, 1} if rows == 1 else {1}
+        if rows > 1 and cols > 1:
+            return {2}
+        return {0, 1, 2} if rows == cols == 1 else {1, 2}
 
     def __str__(self) -> str:
         return f"[{self.name}] {self.command()}"

@@ -448,7 +448,8 @@ class Generator:
         rows = 1 if self.chance(0.3) else self.size()
         how = self.pick(("sum", "mean", "logsumexp"))
         self.tag(self.of(f"{how}(,1)", (rows, shape[1])))
-        a = self.bounded((rows, shape[1]), d) if how == "logsumexp" else self.gen((rows, shape[1]), d)
+        make = self.bounded if how == "logsumexp" else self.gen
+        a = make((rows, shape[1]), d)
         return call(how, a, value="1")
 
     def o_reduce_rows(self, shape, d) -> Node:

@@ -156,23 +156,50 @@ def _describe(error: BaseException, where: str) -> str:
     return f"{type(error).__name__} in {where}{place}: {str(error)[:300]}"
 
 
-def bind(case: Case, function, names: list[str], values: dict, extra=()) -> list:
-    """Arguments for ``function``: ``names`` in order, then ``extra``; a parameter more is a
-    dimension (the emitted code may ask for a dimension no argument fixes)."""
-    args = [case.argument(n, values[n]) for n in names] + list(extra)
+def documented_ndims(case: Case, function, names: list[str]) -> dict[str, int]:
+    """How many dimensions the function's docstring gives each argument ("x: vector, shape
+    (n,)"); a matrix declared n×1, 1×k or 1×1 is taken as documented."""
+    doc = function.__doc__ or ""
+    out = {}
+    for name in names:
+        line = re.search(rf"^\s*{re.escape(oracle.python_name(name))}: (.*)$", doc, re.MULTILINE)
+        if line is None:
+            continue
+        shape = re.search(r"shape \(([^)]*)\)", line.group(1))
+        if shape is not None:
+            out[name] = len([d for d in shape.group(1).split(",") if d.strip()])
+        elif "scalar" in line.group(1):
+            out[name] = 0
+    return out
+
+
+class Convention(Exception):
+    """The emitted code documents an argument otherwise than SPEC section 4 says."""
+
+
+def bind(case: Case, function, names: list[str], values: dict, extra=()):
+    """(arguments for ``function``, their dimensions): ``names`` in order, then ``extra``.
+    A parameter more, after the names, is a dimension (code may ask for a dimension that no
+    argument fixes)."""
+    ndims = documented_ndims(case, function, names)
+    for name, ndim in ndims.items():
+        if ndim not in case.allowed_ndims(name):
+            raise Convention(f"{function.__name__} documents {name} as {ndim}-D, SPEC section 4 "
+                             f"says {case.kinds[name]} ({sorted(case.allowed_ndims(name))}-D)")
     params = list(inspect.signature(function).parameters)
-    if len(params) > len(args):
-        lookup = {oracle.python_name(d): size for d, size in case.dims.items()}
-        for p in params[len(names):len(params) - len(extra)]:
-            if p not in lookup:
-                raise TypeError(f"{function.__name__}{tuple(params)}: unexpected parameter {p!r} "
-                                f"(expected {[oracle.python_name(n) for n in names]})")
-        args = args[:len(names)] + [lookup[p] for p in params[len(names):len(params) - len(extra)]] \
-            + list(extra)
-    return args
+    more = params[len(names):len(params) - len(extra)]
+    sizes = {oracle.python_name(d): size for d, size in case.dims.items()}
+    unknown = [p for p in more if p not in sizes]
+    if unknown:
+        raise TypeError(f"{function.__name__}{tuple(params)}: unexpected parameters {unknown} "
+                        f"(expected {[oracle.python_name(n) for n in names]})")
+    args = [case.argument(n, values[n], ndims.get(n)) for n in names]
+    return args + [sizes[p] for p in more] + list(extra), \
+        {n: np.ndim(a) for n, a in zip(names, args)}
 
 
-def _grads(case: Case, out, wrt: list[str], ref: Reference, what: str) -> tuple[str, str]:
+def _grads(case: Case, out, wrt: list[str], ref: Reference, what: str,
+           ndims: dict) -> tuple[str, str]:
     """Compare ``out = (value, grad...)`` with the oracle."""
     if not isinstance(out, tuple) or len(out) != 1 + len(wrt):
         return CRASH, f"{what} returned {type(out).__name__} of length " \
@@ -181,14 +208,15 @@ def _grads(case: Case, out, wrt: list[str], ref: Reference, what: str) -> tuple[
     if value is None or not abs(value - ref.value) <= VALUE_TOLERANCE * max(1.0, abs(ref.value)):
         return WRONG, f"{what}: value {value!r}, oracle {ref.value!r}"
     for name, grad in zip(wrt, out[1:]):
-        status, detail = _grad(case, name, grad, ref, what)
+        status, detail = _grad(case, name, grad, ref, what, ndims[name])
         if status != PASS:
             return status, detail
     return PASS, ""
 
 
-def _grad(case: Case, name: str, grad, ref: Reference, what: str) -> tuple[str, str]:
-    expected = np.shape(case.argument(name, ref.values[name]))
+def _grad(case: Case, name: str, grad, ref: Reference, what: str,
+          ndim: int) -> tuple[str, str]:
+    expected = np.shape(case.argument(name, ref.values[name], ndim))
     if np.shape(grad) != expected:
         return WRONG, f"{what}: grad_{name} has shape {np.shape(grad)}, expected {expected}"
     grad = np.asarray(grad, dtype=float).reshape(case.sizes[name])
@@ -212,12 +240,14 @@ def run_numpy(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
     try:
         namespace: dict = {}
         exec(compile(snippet, "<numpy>", "exec"), namespace)  # noqa: S102 - derive's own output
-        args = bind(case, namespace["value_and_grad"], names, ref.values)
+        args, ndims = bind(case, namespace["value_and_grad"], names, ref.values)
         before = [np.copy(a) for a in args]
         out = namespace["value_and_grad"](*args)
+    except Convention as error:
+        return WRONG, str(error)
     except Exception as error:  # noqa: BLE001 - any exception is the finding
         return CRASH, _describe(error, "value_and_grad")
-    status, detail = _grads(case, out, wrt, ref, "value_and_grad")
+    status, detail = _grads(case, out, wrt, ref, "value_and_grad", ndims)
     changed = _unchanged(case, names, args, before)
     if status != PASS or changed:
         return (status, detail) if status != PASS else (WRONG, f"value_and_grad: {changed}")
@@ -226,7 +256,7 @@ def run_numpy(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
             alone = namespace[f"grad_{name}"](*args)
         except Exception as error:  # noqa: BLE001
             return CRASH, _describe(error, f"grad_{name}")
-        status, detail = _grad(case, name, alone, ref, f"grad_{name}(...)")
+        status, detail = _grad(case, name, alone, ref, f"grad_{name}(...)", ndims[name])
         changed = _unchanged(case, names, args, before)
         if status != PASS or changed:
             return (status, detail) if status != PASS else (WRONG, f"grad_{name}: {changed}")
@@ -253,24 +283,29 @@ def run_hoisted(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
     try:
         namespace: dict = {}
         exec(compile(snippet, "<hoisted>", "exec"), namespace)  # noqa: S102
-        data_args = bind(case, namespace["prepare"], data, ref.values)
+        data_args, _ = bind(case, namespace["prepare"], data, ref.values)
+        data_before = [np.copy(a) for a in data_args]
         prepared = namespace["prepare"](*data_args)
         call = namespace["value_and_grad"]
-        args = bind(case, call, variables, ref.values, extra=[prepared])
+        args, ndims = bind(case, call, variables, ref.values, extra=[prepared])
         before = [np.copy(a) for a in args[:-1]]
         first = call(*args)
         second = call(*args)
+    except Convention as error:
+        return WRONG, str(error)
     except Exception as error:  # noqa: BLE001
         return CRASH, _describe(error, "prepare / value_and_grad")
     wrt = returned_order(call, wrt)
-    status, detail = _grads(case, first, wrt, ref, "hoisted value_and_grad")
+    status, detail = _grads(case, first, wrt, ref, "hoisted value_and_grad", ndims)
     if status != PASS:
         return status, detail
-    status, detail = _grads(case, second, wrt, ref, "hoisted value_and_grad, called again")
+    status, detail = _grads(case, second, wrt, ref, "hoisted value_and_grad, called again",
+                            ndims)
     if status != PASS:
         return status, detail + " (the first call changed the prepared values)"
-    changed = _unchanged(case, variables, args[:-1], before)
-    return (WRONG, f"hoisted value_and_grad: {changed}") if changed else (PASS, "")
+    changed = _unchanged(case, variables, args[:-1], before) or \
+        _unchanged(case, data, data_args, data_before)
+    return (WRONG, f"hoisted code: {changed}") if changed else (PASS, "")
 
 
 # ---------------------------------------------------------------- one case
@@ -360,8 +395,8 @@ def kind_of(outcome: Outcome) -> str:
     mode = next((m for m, (s, _) in outcome.modes.items() if s == status), "")
     first = detail.splitlines()[0] if detail else ""
     first = re.sub(r"\[.*\]", "[…]", first)
-    first = re.sub(r"'[^']*'|\"[^\"]*\"|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?|\([^()]*\)|\binf\b|\bnan\b",
-                   "…", first)
+    first = re.sub(r"'[^']*'|\"[^\"]*\"|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?|\([^()]*\)"
+                   r"|\binf\b|\bnan\b", "…", first)
     first = re.sub(r"grad_\w+", "grad_…", first)
     return f"{status} ({mode}): {first[:110]}"
 
@@ -459,10 +494,14 @@ def _draw(shapes: dict, dims: dict, seed: int, positive=(), around: dict | None 
 
 
 def regression(name: str, text: str, wrt, shapes: dict, dims: dict | None = None,
-               seed: int = 1, **data) -> Case:
+               seed: int = 1, undeclared=(), **data) -> Case:
+    """A named case; ``undeclared`` names are left for derive to infer (their ``shapes``
+    give the data's sizes only)."""
     dims = dims or {}
-    return case_from_shapes(name, text, wrt, shapes, dims,
+    case = case_from_shapes(name, text, wrt, shapes, dims,
                             data=_draw(shapes, dims, seed, **data), seed=seed)
+    case.declared = {n: d for n, d in case.declared.items() if n not in undeclared}
+    return case
 
 
 REGRESSIONS = [
@@ -493,13 +532,15 @@ REGRESSIONS = [
                {"A": (3, 3), "t1": (3,), "b": (3,)}),
     regression("5 hoisted data named p1", "norm(A*s - x)^2 + sum(p1)", ["A", "s"],
                {"A": (3, 2), "s": (2,), "x": (3,), "p1": (3,)}),
-    regression("5 hoisted definition and data", "R = A*s - p1; norm(R)^2 + lambda*norm(A, 'fro')^2",
-               ["A", "s"], {"A": (3, 2), "s": (2,), "p1": (3,), "lambda": ()}),
+    regression("5 hoisted definition and data",
+               "R = A*s - p1; norm(R)^2 + lambda*norm(A, 'fro')^2", ["A", "s"], {"A": (3, 2), "s": (2,), "p1": (3,), "lambda": ()}),
     regression("5 lambda and lambda_", "lambda*sum(x) + lambda_*norm(x)^2", "x",
                {"x": (3,), "lambda": (), "lambda_": ()}),
     regression("5 a scalar named float", "float*norm(x)^2 + sum(exp(x))", ["x", "float"],
                {"x": (3,), "float": ()}),
-    regression("5 a vector named prepared", "norm(A*prepared - b)^2", "A",
+    regression("5 data named prepared", "norm(A*prepared - b)^2", "A",
+               {"A": (3, 3), "prepared": (3,), "b": (3,)}),
+    regression("5 a variable named prepared", "norm(A*prepared - b)^2", ["A", "prepared"],
                {"A": (3, 3), "prepared": (3,), "b": (3,)}),
     regression("5 sigmoid(alpha*0.5) - t1", "sigmoid(alpha*0.5) - t1", ["alpha", "t1"],
                {"alpha": (), "t1": ()}),
@@ -514,8 +555,8 @@ REGRESSIONS = [
     regression("crash a dimension no argument fixes", "sum(sum(x*ones(1,n)))", "x",
                {"x": (3,)}, {"n": 4}),
     regression("crash hoisted prepare() needs a variable's dimension",
-               "sum(sum(R',2) - softplus(xi))", "R", {"R": ("m", "n"), "xi": ("n",)},
-               {"m": 3, "n": 2}),
+               "sum(sum(R',2) - softplus(xi))", "R", {"R": ("m", "n"), "xi": ()},
+               {"m": 3, "n": 2}, undeclared=("R", "xi")),
     regression("crash sqrt into a read-only diag view", "sum(sqrt(diag(S)))", "S", {"S": (3, 3)},
                positive=("S",)),
     regression("crash a matmul with a scalar", "mean(sqrt(exp(tanh(abs(-diag(R^-1))))))", "R",
@@ -535,15 +576,18 @@ REGRESSIONS = [
     regression("sigmoid tail log(sum(sigmoid(x)))", "log(sum(sigmoid(x)))", "x", {"x": (3,)},
                around={"x": -42.0}),
     # found by tests/oracle_generator.py
-    regression("found mean of a 1xk", "mean(D)", "D", {"D": (1, 3)}),
-    regression("found mean(X, 2) of a 1xk", "mean(X, 2)", "X", {"X": (1, 3)}),
-    regression("found a transposed Hadamard product", "norm(((A .* C.T).T).T)^2", "A",
-               {"A": (1, 3), "C": (3, 1)}),
-    regression("found logsumexp of a transposed product", "logsumexp((T .* T)')", "T",
-               {"T": (2, 2)}),
+    regression("found a matrix named t3", "exp(0.5) + logsumexp((t3 .* t3)')", "t3",
+               {"t3": (2, 2)}),
+    regression("found a definition named t2", "t2 = t1 .* D; -norm(t2)^2", ["t1", "D"],
+               {"t1": (3, 3), "D": (3, 3)}),
+    regression("found a vector named t1", "u'*sum(exp(t1).^-1, 2)", ["t1", "u"],
+               {"t1": (3,), "u": (3,)}),
+    regression("found sqrt of a transposed exp", "sum(sum(sqrt(exp(cos(R*u))')))", ["R", "u"],
+               {"R": (2, 2), "u": (2,)}),
+    regression("found grad_alpha(...) alone", "alpha ./ exp(alpha)/(-2*(2 + abs(y))'*softplus(z))",
+               ["alpha", "y", "z"], {"alpha": (), "y": (3,), "z": (3,)}),
     regression("found grad_z(...) alone", "mean(sum(y*z.T))/(-2*(softplus(y) ./ (abs(y) + 1))'"
                "*softmax(y))", ["y", "z"], {"y": (3,), "z": (3,)}),
-    regression("found a matrix n x 1's gradient", "mean(-X, 1)", "X", {"X": ("n", 1)}, {"n": 4}),
 ]
 
 
