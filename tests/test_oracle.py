@@ -317,8 +317,18 @@ def unfixed_dimensions(case: Case) -> set:
     arguments kept (``tr(X*eye(n))`` with X 3×3 fixes n); ``sum(sum(x*ones(1, n)))`` does not.
     """
     values = case.data if case.data is not None else case.draw()
+    written: set = set()
+
+    def walk(node):
+        if node.op in ("eye", "ones"):
+            written.update(node.value if node.op == "ones" else [node.value])
+        for child in node.args:
+            walk(child)
+    for _, body in case.formula.definitions:
+        walk(body)
+    walk(case.formula.cost)
     free = set()
-    for name in case.dims:
+    for name in written & set(case.dims):
         if any(name in dims for dims in case.declared.values()):
             continue
         try:
