@@ -37,7 +37,6 @@ from __future__ import annotations
 import random
 import sys
 
-import numpy as np
 from oracle import (MATRIX, SCALAR, VECTOR, Case, Domain, Formula, Node, call, mul, num,
                     strict_value, var)
 
