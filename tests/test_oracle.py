@@ -568,6 +568,7 @@ REGRESSIONS = [
     regression("crash diag(alpha)", "diag(alpha)", "alpha", {"alpha": ()}),
     regression("crash diag of a 1x1", "diag(A)", "A", {"A": (1, 1)}),
     regression("crash softmax of a 1x1", "softmax(A)", "A", {"A": (1, 1)}),
+    regression("crash logsumexp of a 1x1", "logsumexp(A)", "A", {"A": (1, 1)}),
     regression("crash a dimension no argument fixes", "sum(sum(x*ones(1,n)))", "x",
                {"x": (3,)}, {"n": 4}),
     regression("crash hoisted prepare() needs a variable's dimension",
@@ -580,8 +581,8 @@ REGRESSIONS = [
     regression("crash integers to negative integer powers", "sum(x ./ abs(2).^2)", "x",
                {"x": (3,)}),
     regression("crash abs(2).^-2", "sum(x .* abs(2).^-2)", "x", {"x": (3,)}),
-    regression("crash a 1x1 cost", "x'*A*x", ["x", "A"], {"x": (3,), "A": (3, 3)}),
-    regression("crash a vector of length 1 as the cost", "w", "w", {"w": (1,)}),
+    regression("guard a 1x1 cost", "x'*A*x", ["x", "A"], {"x": (3,), "A": (3, 3)}),
+    regression("guard a vector of length 1 as the cost", "w", "w", {"w": (1,)}),
     # wrongly refused: a 1×1 is a scalar wherever a scalar is expected
     regression("refused tr(x'*A*x)", "tr(x'*A*x)", ["x", "A"], {"x": (3,), "A": (3, 3)}),
     regression("refused tr(X*eye(n))", "tr(X*eye(n))", "X", {"X": (3, 3)}, {"n": 3}),
