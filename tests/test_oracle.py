@@ -155,6 +155,8 @@ class Reference:
 # ---------------------------------------------------------------- running emitted code
 
 def _describe(error: BaseException, where: str) -> str:
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError in {where}, line {error.lineno} of the snippet: {error.msg}"
     frames = traceback.extract_tb(error.__traceback__)
     inside = [f for f in frames if f.filename.startswith("<") or "derive" in f.filename]
     at = inside[-1] if inside else (frames[-1] if frames else None)
