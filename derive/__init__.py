@@ -6,6 +6,7 @@
 """
 from .api import Derivation, check, gradient
 from .errors import DeriveError
+from .second_order import hessian, hvp
 
-__all__ = ["Derivation", "DeriveError", "check", "gradient"]
+__all__ = ["Derivation", "DeriveError", "check", "gradient", "hessian", "hvp"]
 __version__ = "0.1.0"

@@ -63,6 +63,11 @@ class Derivation:
     def subgradients(self) -> list[str]:
         return self.result.subgradients
 
+    @property
+    def notes(self) -> list[str]:
+        """What the output says beside the result."""
+        return self.subgradients
+
     @cached_property
     def text(self) -> str:
         from .printing.text import to_text

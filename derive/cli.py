@@ -1,4 +1,5 @@
-"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``."""
+"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``,
+``derive hvp`` and ``derive hess``."""
 from __future__ import annotations
 
 import os
@@ -126,15 +127,74 @@ def layers(formula: str, wrt, shape, fmt: str) -> None:
 @wrt_option
 @shape_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random data.")
-@click.option("--tolerance", type=float, default=1e-6, show_default=True,
-              help="Largest relative error that passes.")
-def check(formula: str, wrt, shape, seed: int, tolerance: float) -> None:
+@click.option("--tolerance", type=float, default=None,
+              help="Largest relative error that passes.  [default: 1e-6; 1e-5 with --hvp/--hess]")
+@click.option("--hvp", "second", flag_value="hvp",
+              help="Check the emitted hvp against central differences of the gradient.")
+@click.option("--hess", "second", flag_value="hess",
+              help="Check the emitted hessian_X against central differences of the gradient.")
+def check(formula: str, wrt, shape, seed: int, tolerance: float | None,
+          second: str | None) -> None:
     """Compare the emitted NumPy gradient with central finite differences (exit 1 on failure)."""
     def action() -> int:
-        from .numcheck import check_derivation
-        result = check_derivation(_derive(formula, wrt, shape), seed=seed, tolerance=tolerance)
+        from .numcheck import check_derivation, check_second_order
+        if second:
+            from .second_order import hessian, hvp
+            derivation = (hvp if second == "hvp" else hessian)(
+                _read_formula(formula), list(wrt), list(shape))
+            result = check_second_order(derivation, seed=seed, tolerance=tolerance or 1e-5)
+        else:
+            result = check_derivation(_derive(formula, wrt, shape), seed=seed,
+                                      tolerance=tolerance or 1e-6)
         click.echo(str(result))
         return 0 if result.passed else 1
+    _guarded(action)
+
+
+SECOND_ORDER_EXAMPLES = """
+\b
+Examples:
+  derive hvp "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2" --wrt A --shape s=n,k --shape x=m,k
+  derive hvp "sum(softplus(-y .* (X*w)))" --wrt w --format numpy
+  derive hess "x'*A*x" --wrt x
+  derive hess "sum(softplus(-y .* (X*w)))" --wrt w --steps
+  derive check "sum(softplus(-y .* (X*w)))" --wrt w --hess
+"""
+
+
+@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the derivation: layer tables, and the tangent of each layer's input "
+                   "and delta.")
+def hvp(formula: str, wrt, shape, fmt: str, steps: bool) -> None:
+    """Print the Hessian-vector product: the derivative of the gradient along d_X."""
+    def action() -> None:
+        from .render import render
+        from .second_order import hvp as derive_hvp
+        derivation = derive_hvp(_read_formula(formula), list(wrt), list(shape))
+        click.echo(render(derivation, fmt, steps), nl=False)
+    _guarded(action)
+
+
+@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the derivation: layer tables, and the tangent of each layer's input "
+                   "and delta.")
+def hess(formula: str, wrt, shape, fmt: str, steps: bool) -> None:
+    """Print the Hessian with respect to X as a matrix (a Kronecker form for a matrix X)."""
+    def action() -> None:
+        from .render import render
+        from .second_order import hessian
+        derivation = hessian(_read_formula(formula), list(wrt), list(shape))
+        click.echo(render(derivation, fmt, steps), nl=False)
     _guarded(action)
 
 

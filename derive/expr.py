@@ -676,6 +676,9 @@ def transpose(e: Expr) -> Expr:
         return mul(Const(e.coeff), *e.scalars, *[transpose(f) for f in reversed(e.chain)])
     if isinstance(e, Broadcast):
         return broadcast(transpose(e.arg), (e.shape[1], e.shape[0]))
+    if isinstance(e, Add) and all(_named_matrix(t) for t in e.terms):
+        # (A^T + A)^T is A + A^T: as short, and what a second derivative (of x'Ax) reads like
+        return add(*[transpose(t) for t in e.terms])
     if isinstance(e, Shared) and transpose(e.value) == e.value:
         return e  # symmetric, like s s^T
     if isinstance(e, Sum) and e.axis is not None and isinstance(e.arg, Transpose):
@@ -686,6 +689,15 @@ def transpose(e: Expr) -> Expr:
         if rule is not None:
             return rule(e)
     return Transpose(e)
+
+
+def _named_matrix(e: Expr) -> bool:
+    """A matrix of the formula or its transpose, possibly scaled by a number: A, -2 B^T."""
+    if isinstance(e, MatMul) and len(e.factors) == 1:
+        e = e.factors[0]
+    if isinstance(e, Transpose):
+        e = e.arg
+    return isinstance(e, Symbol) and e.shape[0] != 1 and e.shape[1] != 1
 
 
 def summation(e: Expr, axis: int | None) -> Expr:
@@ -745,6 +757,8 @@ def rebuild(node: Expr, children: list[Expr]) -> Expr:
         return summation(children[0], node.axis)
     if isinstance(node, Broadcast):
         return broadcast(children[0], node.shape)
+    if isinstance(node, Func) and len(children) > 1:
+        return Func(node.name, tuple(children), node.params, node.shape)   # A ⊗ B: no rewrites
     if isinstance(node, Func):
         from .functions import apply
         return apply(node.name, children[0], *node.params)

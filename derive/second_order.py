@@ -1,0 +1,311 @@
+"""Second order: Hessian-vector products and Hessians, forward over reverse in closed form.
+
+The gradient is an expression in derive's own node language, so it can be
+differentiated again by the same backprop. Along directions d_X (new symbols of
+the variables' shapes) the Hessian-vector product is the gradient, with respect
+to each variable, of the scalar
+
+    s = sum over X of sum(grad_X .* d_X),
+
+the derivative of the gradient along the directions. Every VJP rule builds its
+result with the simplifying constructors out of nodes that have VJP rules
+themselves, so the second pass needs no new rules (the derivative of step and
+sign is 0, and the subgradient notes carry over).
+
+The Hessian of a scalar or vector x is read off its product, which is linear in
+d_x, by a few rules over the canonical forms (``M d`` is M, ``a .* (M d)`` is
+diag(a) M, ``v (u^T d)`` is v u^T, ``sum(d)`` is 1^T); for a matrix X, every term
+of the product must be ``L d_X R``, and vec(L D R) = (R^T ⊗ L) vec(D). Two forms
+come out: one to read, with diag(a) kept as a factor, and one to compute, where
+diag(a) M is a .* M and no diagonal matrix is built.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterable
+
+from .api import Derivation, gradient
+from .backprop import Backprop, backprop
+from .errors import DeriveError
+from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared,
+                   Sum, Symbol, Transpose, TooLarge, add, depends_on, hadamard, is_zero, mul, ones,
+                   summation, transpose, zeros)
+from .functions import apply
+
+
+def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
+    """``d_X`` for each variable X, lengthened with ``_`` until no name of the formula has it."""
+    used = set(taken)
+    names = {}
+    for name in wrt:
+        candidate = f"d_{name}"
+        while candidate in used:
+            candidate += "_"
+        used.add(candidate)
+        names[name] = candidate
+    return names
+
+
+def _inner(a: Expr, b: Expr) -> Expr:
+    """The inner product of two arrays of one shape: a^T b for vectors, else sum(a .* b)."""
+    return mul(transpose(a), b) if a.shape[1] == 1 else summation(hadamard(a, b), None)
+
+
+def _fresh_names(formula) -> set[str]:
+    return {s.name for s in formula.symbols} | set(formula.definitions)
+
+
+def hessian_vector_products(result: Backprop, directions: dict[str, Symbol]) -> Backprop:
+    """The second backprop: its gradients are the Hessian-vector products, one per variable."""
+    s = add(*[_inner(result.gradients[v.name], directions[v.name]) for v in result.wrt])
+    return backprop(s, result.wrt)
+
+
+def tangent(e: Expr, variables: list[Symbol], directions: dict[str, Symbol]) -> Expr:
+    """The derivative of ``e`` along the directions (forward mode), by two reverse passes.
+
+    With u a cotangent of e's shape, the VJP v_X(u) = grad_X sum(e .* u) is linear in
+    u, and the tangent J d = grad_u sum over X of sum(v_X(u) .* d_X): no forward rule
+    is needed beside the VJPs.
+    """
+    names = frozenset(v.name for v in variables)
+    if not depends_on(e, names):
+        return zeros(e.shape)
+    u = Symbol("u_" + "_".join(d.name for d in directions.values()), e.shape)
+    first = backprop(_inner(e, u), variables)
+    pulled = add(*[_inner(first.gradients[v.name], directions[v.name]) for v in variables])
+    return backprop(pulled, [u]).gradients[u.name]
+
+
+# ---------------------------------------------------------------- reading the Hessian off
+
+
+class NotReadable(Exception):
+    """The product is not in a form the rules read a matrix off."""
+
+
+def _display_diagonal(a: Expr, m: Expr) -> Expr:
+    # Shared keeps diag(a) a factor of the product, as the Matrix Cookbook writes it.
+    return mul(Shared(apply("diag", a)), m)
+
+
+def _code_diagonal(a: Expr, m: Expr) -> Expr:
+    # diag(a) M is a .* M: each row of M scaled, no diagonal matrix built.
+    return apply("diag", a) if isinstance(m, Identity) else hadamard(a, m)
+
+
+class _Reader:
+    """M with e = M d, for a column (or scalar) e linear in the column (or scalar) d."""
+
+    def __init__(self, d: Symbol, diagonal: Callable[[Expr, Expr], Expr]) -> None:
+        self.d = d
+        self.n = d.shape[0]
+        self.diagonal = diagonal
+        self.memo: dict[Expr, bool] = {}
+
+    def depends(self, e: Expr) -> bool:
+        return depends_on(e, frozenset((self.d.name,)), self.memo)
+
+    def matrix(self, e: Expr) -> Expr:
+        rows = e.shape[0]
+        if e.shape[1] != 1:
+            raise NotReadable(e)
+        if e == self.d:
+            return Identity(self.n) if self.n != 1 else Const(ONE)
+        if not self.depends(e):
+            if is_zero(e):
+                return zeros((rows, self.n))
+            raise NotReadable(e)     # not linear: a constant term
+        if isinstance(e, Add):
+            return add(*[self.matrix(t if t.shape == e.shape else Broadcast(t, e.shape))
+                         for t in e.terms])
+        if isinstance(e, Broadcast) and e.arg.is_scalar:
+            return mul(ones((rows, ONE)), self.matrix(e.arg))
+        if isinstance(e, MatMul):
+            return self.product(e)
+        if isinstance(e, Hadamard):
+            inside, others = self.split(e)
+            return self.diagonal(hadamard(*others), self.matrix(inside))
+        if isinstance(e, Transpose) and isinstance(e.arg, (Add, Hadamard)):
+            rebuilt = add if isinstance(e.arg, Add) else hadamard
+            pushed = rebuilt(*[transpose(t) for t in e.arg.children])
+            if not isinstance(pushed, Transpose):
+                return self.matrix(pushed)
+        if isinstance(e, Sum) and e.axis is None and e.arg.shape[1] == 1:
+            if isinstance(e.arg, Hadamard):         # sum(a .* F) = a^T F
+                inside, others = self.split(e.arg)
+                return mul(transpose(hadamard(*others)), self.matrix(inside))
+            return mul(ones((ONE, e.arg.shape[0])), self.matrix(e.arg))   # sum(F) = 1^T F
+        raise NotReadable(e)
+
+    def split(self, e: Hadamard) -> tuple[Expr, list[Expr]]:
+        """(the factor linear in d, the others) of a .* F."""
+        inside = [f for f in e.factors if self.depends(f)]
+        if len(inside) != 1 or inside[0].shape != e.shape:
+            raise NotReadable(e)
+        return inside[0], [f for f in e.factors if f is not inside[0]]
+
+    def product(self, e: MatMul) -> Expr:
+        inside = [i for i, f in enumerate(e.factors) if self.depends(f)]
+        if len(inside) != 1:
+            raise NotReadable(e)
+        f = e.factors[inside[0]]
+        others = e.factors[:inside[0]] + e.factors[inside[0] + 1:]
+        scale = Const(e.coeff)
+        if f.is_scalar:                      # v (u^T d) = (v u^T) d
+            return mul(scale, *others, self.matrix(f))
+        chain = list(e.chain)
+        k = chain.index(f)
+        scalars = e.scalars
+        if k == len(chain) - 1:              # P F: P times the matrix of F
+            return mul(scale, *scalars, *chain[:-1], self.matrix(f))
+        if k == 0 and e.is_scalar:           # r^T Q, a number: Q^T r
+            return mul(scale, *scalars, transpose(mul(*chain[1:])), self.matrix(transpose(f)))
+        raise NotReadable(e)
+
+
+def vector_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
+    """(to read, to compute): the Hessian of a scalar or vector variable, from its product."""
+    return (_Reader(d, _display_diagonal).matrix(product),
+            _Reader(d, _code_diagonal).matrix(product))
+
+
+def kronecker_hessian(product: Expr, d: Symbol) -> Expr:
+    """The Hessian of a matrix variable acting on vec(X) (columns stacked): sum of R^T ⊗ L."""
+    m, n = d.shape
+    terms = product.terms if isinstance(product, Add) else (product,)
+    out = []
+    memo: dict[Expr, bool] = {}
+    for t in terms:
+        if t == d:
+            out.append(Identity(m * n))
+            continue
+        if not isinstance(t, MatMul) or d not in t.chain or t.shape != d.shape or any(
+                f != d and depends_on(f, frozenset((d.name,)), memo) for f in t.factors):
+            raise NotReadable(t)
+        chain = list(t.chain)
+        k = chain.index(d)
+        if chain.count(d) != 1:
+            raise NotReadable(t)
+        left = mul(*chain[:k]) if k else Identity(m)
+        right = transpose(mul(*chain[k + 1:])) if k + 1 < len(chain) else Identity(n)
+        out.append(mul(Const(t.coeff), *t.scalars, _kron(right, left)))
+    return add(*out)
+
+
+def _kron(a: Expr, b: Expr) -> Expr:
+    if isinstance(a, Identity) and isinstance(b, Identity):
+        return Identity(a.shape[0] * b.shape[0])
+    return Func("kron", (a, b), (), (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
+
+
+# ---------------------------------------------------------------- the derivations
+
+
+@dataclass
+class SecondOrder(Derivation):
+    """A Derivation with the Hessian-vector products (and, for derive.hessian, the Hessian)."""
+    directions: dict[str, Symbol] = field(default_factory=dict)
+    second: Backprop | None = field(default=None, repr=False)
+    # variable -> (the form to read, the form to compute); empty for derive.hvp
+    hessians: dict[str, tuple[Expr, Expr]] = field(default_factory=dict)
+
+    @property
+    def hvps(self) -> dict[str, Expr]:
+        return self.second.gradients
+
+    @property
+    def subgradients(self) -> list[str]:
+        notes = list(self.result.subgradients)
+        return notes + [n for n in self.second.subgradients if n not in notes]
+
+    @property
+    def notes(self) -> list[str]:
+        # A matrix variable's Hessian acts on vec(X), as in the Matrix Cookbook.
+        return self.subgradients + [f"hess_{n} acts on vec({n}), the columns of {n} stacked"
+                                    for n in self.hessians if self.directions[n].shape[1] != 1]
+
+    @cached_property
+    def text(self) -> str:
+        from .printing.text import to_text
+        if self.hessians:
+            return "\n".join(f"hess_{n} = {to_text(shown)}"
+                             for n, (shown, _) in self.hessians.items())
+        return "\n".join(f"hvp_{n} = {to_text(h)}" for n, h in self.hvps.items())
+
+    @cached_property
+    def latex(self) -> str:
+        from .printing.latex import latex_name, to_latex
+        if self.hessians:
+            return "\n".join(rf"\nabla^2_{{{latex_name(n)}}} F = {to_latex(shown)}"
+                             for n, (shown, _) in self.hessians.items())
+        return "\n".join(
+            rf"\left(\nabla^2 F\, d\right)_{{{latex_name(n)}}} = {to_latex(h)}"
+            for n, h in self.hvps.items())
+
+    @cached_property
+    def numpy(self) -> str:
+        from .printing.numpy import snippet
+        return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
+                       self.gradients, self.subgradients,
+                       directions=[self.directions[n] for n in self.wrt], hvps=self.hvps,
+                       hessians={n: code for n, (_, code) in self.hessians.items()})
+
+    def function(self) -> Callable:
+        """hessian_X(...) for derive.hessian, else hvp(..., d_X, ...)."""
+        namespace = self.namespace()
+        if self.hessians:
+            return namespace[f"hessian_{self.wrt[0]}"]
+        return namespace["hvp"]
+
+    def tangents(self, e: Expr) -> Expr:
+        """The derivative of e along the directions (for the forward-over-reverse steps)."""
+        variables = [self.formula.symbol(n) for n in self.wrt]
+        return tangent(e, variables, self.directions)
+
+
+def hvp(formula: str, wrt: str | Iterable[str], shapes=None) -> SecondOrder:
+    """The Hessian-vector products of ``formula``: one direction ``d_X`` per variable."""
+    return _second_order(gradient(formula, wrt, shapes))
+
+
+def _second_order(first: Derivation) -> SecondOrder:
+    names = direction_names(_fresh_names(first.formula), first.wrt)
+    directions = {n: Symbol(names[n], first.formula.symbol(n).shape) for n in first.wrt}
+    try:
+        second = hessian_vector_products(first.result, directions)
+    except TooLarge as error:
+        raise DeriveError(f"the Hessian-vector product is too large to derive: {error}") from None
+    return SecondOrder(first.formula, first.wrt, first.result, directions, second)
+
+
+def hessian(formula: str, wrt: str | Iterable[str], shapes=None) -> SecondOrder:
+    """The Hessian of ``formula`` with respect to one variable, as a matrix."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if len(names) != 1:
+        raise DeriveError("derive hess takes one --wrt variable; for several, derive hvp gives "
+                          "the product of the whole Hessian with one direction per variable")
+    d = _second_order(gradient(formula, names, shapes))
+    name = d.wrt[0]
+    direction = d.directions[name]
+    product = d.hvps[name]
+    try:
+        if direction.shape[1] == 1:
+            d.hessians[name] = vector_hessian(product, direction)
+        else:
+            form = kronecker_hessian(product, direction)
+            d.hessians[name] = (form, form)
+    except NotReadable:
+        kind = "matrix " if direction.shape[1] != 1 else ""
+        raise DeriveError(
+            f"derive cannot write the Hessian of the {kind}variable {name} as a matrix in closed "
+            f"form (its product with a direction is hvp_{name} = {_short(product)}); use "
+            f"derive hvp, which gives that product") from None
+    return d
+
+
+def _short(e: Expr) -> str:
+    from .printing.text import to_text
+    text = to_text(e)
+    return text if len(text) <= 200 else text[:197] + "..."
