@@ -692,11 +692,14 @@ def transpose(e: Expr) -> Expr:
 
 
 def _named_matrix(e: Expr) -> bool:
-    """A matrix of the formula or its transpose, possibly scaled by a number: A, -2 B^T."""
+    """A matrix of the formula (or a function of one: inv(A)) or its transpose, possibly
+    scaled by a number: A, -2 B^T, inv(S)^T / 2."""
     if isinstance(e, MatMul) and len(e.factors) == 1:
         e = e.factors[0]
     if isinstance(e, Transpose):
         e = e.arg
+    if isinstance(e, Func) and all(isinstance(a, Symbol) for a in e.args):
+        e = e.args[0]
     return isinstance(e, Symbol) and e.shape[0] != 1 and e.shape[1] != 1
 
 
@@ -726,6 +729,13 @@ def summation(e: Expr, axis: int | None) -> Expr:
             return add(*[summation(broadcast(t, e.shape), axis) for t in e.terms])
     if axis is not None and isinstance(e, Transpose):
         return transpose(summation(e.arg, 1 - axis))
+    if isinstance(e, MatMul) and len(e.chain) > 1:
+        # The row sums of P (v 1^T) are P (m v), the column sums of (1 r) Q are (n r) Q: the
+        # repeated factor is summed, not the product.
+        end = e.chain[-1] if axis == 1 else e.chain[0] if axis == 0 else None
+        if isinstance(end, Broadcast) and not end.arg.is_scalar:
+            reduced = summation(end, axis)
+            return mul(*e.chain[:-1], reduced) if axis == 1 else mul(reduced, *e.chain[1:])
     return Sum(e, axis)
 
 
