@@ -438,8 +438,11 @@ def add(*terms: Expr) -> Expr:
         return broadcast(parts[0], shape)
     common = _common_scalars(parts)
     if common:
-        inner = add(*[mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts])
-        return broadcast(mul(*common, inner), shape)
+        divided = [mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts]
+        # Only if dividing removed them: sum(x.^2) / norm(x)^2 keeps both (norm(x)^2 is
+        # rewritten as sum(x.^2)), and factoring again would never end.
+        if not set(_common_scalars(divided)) & set(common):
+            return broadcast(mul(*common, add(*divided)), shape)
     parts_shape = broadcast_shape(p.shape for p in parts)
     return broadcast(Add(tuple(parts), parts_shape), shape)
 

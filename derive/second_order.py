@@ -39,12 +39,15 @@ def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
     used = set(taken)
     names = {}
     for name in wrt:
-        candidate = f"d_{name}"
-        while candidate in used:
-            candidate += "_"
-        used.add(candidate)
-        names[name] = candidate
+        names[name] = fresh_name(f"d_{name}", used)
+        used.add(names[name])
     return names
+
+
+def fresh_name(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
 
 
 def _inner(a: Expr, b: Expr) -> Expr:
@@ -52,7 +55,7 @@ def _inner(a: Expr, b: Expr) -> Expr:
     return mul(transpose(a), b) if a.shape[1] == 1 else summation(hadamard(a, b), None)
 
 
-def _fresh_names(formula) -> set[str]:
+def _taken_names(formula) -> set[str]:
     return {s.name for s in formula.symbols} | set(formula.definitions)
 
 
@@ -62,17 +65,18 @@ def hessian_vector_products(result: Backprop, directions: dict[str, Symbol]) -> 
     return backprop(s, result.wrt)
 
 
-def tangent(e: Expr, variables: list[Symbol], directions: dict[str, Symbol]) -> Expr:
+def tangent(e: Expr, variables: list[Symbol], directions: dict[str, Symbol],
+            cotangent: str) -> Expr:
     """The derivative of ``e`` along the directions (forward mode), by two reverse passes.
 
     With u a cotangent of e's shape, the VJP v_X(u) = grad_X sum(e .* u) is linear in
     u, and the tangent J d = grad_u sum over X of sum(v_X(u) .* d_X): no forward rule
-    is needed beside the VJPs.
+    is needed beside the VJPs. ``cotangent`` names u: a name the formula does not use.
     """
     names = frozenset(v.name for v in variables)
     if not depends_on(e, names):
         return zeros(e.shape)
-    u = Symbol("u_" + "_".join(d.name for d in directions.values()), e.shape)
+    u = Symbol(cotangent, e.shape)
     first = backprop(_inner(e, u), variables)
     pulled = add(*[_inner(first.gradients[v.name], directions[v.name]) for v in variables])
     return backprop(pulled, [u]).gradients[u.name]
@@ -91,8 +95,11 @@ def _display_diagonal(a: Expr, m: Expr) -> Expr:
 
 
 def _code_diagonal(a: Expr, m: Expr) -> Expr:
-    # diag(a) M is a .* M: each row of M scaled, no diagonal matrix built.
-    return apply("diag", a) if isinstance(m, Identity) else hadamard(a, m)
+    # diag(a) M is a .* M: each row of M scaled, no diagonal matrix built. A product of
+    # vectors a is one vector first (Shared), not a pass over M per factor.
+    if isinstance(m, Identity):
+        return apply("diag", a)
+    return hadamard(Shared(a) if isinstance(a, Hadamard) else a, m)
 
 
 class _Reader:
@@ -262,7 +269,8 @@ class SecondOrder(Derivation):
     def tangents(self, e: Expr) -> Expr:
         """The derivative of e along the directions (for the forward-over-reverse steps)."""
         variables = [self.formula.symbol(n) for n in self.wrt]
-        return tangent(e, variables, self.directions)
+        taken = _taken_names(self.formula) | {d.name for d in self.directions.values()}
+        return tangent(e, variables, self.directions, fresh_name("u", taken))
 
 
 def hvp(formula: str, wrt: str | Iterable[str], shapes=None) -> SecondOrder:
@@ -271,7 +279,7 @@ def hvp(formula: str, wrt: str | Iterable[str], shapes=None) -> SecondOrder:
 
 
 def _second_order(first: Derivation) -> SecondOrder:
-    names = direction_names(_fresh_names(first.formula), first.wrt)
+    names = direction_names(_taken_names(first.formula), first.wrt)
     directions = {n: Symbol(names[n], first.formula.symbol(n).shape) for n in first.wrt}
     try:
         second = hessian_vector_products(first.result, directions)
