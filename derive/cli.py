@@ -142,10 +142,11 @@ def check(formula: str, wrt, shape, seed: int, tolerance: float | None,
             from .second_order import hessian, hvp
             derivation = (hvp if second == "hvp" else hessian)(
                 _read_formula(formula), list(wrt), list(shape))
-            result = check_second_order(derivation, seed=seed, tolerance=tolerance or 1e-5)
+            result = check_second_order(derivation, seed=seed,
+                                        tolerance=1e-5 if tolerance is None else tolerance)
         else:
             result = check_derivation(_derive(formula, wrt, shape), seed=seed,
-                                      tolerance=tolerance or 1e-6)
+                                      tolerance=1e-6 if tolerance is None else tolerance)
         click.echo(str(result))
         return 0 if result.passed else 1
     _guarded(action)

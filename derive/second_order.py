@@ -181,8 +181,8 @@ def vector_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
 def kronecker_hessian(product: Expr, d: Symbol) -> Expr:
     """The Hessian of a matrix variable acting on vec(X) (columns stacked): sum of R^T ⊗ L."""
     m, n = d.shape
-    terms = product.terms if isinstance(product, Add) else (product,)
-    out = []
+    terms = product.terms if isinstance(product, Add) else () if is_zero(product) else (product,)
+    out = [zeros((m * n, m * n))]
     memo: dict[Expr, bool] = {}
     for t in terms:
         if t == d:

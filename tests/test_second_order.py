@@ -12,7 +12,9 @@ import re
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import run, shape_args
+from test_formulas import CASES
+from test_latex import assert_well_formed
 
 import derive
 from derive.numcheck import check_derivation, check_second_order, random_instance
@@ -341,3 +343,37 @@ def test_random_formulas_hvp_matches_differences_of_the_gradient():
         if not result.passed:
             failures.append((seed, case.formula, result.max_error))
     assert not failures
+
+
+def test_a_linear_cost_has_a_zero_hessian():
+    assert hess_text("sum(A*x)", "x") == "hess_x = zeros(n, n)"
+    d = derive.hessian("sum(A*x)", "A")
+    assert d.text == "hess_A = zeros(m*n, m*n)"
+    assert second_order_error(d) < TOLERANCE
+
+
+def test_matrix_cookbook_forms_of_vector_hessians():
+    # (x^T x)^2: 8 x x^T + 4 (x^T x) I; sum((A x).^3): 6 A^T diag(A x) A; logsumexp:
+    # A^T (diag(p) - p p^T) A, with diag(p) 1 p^T left as it is
+    assert hess_text("(x'*x)^2", "x") == "hess_x = 8 x x^T + 4 (x^T x) I"
+    assert hess_text("sum((A*x).^3)", "x") == "hess_x = 6 A^T diag(A x) A"
+    assert hess_text("x'*inv(B)*x", "x") == "hess_x = inv(B) + inv(B)^T"
+    for formula in ("(x'*x)^2", "sum((A*x).^3)", "x'*inv(B)*x", "logsumexp(A*x)", "norm(x)",
+                    "sum(log(x))", "sum(softmax(A*x) .* y)"):
+        d = derive.hessian(formula, "x")
+        assert second_order_error(d) < TOLERANCE, formula
+        assert_hessian_is_stacked_hvps(d)
+
+
+@pytest.mark.parametrize("formula, wrt, shapes", CASES, ids=[c[0] for c in CASES])
+def test_latex_of_second_order_is_well_formed(formula, wrt, shapes):
+    code, out, err = run("hvp", formula, *sum((["--wrt", w] for w in wrt), []),
+                         *shape_args(shapes), "--format", "latex", "--steps")
+    assert code == 0, err
+    assert r"\nabla^2 F" in out and r"\dot\delta^{(l)}" in out
+    assert_well_formed(out)
+    if len(wrt) == 1:
+        code, out, err = run("hess", formula, "--wrt", wrt[0], *shape_args(shapes),
+                             "--format", "latex")
+        assert code == 0 and r"\nabla^2_{" in out or code == 2 and "use derive hvp" in err
+        assert_well_formed(out)

@@ -608,8 +608,8 @@ def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list
         _function("hvp", signature, printer.body(products), returned,
                   _docstring("Hessian-vector product: the derivative of the gradients along the "
                              "directions.", source, parameters, notes,
-                             "d/dt grad F(x + t d) at t = 0, one array per variable" if
-                             len(products) > 1 else "d/dt grad F(x + t d) at t = 0", extra)),
+                             f"({returned})" if len(products) > 1 else
+                             f"{returned}, shaped like {next(iter(hvps))}", extra)),
         _function("value_grad_hvp", signature, printer.body(first + products), together,
                   _docstring("Value, gradients and Hessian-vector products, sharing the work.",
                              source, parameters, notes, f"({together})", extra))]
