@@ -30,7 +30,7 @@ from .backprop import Backprop, backprop
 from .errors import DeriveError
 from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared,
                    Sum, Symbol, Transpose, TooLarge, add, depends_on, hadamard, is_zero, mul, ones,
-                   summation, transpose, zeros)
+                   postorder, summation, transpose, zeros)
 from .functions import apply
 
 
@@ -285,7 +285,25 @@ def _second_order(first: Derivation) -> SecondOrder:
         second = hessian_vector_products(first.result, directions)
     except TooLarge as error:
         raise DeriveError(f"the Hessian-vector product is too large to derive: {error}") from None
+    size = written_size(list(second.gradients.values()))
+    if size > MAX_WRITTEN:
+        raise DeriveError(f"the Hessian-vector product of this cost, written out, has about "
+                          f"{size:,} operations (derive writes at most {MAX_WRITTEN:,}): too "
+                          "large for a closed form to be of use")
     return SecondOrder(first.formula, first.wrt, first.result, directions, second)
+
+
+# A closed form is for reading and for fast code: the product of a chain of n matrices
+# with a direction has n^2 terms of n factors (sum(A*(A*(...x))) with 40 A: 128,000).
+MAX_WRITTEN = 50_000
+
+
+def written_size(roots: list[Expr]) -> int:
+    """How many operations the expressions have written out as trees (shared parts repeated)."""
+    size: dict[Expr, int] = {}
+    for node in postorder(roots):
+        size[node] = 1 + sum(size[c] for c in node.children)
+    return sum(size[r] for r in roots)
 
 
 def hessian(formula: str, wrt: str | Iterable[str], shapes=None) -> SecondOrder:

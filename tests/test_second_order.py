@@ -377,3 +377,11 @@ def test_latex_of_second_order_is_well_formed(formula, wrt, shapes):
                              "--format", "latex")
         assert code == 0 and r"\nabla^2_{" in out or code == 2 and "use derive hvp" in err
         assert_well_formed(out)
+
+
+def test_a_product_too_large_to_write_is_refused_quickly():
+    # sum(A (A (... x))) with 40 A: the product with d_A has 40^2 / 2 terms of 40 factors
+    formula = "sum(" + "A*(" * 40 + "x" + ")" * 40 + ")"
+    code, out, err = run("hvp", formula, "--wrt", "A")
+    assert code == 2 and out == ""
+    assert "too large for a closed form" in err
