@@ -125,8 +125,8 @@ class _Reader:
                 return zeros((rows, self.n))
             raise NotReadable(e)     # not linear: a constant term
         if isinstance(e, Add):
-            return add(*[self.matrix(t if t.shape == e.shape else Broadcast(t, e.shape))
-                         for t in e.terms])
+            return self.terms([t if t.shape == e.shape else Broadcast(t, e.shape)
+                               for t in e.terms])
         if isinstance(e, Broadcast) and e.arg.is_scalar:
             return mul(ones((rows, ONE)), self.matrix(e.arg))
         if isinstance(e, MatMul):
@@ -145,6 +145,29 @@ class _Reader:
                 return mul(transpose(hadamard(*others)), self.matrix(inside))
             return mul(ones((ONE, e.arg.shape[0])), self.matrix(e.arg))   # sum(F) = 1^T F
         raise NotReadable(e)
+
+    def terms(self, terms: list[Expr]) -> Expr:
+        """The matrix of a sum; a .* F + b .* F is one diag(a + b) M_F."""
+        weights: dict[Expr, list[tuple[Expr, Expr]]] = {}   # F -> (c, a) of each c a .* F
+        others = []
+        for t in terms:
+            scale, body = Const(ONE), t
+            if isinstance(t, MatMul) and len(t.chain) == 1:
+                scale, body = mul(Const(t.coeff), *t.scalars), t.chain[0]
+            if isinstance(body, Hadamard):
+                inside, rest = self.split(body)
+                weights.setdefault(inside, []).append((scale, hadamard(*rest)))
+            else:
+                others.append(t)
+        diagonals = []
+        for f, pairs in weights.items():
+            if len(pairs) == 1:      # the scale stays outside: -diag(s) V^T ..., not diag(-s)
+                (scale, a), = pairs
+                diagonals.append(mul(scale, self.diagonal(a, self.matrix(f))))
+            else:
+                a = add(*[mul(scale, a) for scale, a in pairs])
+                diagonals.append(self.diagonal(a, self.matrix(f)))
+        return add(*[self.matrix(t) for t in others], *diagonals)
 
     def split(self, e: Hadamard) -> tuple[Expr, list[Expr]]:
         """(the factor linear in d, the others) of a .* F."""
