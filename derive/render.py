@@ -141,7 +141,7 @@ def as_json(d: Derivation) -> dict:
 # ---------------------------------------------------------------- second order
 
 
-def tangents_table(d, fmt: str) -> str:
+def tangents_table(d: SecondOrder, fmt: str) -> str:
     """For each layer, the tangent (derivative along the directions) of its input and delta."""
     printer = to_latex if fmt == "latex" else to_text
     along = ", ".join(printer(s) for s in d.directions.values())
@@ -165,11 +165,10 @@ def tangents_table(d, fmt: str) -> str:
     return "\n".join(out)
 
 
-def second_order_json(d) -> dict:
+def second_order_json(d: SecondOrder) -> dict:
     out = as_json(d)
     out["directions"] = {name: s.name for name, s in d.directions.items()}
-    out["hvps"] = {name: {**_expr_json(h), "latex_equation":
-                          rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}} = {to_latex(h)}"}
+    out["hvps"] = {name: {**_expr_json(h), "latex_equation": d.hvp_latex(name)}
                    for name, h in d.hvps.items()}
     if d.hessians:
         out["hessians"] = {name: {**_expr_json(shown), "acts_on": (

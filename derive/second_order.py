@@ -270,9 +270,13 @@ class SecondOrder(Derivation):
         if self.hessians:
             return "\n".join(rf"\nabla^2_{{{latex_name(n)}}} F = {to_latex(shown)}"
                              for n, (shown, _) in self.hessians.items())
-        return "\n".join(
-            rf"\left(\nabla^2 F\, d\right)_{{{latex_name(n)}}} = {to_latex(h)}"
-            for n, h in self.hvps.items())
+        return "\n".join(self.hvp_latex(n) for n in self.hvps)
+
+    def hvp_latex(self, name: str) -> str:
+        """The LaTeX equation of one product: the whole Hessian's, restricted to ``name``."""
+        from .printing.latex import latex_name, to_latex
+        product = to_latex(self.hvps[name])
+        return rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}} = {product}"
 
     @cached_property
     def numpy(self) -> str:
