@@ -385,3 +385,26 @@ def test_a_product_too_large_to_write_is_refused_quickly():
     code, out, err = run("hvp", formula, "--wrt", "A")
     assert code == 2 and out == ""
     assert "too large for a closed form" in err
+
+
+# Each function of the language once, so that every VJP rule's output is differentiated
+# again: step and sign have derivative 0, the non-smooth ones keep their subgradient.
+EVERY_FUNCTION = {
+    "exp": "sum(exp(A*x))", "log": "sum(log(x))", "sin": "sum(sin(A*x))",
+    "cos": "sum(cos(A*x))", "tanh": "sum(tanh(A*x))", "sigmoid": "sum(sigmoid(A*x))",
+    "softplus": "sum(softplus(A*x))", "abs": "sum(abs(A*x).^3)", "relu": "sum(relu(A*x).^2)",
+    "sign": "sum(sign(A*x) .* (A*x).^2)", "sqrt": "sum(sqrt(x))", "square": "sum(square(A*x))",
+    "norm": "norm(A*x)", "norm1": "norm(A*x, 1)", "tr": "tr(X*X*X)", "det": "det(X)",
+    "logdet": "logdet(X)", "inv": "sum(inv(X))", "diag of a vector": "sum(diag(x)*A*x)",
+    "diag of a matrix": "sum(diag(X*X).^2)", "softmax": "sum(softmax(X).^2)",
+    "logsumexp": "logsumexp(X)", "logsumexp per column": "sum(logsumexp(X, 1))",
+    "elementwise power": "sum(x.^alpha)", "matrix power": "sum(X^3)",
+    "mean": "sum(mean(X, 2).^2)", "scalar power": "(x'*x)^alpha",
+    "division": "sum(x ./ (1 + x.^2))",
+}
+
+
+@pytest.mark.parametrize("formula", EVERY_FUNCTION.values(), ids=EVERY_FUNCTION)
+def test_every_function_to_second_order(formula):
+    d = derive.hvp(formula, "X" if "X" in formula else "x")
+    assert second_order_error(d) < TOLERANCE
