@@ -18,6 +18,8 @@ Examples:
   derive grad "norm(W'*W*x - x)^2" --wrt W --format numpy
   derive layers "sum(sqrt(V*(s.^2) + eps))" --wrt s --shape s=n,k
   derive check "norm(W'*W*x - x)^2" --wrt W
+  derive hvp "sum(softplus(-y .* (X*w)))" --wrt w
+  derive hess "x'*A*x" --wrt x
 """
 
 FORMATS = ("text", "latex", "numpy", "json")
