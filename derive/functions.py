@@ -203,6 +203,10 @@ def _matrix_op_rows() -> dict[str, MatrixOp]:
                                     n.args[0].shape[1] * n.args[1].shape[1]),
                  _not_differentiated, "({0} ⊗ {1})", r"\left({0} \otimes {1}\right)",
                  "np.kron({0}, {1})", infix=True),
+        # The columns of a matrix stacked: also only in a Hessian of a matrix variable.
+        MatrixOp("vec", lambda n: (n.arg.shape[0] * n.arg.shape[1], ONE), _not_differentiated,
+                 "vec({0})", r"\operatorname{{vec}}\left({0}\right)", "np.ravel({0}, order='F')",
+                 numpy_view=True),
     ]
     return {row.name: row for row in rows}
 

@@ -29,8 +29,8 @@ from .api import Derivation, gradient
 from .backprop import Backprop, backprop
 from .errors import DeriveError
 from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared,
-                   Sum, Symbol, Transpose, TooLarge, add, depends_on, hadamard, is_zero, mul, ones,
-                   postorder, summation, transpose, zeros)
+                   Sum, Symbol, Transpose, TooLarge, add, broadcast, depends_on, hadamard, is_zero,
+                   mul, ones, postorder, summation, transpose, zeros)
 from .functions import apply
 
 
@@ -132,8 +132,7 @@ class _Reader:
         if isinstance(e, MatMul):
             return self.product(e)
         if isinstance(e, Hadamard):
-            inside, others = self.split(e)
-            return self.diagonal(hadamard(*others), self.matrix(inside))
+            return self.terms([e])
         if isinstance(e, Transpose) and isinstance(e.arg, (Add, Hadamard)):
             rebuilt = add if isinstance(e.arg, Add) else hadamard
             pushed = rebuilt(*[transpose(t) for t in e.arg.children])
@@ -163,11 +162,14 @@ class _Reader:
         for f, pairs in weights.items():
             if len(pairs) == 1:      # the scale stays outside: -diag(s) V^T ..., not diag(-s)
                 (scale, a), = pairs
-                diagonals.append(mul(scale, self.diagonal(a, self.matrix(f))))
+                diagonals.append(mul(scale, self.weighted(a, f)))
             else:
-                a = add(*[mul(scale, a) for scale, a in pairs])
-                diagonals.append(self.diagonal(a, self.matrix(f)))
+                diagonals.append(self.weighted(add(*[mul(scale, a) for scale, a in pairs]), f))
         return add(*[self.matrix(t) for t in others], *diagonals)
+
+    def weighted(self, a: Expr, f: Expr) -> Expr:
+        """The matrix of a .* F: diag(a) M_F."""
+        return self.diagonal(a, self.matrix(f))
 
     def split(self, e: Hadamard) -> tuple[Expr, list[Expr]]:
         """(the factor linear in d, the others) of a .* F."""
@@ -201,27 +203,43 @@ def vector_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
             _Reader(d, _code_diagonal).matrix(product))
 
 
-def kronecker_hessian(product: Expr, d: Symbol) -> Expr:
-    """The Hessian of a matrix variable acting on vec(X) (columns stacked): sum of R^T ⊗ L."""
-    m, n = d.shape
-    terms = product.terms if isinstance(product, Add) else () if is_zero(product) else (product,)
-    out = [zeros((m * n, m * n))]
-    memo: dict[Expr, bool] = {}
-    for t in terms:
-        if t == d:
-            out.append(Identity(m * n))
-            continue
-        if not isinstance(t, MatMul) or d not in t.chain or t.shape != d.shape or any(
-                f != d and depends_on(f, frozenset((d.name,)), memo) for f in t.factors):
-            raise NotReadable(t)
-        chain = list(t.chain)
-        k = chain.index(d)
-        if chain.count(d) != 1:
-            raise NotReadable(t)
-        left = mul(*chain[:k]) if k else Identity(m)
-        right = transpose(mul(*chain[k + 1:])) if k + 1 < len(chain) else Identity(n)
-        out.append(mul(Const(t.coeff), *t.scalars, _kron(right, left)))
-    return add(*out)
+class _VecReader(_Reader):
+    """K with vec(e) = K vec(d), for a matrix e linear in the matrix d (columns stacked):
+    vec(L F R) = (R^T ⊗ L) vec(F), vec(a .* F) = diag(vec(a)) vec(F)."""
+
+    def matrix(self, e: Expr) -> Expr:
+        rows, cols = self.d.shape
+        if e == self.d:
+            return Identity(rows * cols)
+        if not self.depends(e):
+            if is_zero(e):
+                return zeros((e.shape[0] * e.shape[1], rows * cols))
+            raise NotReadable(e)
+        if isinstance(e, Add) and all(t.shape == e.shape for t in e.terms):
+            return self.terms(list(e.terms))
+        if isinstance(e, Hadamard):
+            return self.terms([e])
+        if isinstance(e, MatMul):
+            inside = [f for f in e.factors if self.depends(f)]
+            if len(inside) != 1 or inside[0].is_scalar:
+                raise NotReadable(e)
+            f = inside[0]
+            chain = list(e.chain)
+            k = chain.index(f)
+            left = mul(*chain[:k]) if k else Identity(f.shape[0])
+            right = transpose(mul(*chain[k + 1:])) if k + 1 < len(chain) else Identity(f.shape[1])
+            return mul(Const(e.coeff), *e.scalars, _kron(right, left), self.matrix(f))
+        raise NotReadable(e)
+
+
+    def weighted(self, a: Expr, f: Expr) -> Expr:
+        return self.diagonal(apply("vec", broadcast(a, f.shape)), self.matrix(f))
+
+
+def kronecker_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
+    """(to read, to compute): the Hessian of a matrix variable, acting on vec(X)."""
+    return (_VecReader(d, _display_diagonal).matrix(product),
+            _VecReader(d, _code_diagonal).matrix(product))
 
 
 def _kron(a: Expr, b: Expr) -> Expr:
@@ -347,8 +365,7 @@ def hessian(formula: str, wrt: str | Iterable[str], shapes=None) -> SecondOrder:
         if direction.shape[1] == 1:
             d.hessians[name] = vector_hessian(product, direction)
         else:
-            form = kronecker_hessian(product, direction)
-            d.hessians[name] = (form, form)
+            d.hessians[name] = kronecker_hessian(product, direction)
     except NotReadable:
         kind = "matrix " if direction.shape[1] != 1 else ""
         raise DeriveError(

@@ -96,6 +96,18 @@ def test_trace_x_transpose_a_x():
     assert_hessian_is_stacked_hvps(d)
 
 
+def test_elementwise_terms_of_a_matrix_hessian_are_diagonal_in_vec_form():
+    # vec(a .* D) = diag(vec(a)) vec(D), and products compose: matrix factorisation in U
+    # has 2 ((d_U V^T) .* M.^2) V, that is 2 (V^T ⊗ I) diag(vec(M.^2)) (V ⊗ I) vec(d_U)
+    assert hess_text("sum(exp(X))", "X") == "hess_X = diag(vec(exp(X)))"
+    recipe = load("matrix_factorisation")
+    d = derive.hessian(recipe.formula, "U", recipe.shapes)
+    assert d.text == "hess_U = 2 (V^T ⊗ I) diag(vec(M.^2)) (V ⊗ I) + 2 lambda I"
+    assert "np.ravel(np.square(M), order='F')[:, None] * np.kron(V, " in d.numpy
+    assert second_order_error(d) < TOLERANCE
+    assert_hessian_is_stacked_hvps(d)
+
+
 def test_logdet_directional_derivative_and_refused_hessian():
     # Cookbook: d/dX logdet(X) = X^-T; along D: -X^-T D^T X^-T, a transpose of D that
     # has no Kronecker form without the commutation matrix: derive hess refuses.
