@@ -14,10 +14,11 @@ sign is 0, and the subgradient notes carry over).
 
 The Hessian of a scalar or vector x is read off its product, which is linear in
 d_x, by a few rules over the canonical forms (``M d`` is M, ``a .* (M d)`` is
-diag(a) M, ``v (u^T d)`` is v u^T, ``sum(d)`` is 1^T); for a matrix X, every term
-of the product must be ``L d_X R``, and vec(L D R) = (R^T ⊗ L) vec(D). Two forms
-come out: one to read, with diag(a) kept as a factor, and one to compute, where
-diag(a) M is a .* M and no diagonal matrix is built.
+diag(a) M, ``v (u^T d)`` is v u^T, ``sum(d)`` is 1^T); for a matrix X, acting on
+vec(X), by vec(L D R) = (R^T ⊗ L) vec(D) and vec(a .* D) = diag(vec(a)) vec(D).
+Anything else (a transpose of the direction, a broadcast bias) is refused. Two
+forms come out: one to read, with diag(a) kept as a factor, and one to compute,
+where diag(a) M is a .* M and no diagonal matrix is built.
 """
 from __future__ import annotations
 
