@@ -232,7 +232,6 @@ class _VecReader(_Reader):
             return mul(Const(e.coeff), *e.scalars, _kron(right, left), self.matrix(f))
         raise NotReadable(e)
 
-
     def weighted(self, a: Expr, f: Expr) -> Expr:
         return self.diagonal(apply("vec", broadcast(a, f.shape)), self.matrix(f))
 
