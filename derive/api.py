@@ -106,6 +106,11 @@ class Derivation:
         """What a default kind may have got wrong (also issued as a DeriveWarning)."""
         return self.formula.warnings
 
+    @property
+    def notes(self) -> list[str]:
+        """What the output says beside the result: assumptions used, then subgradients taken."""
+        return self.assumed + self.subgradients
+
     @_derived
     def text(self) -> str:
         from .printing.text import to_text

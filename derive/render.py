@@ -9,6 +9,7 @@ from .layers import Layer, Network
 from .printing.latex import latex_name, to_latex
 from .printing.numpy import kind
 from .printing.text import to_text
+from .second_order import SecondOrder
 
 
 def _dimension_names(d: Derivation) -> dict[str, str]:
@@ -59,24 +60,24 @@ def kinds_text(d: Derivation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def notes(d: Derivation) -> list[str]:
-    """The notes after a result: assumptions used, then subgradients taken."""
-    return d.assumed + d.subgradients
-
-
 def render(d: Derivation, fmt: str, steps: bool = False) -> str:
+    second_order = isinstance(d, SecondOrder)
     if fmt == "numpy":
         return d.numpy
     if fmt == "json":
-        return json.dumps(as_json(d), indent=2) + "\n"
+        return json.dumps(second_order_json(d) if second_order else as_json(d), indent=2) + "\n"
+    if steps:
+        parts = [render_layers(d, fmt)] + ([tangents_table(d, fmt)] if second_order else [])
+    else:
+        parts = []
     if fmt == "latex":
-        parts = [render_layers(d, "latex")] if steps else []
         parts.append("\\[\n" + d.latex.replace("\n", " \\\\\n") + "\n\\]\n")
-        parts += [f"% note: {note}\n" for note in notes(d)]
+        parts += [f"% note: {note}\n" for note in d.notes]
         return "\n".join(parts)
-    parts = [render_layers(d, "text")] if steps else [kinds_text(d)]
+    if not steps:
+        parts.append(kinds_text(d))
     parts.append(d.text + "\n")
-    parts += [f"note: {note}\n" for note in notes(d)]
+    parts += [f"note: {note}\n" for note in d.notes]
     return "\n".join(parts) if steps else "".join(parts)
 
 
@@ -178,7 +179,46 @@ def as_json(d: Derivation) -> dict:
                       for name, g in d.gradients.items()},
         "numpy": d.numpy,
         "layers": [_network_json(n) for n in d.layers],
-        "notes": notes(d),
+        "notes": d.notes,
         "assumed_kinds": d.formula.defaults,
         "warnings": d.warnings,
     }
+
+
+# ---------------------------------------------------------------- second order
+
+
+def tangents_table(d: SecondOrder, fmt: str) -> str:
+    """For each layer, the tangent (derivative along the directions) of its input and delta."""
+    printer = to_latex if fmt == "latex" else to_text
+    along = ", ".join(printer(s) for s in d.directions.values())
+    out = []
+    for index, network in enumerate(d.layers, 1):
+        rows = [("layer", "tangent of z(l)", "tangent of delta(l)")]
+        rows += [(str(number), printer(d.tangents(layer.z)), printer(d.tangents(layer.delta)))
+                 for number, layer in enumerate(network.layers, 1)]
+        if fmt == "latex":
+            lines = [f"% network {index}, forward over reverse along ${along}$", r"\[",
+                     r"\begin{array}{c|l|l}",
+                     r"l & \dot z^{(l)} & \dot\delta^{(l)} \\ \hline"]
+            lines += [" & ".join(r) + r" \\" for r in rows[1:]]
+            out.append("\n".join(lines + [r"\end{array}", r"\]"]) + "\n")
+            continue
+        widths = [max(len(r[c]) for r in rows) for c in range(2)]
+        table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:2], widths)) + "  " + r[2]
+                 for r in rows]
+        out.append("\n".join([f"network {index}, forward over reverse along {along}:"] + table)
+                   + "\n")
+    return "\n".join(out)
+
+
+def second_order_json(d: SecondOrder) -> dict:
+    out = as_json(d)
+    out["directions"] = {name: s.name for name, s in d.directions.items()}
+    out["hvps"] = {name: {**_expr_json(h), "latex_equation": d.hvp_latex(name)}
+                   for name, h in d.hvps.items()}
+    if d.hessians:
+        out["hessians"] = {name: {**_expr_json(shown), "acts_on": (
+            f"vec({name})" if d.directions[name].shape[1] != 1 else name)}
+            for name, (shown, _) in d.hessians.items()}
+    return out

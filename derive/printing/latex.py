@@ -65,7 +65,8 @@ class LatexPrinter(Printer):
         row = lookup(e.name)
         if e.name == "inv":
             return row.latex.format(self.wrap(e.arg, ATOM))
-        return row.latex.format(*[self.print(a) for a in e.args])
+        return row.latex.format(*[self.wrap(a, MUL) if getattr(row, "infix", False)
+                                  else self.print(a) for a in e.args])
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv":

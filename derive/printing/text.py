@@ -52,7 +52,9 @@ class TextPrinter(Printer):
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
     def spelling(self, e: Func) -> str:
-        return lookup(e.name).text.format(*[self.print(a) for a in e.args])
+        row = lookup(e.name)
+        return row.text.format(*[self.wrap(a, MUL) if getattr(row, "infix", False)
+                                 else self.print(a) for a in e.args])
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv":
