@@ -10,6 +10,7 @@ the dimensions allow; diagonal and identity matrices are never built.
 from __future__ import annotations
 
 import functools
+import re
 
 import sympy
 
@@ -28,10 +29,15 @@ from ..program.statements import dimensions_of, kind_of_shape
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
 DEFAULT_DIMENSION = 100
-# Names the snippet itself uses: a parameter of the same name gets a trailing underscore.
-SNIPPET_NAMES = frozenset({"np", "value", "prepared", "float", "ValueError",
-                           *NUMPY_HELPERS, "_expect_shape"})
-FUNCTION_NAMES = frozenset({"value_and_grad", "prepare"})
+# Names a parameter cannot take (it gets a trailing underscore, as a keyword does): the
+# tuple hoisted code passes, and the helpers. Any other name of the formula is the
+# parameter's, as SPEC section 4 says: an output or temporary of the same name is named
+# otherwise; where a parameter is called np the functions reach NumPy as _np, and where
+# one is called float the value is converted with np.float64.
+SNIPPET_NAMES = frozenset({"prepared", "_np", *NUMPY_HELPERS, "_expect_shape"})
+# Names no temporary takes.
+OTHER_NAMES = frozenset({"value_and_grad", "prepare", "value", "float", "np"})
+_NP_ALIAS = "_np = np  # a parameter is called np: the functions reach NumPy as _np"
 
 
 def kind(e: Expr) -> str:
@@ -66,8 +72,8 @@ class NumpyPrinter:
 
     accumulates = True   # t = a; t += b on a fresh array
     # Elementwise functions NumPy can write into the array they read: op name -> ufunc.
-    in_place_ufuncs = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "abs": "np.abs",
-                       "sin": "np.sin", "cos": "np.cos", "sign": "np.sign"}
+    in_place_ufuncs = {"exp": "exp", "log": "log", "tanh": "tanh", "abs": "abs", "sin": "sin",
+                       "cos": "cos", "sign": "sign"}
 
     def __init__(self) -> None:
         self.helpers: set[str] = set()
@@ -77,6 +83,8 @@ class NumpyPrinter:
         self.dims_used: set = set()       # the dimension symbols spelled
         self.root: Expr | None = None
         self.recorded: list[Var] | None = None   # a dry run: the variables named
+        self.to_float = "float"
+        self.np = "np"
 
     # ------------------------------------------------------------ what the passes ask
     def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
@@ -124,6 +132,12 @@ class NumpyPrinter:
         """The lines of a function body (without the return)."""
         self.bound, self.names, self.dims_used = program.bound, names, set()
         self.dim_vars = program.dims
+        in_scope = set(names.values())
+        # NumPy and the builtin float, unless a parameter (or a prepared value) has their name
+        self.np = "_np" if "np" in in_scope else "np"
+        if self.np != "np":
+            self.helpers.add("_np")
+        self.to_float = f"{self.np}.float64" if "float" in in_scope else "float"
         body: list[str] = []
         dims: list[str] = []
         checks: list[str] = []
@@ -172,7 +186,7 @@ class NumpyPrinter:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
             if target.role == "output" and target.hint == "value":
-                return [f"{self.name(target)} = float({self.code(s.expr)})"]
+                return [f"{self.name(target)} = {self.to_float}({self.code(s.expr)})"]
             return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]
         finally:
             self.root = None
@@ -180,14 +194,14 @@ class NumpyPrinter:
     def in_place(self, s: Statement) -> str:
         e, x = s.expr, self.name(self.bound[s.in_place])
         if isinstance(e, Func):
-            return f"{self.in_place_ufuncs[e.name]}({x}, out={x})"
+            return f"{self.np}.{self.in_place_ufuncs[e.name]}({x}, out={x})"
         if isinstance(e, Power):
             p = e.exponent.value
             if p < 0:
-                return f"np.divide(1.0, {x}, out={x})"
-            return f"{'np.sqrt' if p == HALF else 'np.square'}({x}, out={x})"
+                return f"{self.np}.divide(1.0, {x}, out={x})"
+            return f"{self.np}.{'sqrt' if p == HALF else 'square'}({x}, out={x})"
         numerator = multiply_first(e.factors)[0]
-        return f"np.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
+        return f"{self.np}.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
 
     # ------------------------------------------------------------ expressions
     @deep
@@ -264,17 +278,19 @@ class NumpyPrinter:
         return parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        return f"np.eye({self.number(e.shape[0])[0]})", ATOM
+        if e.is_scalar:
+            return "1.0", ATOM   # eye(1) is the number 1 (an array (1, 1) is no float)
+        return f"{self.np}.eye({self.number(e.shape[0])[0]})", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if inner.is_scalar:
-            return f"np.full({shape}, {self.code(inner)}, dtype=float)", ATOM
+            return f"{self.np}.full({shape}, {self.code(inner)}, dtype={self.np}.float64)", ATOM
         target = kind(e)
         operand = self.aligned(inner, target, ATOM) if target == "matrix" \
             else self.wrap(inner, ATOM)
-        return f"np.broadcast_to({operand}, {shape}).copy()", ATOM
+        return f"{self.np}.broadcast_to({operand}, {shape}).copy()", ATOM
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         target = kind(e)
@@ -338,7 +354,7 @@ class NumpyPrinter:
         left_kind = _chain_kind(chain[i:k])
         right_kind = _chain_kind(chain[k:j + 1])
         if left_kind == "col" and right_kind == "row":
-            return f"np.outer({left_code}, {right_code})", ATOM
+            return f"{self.np}.outer({left_code}, {right_code})", ATOM
         left = left_code if left_prec >= MUL else f"({left_code})"
         right = right_code if right_prec > MUL else f"({right_code})"
         # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
@@ -367,9 +383,9 @@ class NumpyPrinter:
                 inverse = f"_inverse_or_zero({self.code(base)})"
                 return (inverse, ATOM) if p == -1 else (f"{inverse} ** {-p}", POWER)
             if p == 2:
-                return f"np.square({self.code(base)})", ATOM
+                return f"{self.np}.square({self.code(base)})", ATOM
             if p == HALF:
-                return f"np.sqrt({self.code(base)})", ATOM
+                return f"{self.np}.sqrt({self.code(base)})", ATOM
             if p in (-1, -HALF):
                 return f"1.0 / {self.wrap(divisor_of(e, self.bound), MUL + 1)}", MUL
             if p.is_Integer and p > 0:
@@ -387,12 +403,12 @@ class NumpyPrinter:
         if e.axis is None:
             if isinstance(arg, Power) and arg.exponent == Const(2) and not self.is_bound(arg):
                 x = self.code(arg.base)
-                return f"np.vdot({x}, {x})", ATOM
+                return f"{self.np}.vdot({x}, {x})", ATOM
             if isinstance(arg, Hadamard) and len(arg.factors) == 2 and not self.is_bound(arg) \
                     and all(f.shape == arg.shape for f in arg.factors):
                 a, b = (self.code(f) for f in arg.factors)
-                return f"np.vdot({a}, {b})", ATOM
-            return f"np.sum({self.code(arg)})", ATOM
+                return f"{self.np}.vdot({a}, {b})", ATOM
+            return f"{self.np}.sum({self.code(arg)})", ATOM
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
     def transposed(self, e: Expr) -> Expr:
@@ -417,17 +433,23 @@ class NumpyPrinter:
             if isinstance(first, Transpose) and isinstance(last, Transpose) \
                     and not self.is_bound(last):
                 first, last = first.arg, last.arg   # <P^T, Q^T> = <P, Q>, without copies
-            inner = f"np.vdot({self.code(first)}, {self.code(last)})"
+            inner = f"{self.np}.vdot({self.code(first)}, {self.code(last)})"
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
         # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
         args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
                 else self.code(a) for a in e.args]
-        spelling = e.op.numpy(args, e.params)
+        # the rule's template with the module's name here, the arguments put in after
+        marks = [f"\x00{i}\x00" for i in range(len(args))]
+        spelling = e.op.numpy(marks, e.params)
         for helper in NUMPY_HELPERS:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
+        if self.np != "np":
+            spelling = re.sub(r"\bnp\.", f"{self.np}.", spelling)
+        for mark, arg in zip(marks, args):
+            spelling = spelling.replace(mark, arg)
         return spelling, ATOM
 
 
@@ -536,11 +558,12 @@ def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str]
     for v in list((inputs or {}).values()) + list(program.dims.values()):
         if v.role == "prepared":
             names[v] = v.hint   # allocated by the caller, who reserved them
-        elif v not in names:
-            names[v] = namer.exact(v.hint, "_dim")
     for v in program.returns:
         if v.reuses is None:
             names[v] = namer.exact(v.hint)
+    for v in program.dims.values():
+        if v not in names:
+            names[v] = namer.exact(v.hint, "_dim")
     for s in program.statements:
         for v in s.targets:
             if v.storage is v and v not in names:
@@ -550,7 +573,7 @@ def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str]
 
 def _reserved(pnames: dict[str, str]) -> set[str]:
     """Names no temporary may take: the snippet's own, every parameter's, every function's."""
-    return set(SNIPPET_NAMES | FUNCTION_NAMES) | set(pnames.values())
+    return set(SNIPPET_NAMES | OTHER_NAMES) | set(pnames.values())
 
 
 def _definition_hints(definitions: dict[str, Expr] | None) -> dict[Expr, str]:
@@ -583,16 +606,18 @@ def _function(name: str, signature: str, body: list[str], returned: str,
 
 
 def _helpers(printer: NumpyPrinter) -> list[str]:
-    return [_EXPECT_SHAPE if h == "_expect_shape" else NUMPY_HELPERS[h]
-            for h in sorted(printer.helpers)]
+    special = {"_expect_shape": _EXPECT_SHAPE, "_np": _NP_ALIAS}
+    return [special.get(h) or NUMPY_HELPERS[h] for h in sorted(printer.helpers)]
 
 
 @deep
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
-            notes: list[str], definitions: dict[str, Expr] | None = None) -> str:
-    """The whole program of SPEC section 4."""
+            notes: list[str], definitions: dict[str, Expr] | None = None,
+            directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
+            hessians: dict[str, Expr] | None = None) -> str:
+    """The whole program of SPEC section 4 (with ``hvps``, its second order too)."""
     printer = NumpyPrinter()
-    pnames = parameter_names(parameters)
+    pnames = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(pnames)
     hints = _definition_hints(definitions)
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
@@ -609,7 +634,48 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             f"grad_{name}", signature, one.body(), one.returned,
             _docstring(f"Gradient of F with respect to {name}.", source, parameters, pnames, notes,
                        f"dF/d{name}, shaped like {name}")))
+    if hvps:
+        functions += _second_order_functions(printer, source, parameters, pnames, reserved, hints,
+                                             notes, outputs, list(directions), hvps,
+                                             hessians or {})
     return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+
+
+def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list[Symbol],
+                            pnames: dict[str, str], reserved: set[str], hints: dict[Expr, str],
+                            notes: list[str], first: list[Output], directions: list[Symbol],
+                            hvps: dict[str, Expr], hessians: dict[str, Expr]) -> list[str]:
+    """hvp(..., d_X, ...), value_grad_hvp(...) and hessian_X(...): the same programs, with the
+    directions as extra parameters and the products (or Hessians) as extra outputs."""
+    both = list(parameters) + directions
+    extra = tuple(f"{pnames[d.name]}: the direction of {name}, shaped like {name}"
+                  for d, name in zip(directions, hvps))
+    products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
+    returned = ", ".join(o.name for o in products)
+    together = ", ".join(o.name for o in first + products)
+    alone = _Function(printer, both, products, reserved, pnames, hints=hints)
+    shared = _Function(printer, both, first + products, reserved, pnames, hints=hints)
+    signature = ", ".join(alone.signature)
+    functions = [
+        _function("hvp", signature, alone.body(), alone.returned,
+                  _docstring("Hessian-vector product: the derivative of the gradients along the "
+                             "directions.", source, parameters, pnames, notes,
+                             f"({returned})" if len(products) > 1 else
+                             f"{returned}, shaped like {next(iter(hvps))}", extra)),
+        _function("value_grad_hvp", signature, shared.body(), shared.returned,
+                  _docstring("Value, gradients and Hessian-vector products, sharing the work.",
+                             source, parameters, pnames, notes, f"({together})", extra))]
+    direction_of = dict(zip(hvps, directions))
+    for name, hessian in hessians.items():
+        remark = (f"It acts on {name}.reshape(-1, order='F'), the columns of {name} stacked.",) \
+            if kind(direction_of[name]) == "matrix" else ()
+        one = _Function(printer, parameters, [Output(f"hessian_{name}", hessian)], reserved,
+                        pnames, hints=hints)
+        functions.append(_function(
+            f"hessian_{name}", ", ".join(one.signature), one.body(), one.returned,
+            _docstring(f"Hessian of F with respect to {name}.", source, parameters, pnames,
+                       notes, "a number" if hessian.is_scalar else "a matrix", remarks=remark)))
+    return functions
 
 
 @deep
@@ -635,7 +701,9 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
         if node not in prepared:
             needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
     pnames = parameter_names(parameters)
-    namer = Namer(_reserved(pnames))
+    # prepared values are named p1, p2, ... past every name and dimension of the formula
+    dimensions = {str(d) for p in parameters for d in p.shape if not d.is_Integer}
+    namer = Namer(_reserved(pnames) | dimensions)
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
         # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
@@ -645,7 +713,8 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     for d in sorted(needed, key=str):
         if any(d in s.shape for s in data):
             dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
-    reserved = set(namer.taken)
+    # a dimension keeps its name where it is read, unless the snippet needs that name
+    reserved = set(namer.taken) - (dimensions - SNIPPET_NAMES - OTHER_NAMES)
     printer = NumpyPrinter()
     hints = _definition_hints(definitions)
     per_call = _Function(printer, variables, outputs, reserved, pnames,
