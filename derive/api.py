@@ -54,6 +54,7 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
+    inline: bool = False    # print everything expanded: no "where" names
 
     @property
     def gradients(self):
@@ -64,15 +65,40 @@ class Derivation:
         return self.result.subgradients
 
     @cached_property
+    def names(self) -> dict:
+        """Named nodes (node -> Name(text, latex)) the gradients print, in dependency order:
+        the formula's definitions, and generated names (t1, t2, ...) for large shared parts."""
+        if self.inline:
+            return {}
+        from .printing.document import choose_names
+        return choose_names(list(self.gradients.values()), self.formula.definitions,
+                            self.formula.taken_names())
+
+    @cached_property
+    def equations(self) -> list:
+        from .printing.document import Equation
+        from .printing.latex import latex_name
+        return [Equation(f"grad_{n}", rf"\nabla_{{{latex_name(n)}}} F", g)
+                for n, g in self.gradients.items()]
+
+    @cached_property
     def text(self) -> str:
-        from .printing.text import to_text
-        return "\n".join(f"grad_{n} = {to_text(g)}" for n, g in self.gradients.items())
+        from .printing.document import text_block
+        return text_block(self.equations, self.names)
 
     @cached_property
     def latex(self) -> str:
-        from .printing.latex import latex_name, to_latex
-        return "\n".join(rf"\nabla_{{{latex_name(n)}}} F = {to_latex(g)}"
-                         for n, g in self.gradients.items())
+        """The gradients in one align* (amsmath), with their "where" definitions."""
+        from .printing.document import align
+        return align(self.equations, self.names)
+
+    def __repr__(self) -> str:
+        return f"<Derivation of {', '.join('grad_' + n for n in self.wrt)}: " \
+               f"{self.formula.source.strip()[:60]!r}>"
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the gradients rendered (MathJax reads align*)."""
+        return self.latex
 
     @cached_property
     def numpy(self) -> str:
@@ -110,8 +136,11 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
-def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
-    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several)."""
+def gradient(formula: str, wrt: str | Iterable[str], shapes=None, inline: bool = False
+             ) -> Derivation:
+    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
+
+    ``inline=True`` prints every result expanded, without "where" definitions."""
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
@@ -140,7 +169,7 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
         result = backprop(parsed.cost, variables)
     except TooLarge as error:
         raise DeriveError(f"the gradient is too large to derive: {error}") from None
-    return Derivation(parsed, [v.name for v in variables], result)
+    return Derivation(parsed, [v.name for v in variables], result, inline)
 
 
 def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,

@@ -65,15 +65,19 @@ def _guarded(action: Callable[[], int | None]) -> None:
     sys.exit(code or 0)
 
 
-def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...]):
+def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...], inline: bool = False):
     from .api import gradient
-    return gradient(_read_formula(formula), list(wrt), list(shape))
+    return gradient(_read_formula(formula), list(wrt), list(shape), inline)
 
 
 wrt_option = click.option("--wrt", "wrt", multiple=True, required=True, metavar="X",
                           help="Variable to differentiate with respect to (repeatable).")
 shape_option = click.option("--shape", "shape", multiple=True, metavar="NAME=DIMS",
                             help="Declare a shape: s=n,k (matrix), b=m (vector), gamma= (scalar).")
+inline_option = click.option("--inline", is_flag=True,
+                             help="Print everything expanded: no named intermediates (where ...).")
+standalone_option = click.option("--standalone", is_flag=True,
+                                 help="With --format latex: a whole document pdflatex compiles.")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
                              show_default=True, help="Output format.")
 
@@ -92,18 +96,22 @@ def main() -> None:
 @wrt_option
 @shape_option
 @format_option
-@click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
+@click.option("--steps", is_flag=True, help="Add the derivation: forward pass, deltas, gradients.")
+@inline_option
+@standalone_option
 @click.option("--hoist", is_flag=True,
               help="NumPy code split into prepare(data), run once, and value_and_grad(variables, "
                    "prepared), run per call.")
-def grad(formula: str, wrt, shape, fmt: str, steps: bool, hoist: bool) -> None:
+def grad(formula: str, wrt, shape, fmt: str, steps: bool, inline: bool, standalone: bool,
+         hoist: bool) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
     def action() -> None:
         from .render import render
-        derivation = _derive(formula, wrt, shape)
+        derivation = _derive(formula, wrt, shape, inline)
         if hoist and fmt != "numpy":
             raise DeriveError("--hoist changes the NumPy code: use it with --format numpy")
-        click.echo(derivation.hoisted if hoist else render(derivation, fmt, steps), nl=False)
+        click.echo(derivation.hoisted if hoist else render(derivation, fmt, steps, standalone),
+                   nl=False)
     _guarded(action)
 
 
@@ -153,8 +161,10 @@ Examples:
 @click.option("--wrt", "wrt", multiple=True, metavar="X",
               help="Derive only this one of the recipe's variables (repeatable; default: all).")
 @format_option
-@click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
-def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
+@click.option("--steps", is_flag=True, help="Add the derivation: forward pass, deltas, gradients.")
+@inline_option
+@standalone_option
+def recipe(name: str | None, wrt, fmt: str, steps: bool, inline: bool, standalone: bool) -> None:
     """List the recipes (classic costs), or derive the recipe NAME.
 
     With NAME, the output is that of `derive grad` on the recipe's formula and
@@ -179,7 +189,9 @@ def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
                 click.echo(listing(recipes), nl=False)
             return
         from .render import render
-        click.echo(render(load(name).gradient(wrt), fmt, steps), nl=False)
+        from dataclasses import replace
+        derivation = replace(load(name).gradient(wrt), inline=inline)
+        click.echo(render(derivation, fmt, steps, standalone), nl=False)
     _guarded(action)
 
 

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 from .api import Derivation
+from .errors import DeriveError
+from .printing import document
+from .printing.source import source_latex
+from .steps import derivation_steps
 from .expr import Expr
 from .layers import Layer, Network
 from .printing.latex import latex_name, to_latex
@@ -17,20 +22,72 @@ def _shape_text(symbol) -> str:
     return "scalar" if k == "scalar" else f"{rows}" if k == "col" else f"{rows}×{cols}"
 
 
-def render(d: Derivation, fmt: str, steps: bool = False) -> str:
+def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = False) -> str:
+    if standalone and fmt != "latex":
+        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
     if fmt == "numpy":
         return d.numpy
     if fmt == "json":
         return json.dumps(as_json(d), indent=2) + "\n"
     if fmt == "latex":
-        parts = [render_layers(d, "latex")] if steps else []
-        parts.append("\\[\n" + d.latex.replace("\n", " \\\\\n") + "\n\\]\n")
-        parts += [f"% note: {note}\n" for note in d.subgradients]
-        return "\n".join(parts)
-    parts = [render_layers(d, "text")] if steps else []
+        parts = [document.PREAMBLE + "\n"]
+        if steps:
+            parts.append(_steps_latex(d))
+            parts.append("\\noindent\\textbf{Result.}\n")
+        parts.append(d.latex)
+        parts.append(document.notes(d.subgradients))
+        body = "".join(parts)
+        return document.standalone(body) if standalone else body
+    parts = [_steps_text(d)] if steps else []
     parts.append(d.text + "\n")
     parts += [f"note: {note}\n" for note in d.subgradients]
-    return "\n".join(parts) if steps else "".join(parts)
+    return "".join(parts)
+
+
+_HEADINGS = (
+    ("The cost", "as written."),
+    ("Forward pass", "z(l) is the input of layer l, a(l) = f(z(l)) its activation."),
+    ("Backward pass", "from the last layer back, delta(l) = dF/dz(l), which is "
+                      "(W(l)^T delta(l+1)) .* f'(z(l)) summed over every path."),
+    ("Gradients", "delta(l+1) a(l)^T for a weight of layer l, summed over every use."),
+)
+_LATEX_HEADINGS = (
+    "as written.",
+    r"$z^{(l)}$ is the input of layer $l$, and $a^{(l)} = f^{(l)}(z^{(l)})$ its activation.",
+    r"From the last layer back, $\delta^{(l)} = \partial F / \partial z^{(l)}$, which is "
+    r"$({W^{(l)}}^{\top} \delta^{(l+1)}) \odot {f^{(l)}}'(z^{(l)})$ summed over every path.",
+    r"$\delta^{(l+1)} {a^{(l)}}^{\top}$ for a weight of layer $l$, summed over every use.",
+)
+
+
+def _step_sections(d: Derivation):
+    steps = derivation_steps(d.formula, d.result)
+    return steps, (steps.forward, steps.backward, steps.gradients)
+
+
+def _steps_text(d: Derivation) -> str:
+    steps, sections = _step_sections(d)
+    source = re.sub(r"#[^\n]*", "", d.formula.source)
+    out = [f"{_HEADINGS[0][0]}, {_HEADINGS[0][1]}"]
+    out += ["  " + " ".join(part.split()) for part in source.split(";") if part.strip()]
+    for (title, explanation), equations in zip(_HEADINGS[1:], sections):
+        out.append(f"{title}: {explanation}")
+        block = document.text_block(equations, steps.names, steps.forward_nodes) or "none"
+        out += ["  " + line for line in block.split("\n")]
+    out.append("Result:")
+    return "\n".join(out) + "\n"
+
+
+def _steps_latex(d: Derivation) -> str:
+    steps, sections = _step_sections(d)
+    written = source_latex(d.formula.source)
+    out = [rf"\noindent\textbf{{{_HEADINGS[0][0]},}} {_LATEX_HEADINGS[0]}" + "\n", written] \
+        if written else []
+    for (title, _), explanation, equations in zip(_HEADINGS[1:], _LATEX_HEADINGS[1:], sections):
+        out.append(rf"\noindent\textbf{{{title}.}} {explanation}" + "\n")
+        out.append(document.align(equations, steps.names, steps.forward_nodes) or
+                   "None here.\n\n")
+    return "".join(out)
 
 
 def _weight(layer: Layer, printer) -> str:

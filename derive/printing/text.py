@@ -6,6 +6,7 @@ import sympy
 from ..expr import Expr, Func, Identity, Transpose
 from ..functions import lookup
 from .base import ATOM, MUL, Printer
+from .names import Name
 
 
 class TextPrinter(Printer):
@@ -21,6 +22,12 @@ class TextPrinter(Printer):
 
     def symbol(self, name: str) -> str:
         return name
+
+    def name(self, name: Name) -> str:
+        return name.text
+
+    def denominator(self, parts: list[str]) -> str:
+        return self.parens(self.join_product(parts)) if len(parts) > 1 else parts[0]
 
     def fraction(self, numerator: str, denominator: str) -> str:
         return f"{numerator} / {denominator}"
@@ -52,13 +59,17 @@ class TextPrinter(Printer):
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
     def spelling(self, e: Func) -> str:
-        return lookup(e.name).text.format(*[self.print(a) for a in e.args])
+        args = [self.print(a) for a in e.args]
+        if e.name == "logsumexp" and e.params == (0,):
+            # Per column, as the language writes it: logsumexp(X) alone sums over all entries.
+            return f"logsumexp({args[0]}, 1)"
+        return lookup(e.name).text.format(*args)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
-        if isinstance(e.arg, Func) and e.arg.name == "inv":
+        if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
             return f"{self.print(e.arg)}^T", ATOM
         return super()._print_Transpose(e)
 
 
-def to_text(e: Expr) -> str:
-    return TextPrinter().print(e)
+def to_text(e: Expr, names: dict[Expr, Name] | None = None) -> str:
+    return TextPrinter(names).print(e)

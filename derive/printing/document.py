@@ -1,0 +1,185 @@
+"""Whole results as a reader gets them: equations with their "where" definitions.
+
+Text is one equation a line, then ``where`` and one definition a line, each in
+the formula language's own notation (so it reads back as the same function).
+LaTeX puts equations that belong together in one ``align*``, aligned on ``=``,
+with a long right-hand side broken at its top-level ``+`` and ``-`` so that no
+line is wider than an 11pt article's text width; where a single term is wider
+than a line, a subexpression of it is named (``t_{1}``) and defined below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..expr import Add, Expr, postorder
+from .latex import LatexPrinter, latex_name
+from .names import Name, Namer, is_leaf, shared_names, used_names, nameable, printed_size
+from .text import TextPrinter
+from .width import TEXT_WIDTH, latex_width
+
+PREAMBLE = "% derive: needs \\usepackage{amsmath} and \\usepackage{amssymb}, nothing else"
+# Room a right-hand side's term may take: the text width less a left-hand side and an indent.
+TERM_WIDTH = TEXT_WIDTH - 90.0
+_INDENT = r"\quad "
+
+
+@dataclass
+class Equation:
+    """``lhs = rhs``: rhs printed expanded at its top (a definition) or as any node."""
+    text_lhs: str
+    latex_lhs: str
+    rhs: Expr
+    is_definition: bool = False
+
+
+def choose_names(roots: list[Expr], definitions: dict[str, Expr], taken: set[str],
+                 initial: dict[Expr, Name] | None = None,
+                 generate_for: list[Expr] | None = None) -> dict[Expr, Name]:
+    """The named nodes the roots print, in dependency order (each after the names it uses):
+    the formula's definitions (or ``initial``), then generated names (t1, t2, ...) for large
+    subexpressions printed more than once and for parts of terms too wide for a line, found
+    in ``generate_for`` (the roots unless given)."""
+    names: dict[Expr, Name] = dict(initial) if initial is not None else {}
+    if initial is None:
+        for name, e in definitions.items():
+            if not is_leaf(e) and e not in names:
+                names[e] = Name(name, latex_name(name))
+    kept = set(names)
+    taken = taken | set(definitions) | {n.text for n in names.values()}
+    generated = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
+    sources = roots if generate_for is None else generate_for
+    shared_names(sources, names, generated)
+    _narrow(sources, names, generated)
+    order = used_names(roots, names)
+    # Number the generated names in the order a reader meets them.
+    renumber = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
+    return {n: names[n] if n in kept else renumber() for n in order}
+
+
+def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
+    """Name parts of every term too wide for a line, the largest part that fits first."""
+    printer = LatexPrinter(names)
+    queue = list(roots) + list(used_names(roots, names))
+    memo: dict[Expr, int] = {}
+    while queue:
+        body = queue.pop(0)
+        terms = body.terms if isinstance(body, Add) else (body,)
+        for term in terms:
+            while term is body or term not in names:
+                width = latex_width(printer.definition(term) if term is body
+                                    else printer.print(term))
+                if width <= TERM_WIDTH:
+                    break
+                memo.clear()   # sizes change as parts get names
+                parts = [n for n in postorder(term, lambda n: n is term or n not in names)
+                         if n is not term and n not in names and nameable(n)]
+                if not parts:
+                    break
+                fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
+                part = max(fitting or parts, key=lambda p: printed_size(p, names, memo))
+                names[part] = fresh()
+                queue.append(part)
+
+
+# ---------------------------------------------------------------- text
+
+def _undefined(equations: list[Equation], names: dict[Expr, Name], defined) -> list[Expr]:
+    """The named nodes the equations use that neither they nor ``defined`` define."""
+    known = set(defined) | {eq.rhs for eq in equations if eq.is_definition}
+    return [n for n in used_names([eq.rhs for eq in equations], names) if n not in known]
+
+
+def text_block(equations: list[Equation], names: dict[Expr, Name], defined=()) -> str:
+    """One equation a line, then the definitions the equations use after "where"."""
+    printer = TextPrinter(names)
+    lines = [f"{eq.text_lhs} = {_rhs(printer, eq)}" for eq in equations]
+    used = _undefined(equations, names, defined)
+    if used:
+        lines.append("where")
+        lines += [f"  {names[n].text} = {printer.definition(n)}" for n in used]
+    return "\n".join(lines)
+
+
+def _rhs(printer, eq: Equation) -> str:
+    return printer.definition(eq.rhs) if eq.is_definition else printer.print(eq.rhs)
+
+
+# ---------------------------------------------------------------- LaTeX
+
+def align(equations: list[Equation], names: dict[Expr, Name], defined=()) -> str:
+    """An ``align*`` of the equations, then "where" and the definitions they use (but not
+    those in ``defined``, given earlier)."""
+    if not equations:
+        return ""
+    used = _undefined(equations, names, defined)
+    printer = LatexPrinter(names)
+    rows = [(eq.latex_lhs, _pieces(printer, eq)) for eq in equations]
+    rows += [(names[n].latex, _pieces(printer, Equation("", "", n, True))) for n in used]
+    return align_rows(rows, where=len(equations) if used else None)
+
+
+def align_rows(rows: list[tuple[str, list[tuple[str, str]]]], where: int | None = None) -> str:
+    """``lhs &= rhs`` rows, each rhs given as its signed top-level terms and broken into
+    lines where wider than the text width; "where" before row ``where``."""
+    lhs_width = max(latex_width(lhs) for lhs, _ in rows) + latex_width("=")
+    lines = []
+    for i, (lhs, pieces) in enumerate(rows):
+        if i == where:
+            lines.append("\\intertext{where}\n")
+        end = "" if i == len(rows) - 1 else " \\\\"
+        lines.append(f"{lhs} &= {_fill(pieces, TEXT_WIDTH - lhs_width)}{end}\n")
+    return "\\begin{align*}\n" + "".join(lines) + "\\end{align*}\n"
+
+
+def _pieces(printer: LatexPrinter, eq: Equation) -> list[tuple[str, str]]:
+    """The rhs as (sign, text) terms: its top-level terms if it prints as a sum."""
+    expanded = eq.is_definition or eq.rhs not in printer.names
+    if not (isinstance(eq.rhs, Add) and expanded):
+        return [("+", printer.definition(eq.rhs) if eq.is_definition else printer.print(eq.rhs))]
+    printer.defining = eq.rhs if eq.is_definition else None
+    try:
+        return printer.signed_terms(eq.rhs)
+    finally:
+        printer.defining = None
+
+
+def _fill(pieces: list[tuple[str, str]], room: float) -> str:
+    """Terms joined by their signs, a new line (indented) wherever the next would not fit."""
+    sign, text = pieces[0]
+    lines = [("-" if sign == "-" else "") + text]
+    indent = latex_width(_INDENT + "+")
+    for sign, text in pieces[1:]:
+        piece = f" {sign} {text}"
+        limit = room - (indent if len(lines) > 1 else 0.0)
+        if latex_width(lines[-1] + piece) <= limit:
+            lines[-1] += piece
+        else:
+            lines.append(f"{_INDENT}{sign} {text}")
+    return " \\\\\n  &".join(lines)
+
+
+def escape(text: str) -> str:
+    """Plain text for LaTeX's text mode."""
+    out = []
+    for ch in text:
+        if ch in "&%$#_{}":
+            out.append("\\" + ch)
+        elif ch in "\\^~":
+            out.append({"\\": r"\textbackslash{}", "^": r"\^{}", "~": r"\~{}"}[ch])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def notes(texts: list[str]) -> str:
+    """Notes (subgradients, assumptions) as a paragraph of the document."""
+    if not texts:
+        return ""
+    return "\\noindent Note: " + "; ".join(escape(t) for t in texts) + ".\n"
+
+
+def standalone(body: str) -> str:
+    """A whole document pdflatex compiles as it is."""
+    return (PREAMBLE + "\n\\documentclass[11pt]{article}\n\\usepackage{amsmath}\n"
+            "\\usepackage{amssymb}\n\\begin{document}\n" + body.removeprefix(PREAMBLE + "\n")
+            + "\\end{document}\n")
