@@ -47,7 +47,7 @@ class TextPrinter(Printer):
         return f"1 {'/' if base.is_scalar else './'} {self.wrap(base, MUL + 1)}", MUL
 
     def identity(self, e: Identity) -> str:
-        return "I"
+        return f"eye({e.shape[0]})"   # the language's spelling: a bare I would be a name
 
     def ones(self, rows, cols) -> str:
         return f"ones({rows}, {cols})"
