@@ -27,7 +27,7 @@ class Printer:
     fraction_before_chain = True   # (2 / n) A rather than 2 A / n
 
     def __init__(self, names: dict[Expr, Name] | None = None) -> None:
-        self.names = names or {}
+        self.names = names if names is not None else {}
         self.defining: Expr | None = None   # the named node whose definition is being printed
 
     @deep

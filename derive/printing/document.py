@@ -21,6 +21,9 @@ PREAMBLE = "% derive: needs \\usepackage{amsmath} and \\usepackage{amssymb}, not
 # Room a right-hand side's term may take: the text width less a left-hand side and an indent.
 TERM_WIDTH = TEXT_WIDTH - 90.0
 _INDENT = r"\quad "
+# Parts of one too wide term tried for a name (the largest that fit): bounds the work on
+# a huge formula.
+MAX_TRIALS = 200
 
 
 @dataclass
@@ -70,15 +73,29 @@ def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
                                     else printer.print(term))
                 if width <= TERM_WIDTH:
                     break
-                memo.clear()   # sizes change as parts get names
-                parts = [n for n in postorder(term, lambda n: n is term or n not in names)
-                         if n is not term and n not in names and nameable(n)]
-                if not parts:
+                part = _part_to_name(term, term is body, names, printer, memo)
+                if part is None:
                     break
-                fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
-                part = max(fitting or parts, key=lambda p: printed_size(p, names, memo))
                 names[part] = fresh()
                 queue.append(part)
+
+
+def _part_to_name(term: Expr, is_body: bool, names: dict[Expr, Name], printer: LatexPrinter,
+                  memo: dict) -> Expr | None:
+    """The smallest part of a too wide term whose name makes it fit (tried, so a part printed
+    twice counts twice); failing that, the largest part that fits a line of its own."""
+    memo.clear()   # sizes change as parts get names
+    parts = [n for n in postorder(term, lambda n: n is term or n not in names)
+             if n is not term and n not in names and nameable(n)]
+    parts.sort(key=lambda p: printed_size(p, names, memo))
+    fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
+    for part in fitting[-MAX_TRIALS:]:
+        names[part] = Name("t", "t_{0}")
+        width = latex_width(printer.definition(term) if is_body else printer.print(term))
+        del names[part]
+        if width <= TERM_WIDTH:
+            return part
+    return (fitting or parts or [None])[-1]
 
 
 # ---------------------------------------------------------------- text
