@@ -11,9 +11,9 @@ from .printing.source import source_latex
 from .steps import derivation_steps
 from .expr import Expr
 from .layers import Layer, Network
-from .printing.latex import latex_name, to_latex
+from .printing.latex import LatexPrinter, latex_name, to_latex
 from .printing.numpy import kind
-from .printing.text import to_text
+from .printing.text import TextPrinter, to_text
 
 
 def _shape_text(symbol) -> str:
@@ -105,7 +105,8 @@ def render_layers(d: Derivation, fmt: str) -> str:
     if fmt == "json":
         return json.dumps([_network_json(n) for n in networks], indent=2) + "\n"
     if fmt == "latex":
-        return "\n".join(_network_latex(i, n) for i, n in enumerate(networks, 1))
+        return document.PREAMBLE + "\n" + "\n".join(_network_latex(i, n)
+                                                     for i, n in enumerate(networks, 1))
     shapes = ", ".join(f"{s.name}: {_shape_text(s)}" for s in d.formula.symbols)
     out = [f"shapes: {shapes}", ""]
     for i, network in enumerate(networks, 1):
@@ -132,13 +133,13 @@ def _network_text(index: int, network: Network) -> str:
 
 
 def _network_latex(index: int, network: Network) -> str:
-    lines = [f"% network {index}: input $z^{{(1)}} = {to_latex(network.input)}$",
+    lines = [rf"\noindent Network {index}, input $z^{{(1)}} = {to_latex(network.input)}$:",
              r"\[", r"\begin{array}{c|c|c|c|l}",
              r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z) & \delta^{(l)} \\ \hline"]
     for number, layer in enumerate(network.layers, 1):
         derivative = _derivative(layer, to_latex)
         if isinstance(layer.derivative, str):
-            derivative = r"\text{" + derivative.replace("_", r"\_") + "}"
+            derivative = r"\text{" + document.escape(derivative) + "}"
         weight = _weight(layer, to_latex)
         weight = r"\text{none}" if weight == "none" else weight
         lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative} & "
@@ -171,20 +172,29 @@ def _network_json(network: Network) -> dict:
     }
 
 
-def _expr_json(e: Expr) -> dict:
-    return {"text": to_text(e), "latex": to_latex(e)}
+def _expr_json(e: Expr, names: dict | None = None, definition: bool = False) -> dict:
+    text, latex = TextPrinter(names), LatexPrinter(names)
+    if definition:
+        return {"text": text.definition(e), "latex": latex.definition(e)}
+    return {"text": text.print(e), "latex": latex.print(e)}
 
 
 def as_json(d: Derivation) -> dict:
+    names = d.names
     return {
         "formula": d.formula.source,
         "variables": [{"name": s.name, "kind": kind(s), "shape": [str(x) for x in s.shape]}
                       for s in d.formula.symbols],
         "wrt": d.wrt,
         "cost": _expr_json(d.formula.cost),
-        "gradients": {name: {**_expr_json(g), "latex_equation":
-                             rf"\nabla_{{{latex_name(name)}}} F = {to_latex(g)}"}
+        "cost_as_written_latex": source_latex(d.formula.source),
+        "gradients": {name: {**_expr_json(g, names), "latex_equation":
+                             rf"\nabla_{{{latex_name(name)}}} F = {LatexPrinter(names).print(g)}"}
                       for name, g in d.gradients.items()},
+        # The named intermediates the gradients use, each after those its definition uses.
+        "where": [{"name": name.text, "latex_name": name.latex,
+                   **_expr_json(node, names, definition=True)} for node, name in names.items()],
+        "latex": d.latex,
         "numpy": d.numpy,
         "layers": [_network_json(n) for n in d.layers],
         "notes": d.subgradients,

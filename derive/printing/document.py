@@ -53,10 +53,26 @@ def choose_names(roots: list[Expr], definitions: dict[str, Expr], taken: set[str
     sources = roots if generate_for is None else generate_for
     shared_names(sources, names, generated)
     _narrow(sources, names, generated)
-    order = used_names(roots, names)
+    order = _definitions_first(used_names(roots, names), kept, names)
     # Number the generated names in the order a reader meets them.
     renumber = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
     return {n: names[n] if n in kept else renumber() for n in order}
+
+
+def _definitions_first(order: list[Expr], kept: set[Expr], names: dict[Expr, Name]
+                       ) -> list[Expr]:
+    """The order, the formula's own definitions as early as what they use allows."""
+    out: list[Expr] = []
+
+    def place(node: Expr) -> None:
+        if node not in out:
+            for used in used_names([node], names):
+                place(used)
+            out.append(node)
+
+    for node in [n for n in order if n in kept] + [n for n in order if n not in kept]:
+        place(node)
+    return out
 
 
 def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
@@ -103,7 +119,8 @@ def _part_to_name(term: Expr, is_body: bool, names: dict[Expr, Name], printer: L
 def _undefined(equations: list[Equation], names: dict[Expr, Name], defined) -> list[Expr]:
     """The named nodes the equations use that neither they nor ``defined`` define."""
     known = set(defined) | {eq.rhs for eq in equations if eq.is_definition}
-    return [n for n in used_names([eq.rhs for eq in equations], names) if n not in known]
+    used = set(used_names([eq.rhs for eq in equations], names))
+    return [n for n in names if n in used and n not in known]   # in the map's order
 
 
 def text_block(equations: list[Equation], names: dict[Expr, Name], defined=()) -> str:
