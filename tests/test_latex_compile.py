@@ -77,6 +77,8 @@ def _compile(documents: dict[str, str], tmp_path: Path) -> None:
 
 
 def _pdflatex(source: str, folder: Path, name: str) -> str:
+    if PDFLATEX is None:
+        pytest.fail("CI=true and pdflatex is missing: .ci/run installs it with apt-get")
     (folder / f"{name}.tex").write_text(source)
     subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
                    cwd=folder, capture_output=True, timeout=120)

@@ -21,9 +21,10 @@ PREAMBLE = "% derive: needs \\usepackage{amsmath} and \\usepackage{amssymb}, not
 # Room a right-hand side's term may take: the text width less a left-hand side and an indent.
 TERM_WIDTH = TEXT_WIDTH - 90.0
 _INDENT = r"\quad "
-# Parts of one too wide term tried for a name (the largest that fit): bounds the work on
-# a huge formula.
-MAX_TRIALS = 200
+# Parts of one too wide term tried for a name (the largest that fit), and how much wider
+# than a line a term may be for names to help: bounds the work on a huge formula (whose
+# ten thousand terms no name makes fit).
+MAX_TRIALS, HOPELESS = 24, 20
 
 
 @dataclass
@@ -76,9 +77,14 @@ def _definitions_first(order: list[Expr], kept: set[Expr], names: dict[Expr, Nam
 
 
 def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
-    """Name parts of every term too wide for a line, the largest part that fits first."""
+    """Name a part of every term too wide for a line, until it fits."""
     printer = LatexPrinter(names)
     queue = list(roots) + list(used_names(roots, names))
+    # In how many of the results a node occurs: a part several share is the better name.
+    shared: dict[Expr, int] = {}
+    for root in roots:
+        for node in postorder(root):
+            shared[node] = shared.get(node, 0) + 1
     memo: dict[Expr, int] = {}
     while queue:
         body = queue.pop(0)
@@ -87,9 +93,9 @@ def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
             while term is body or term not in names:
                 width = latex_width(printer.definition(term) if term is body
                                     else printer.print(term))
-                if width <= TERM_WIDTH:
+                if width <= TERM_WIDTH or width > HOPELESS * TERM_WIDTH:
                     break
-                part = _part_to_name(term, term is body, names, printer, memo)
+                part = _part_to_name(term, term is body, names, printer, memo, shared)
                 if part is None:
                     break
                 names[part] = fresh()
@@ -97,20 +103,24 @@ def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
 
 
 def _part_to_name(term: Expr, is_body: bool, names: dict[Expr, Name], printer: LatexPrinter,
-                  memo: dict) -> Expr | None:
-    """The smallest part of a too wide term whose name makes it fit (tried, so a part printed
-    twice counts twice); failing that, the largest part that fits a line of its own."""
+                  memo: dict, shared: dict[Expr, int]) -> Expr | None:
+    """Of the parts of a too wide term whose name makes it fit (tried, so a part printed
+    twice counts twice), the one most results share, the larger first; failing that, the
+    largest part that fits a line of its own."""
     memo.clear()   # sizes change as parts get names
     parts = [n for n in postorder(term, lambda n: n is term or n not in names)
              if n is not term and n not in names and nameable(n)]
     parts.sort(key=lambda p: printed_size(p, names, memo))
     fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
+    making_fit = []
     for part in fitting[-MAX_TRIALS:]:
         names[part] = Name("t", "t_{0}")
         width = latex_width(printer.definition(term) if is_body else printer.print(term))
         del names[part]
         if width <= TERM_WIDTH:
-            return part
+            making_fit.append(part)
+    if making_fit:
+        return max(making_fit, key=lambda p: (shared.get(p, 0), printed_size(p, names, memo)))
     return (fitting or parts or [None])[-1]
 
 

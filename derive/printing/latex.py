@@ -1,6 +1,8 @@
 """LaTeX for papers (amsmath): ``2 \\left(A s - x\\right) s^{\\top} + 2 \\gamma A``."""
 from __future__ import annotations
 
+import functools
+
 import sympy
 from sympy import S
 
@@ -94,6 +96,7 @@ class LatexPrinter(Printer):
         return super()._print_Transpose(e)
 
 
+@functools.lru_cache(maxsize=4096)
 def latex_name(name: str) -> str:
     return sympy.latex(sympy.Symbol(_LATEX_ALIASES.get(name, name)))
 
