@@ -109,11 +109,16 @@ def derivation_steps(formula: Formula, result: Backprop) -> Steps:
     forward_names = {**{e: Name(n, latex_name(n)) for e, n in user.items()}, **layer_names}
     grads = [Equation(f"grad_{s.name}", rf"\nabla_{{{latex_name(s.name)}}} F",
                       gradients.get(s.name, zeros(s.shape))) for s in result.wrt]
-    # Names are generated for parts of the forward values only: a delta is no forward value.
+    # Names are generated for forward values only (the forward pass defines them), not for
+    # anything holding a delta.
+    deltas = frozenset(p.name for p in symbols.values())
+    holds_delta: dict[Expr, bool] = {}
     names = choose_names([cost] + [eq.rhs for eq in backward + grads], formula.definitions,
-                         namer.taken, forward_names, generate_for=[cost, *forward_names])
+                         namer.taken, forward_names,
+                         may_name=lambda e: not depends_on(e, deltas, holds_delta))
     forward = [Equation(names[n].text, names[n].latex, n, True) for n in names]
-    forward.append(Equation("F", "F", _regrouped_tree(cost, through)))
+    value = _fresh(namer, "F", r"\mathcal{F}", "") if "F" in namer.taken else Name("F", "F")
+    forward.append(Equation(value.text, value.latex, _regrouped_tree(cost, through)))
     return Steps(forward, backward, grads, {**names, **delta_names})
 
 

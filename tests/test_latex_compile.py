@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run, shape_args
+from formula_generator import generate
 from test_formulas import CASES
 
 from derive.recipes import all_recipes
@@ -120,6 +121,23 @@ def test_formulas_compile_and_fit(tmp_path):
     for formula, wrt, shapes in CASES + MORE:
         documents[formula] = _grad(formula, wrt, shapes)
         documents[formula + " --steps"] = _grad(formula, wrt, shapes, "--steps")
+    _compile(documents, tmp_path)
+
+
+RANDOM = 40   # generated formulas (tests/formula_generator.py), seeds 0 to 39
+
+
+def test_random_formulas_compile_and_fit(tmp_path):
+    documents = {}
+    for seed in range(RANDOM):
+        case = generate(seed)
+        for options in ((), ("--steps",)):
+            code, out, _ = run("grad", case.formula, *sum((["--wrt", w] for w in case.wrt), []),
+                               *shape_args(case.shapes), "--format", "latex", *options)
+            if code == 0:     # a formula derive refuses has nothing to compile
+                _no_run_on(out)
+                documents[" ".join((case.formula,) + options)] = out
+    assert len(documents) > RANDOM
     _compile(documents, tmp_path)
 
 

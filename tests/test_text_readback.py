@@ -139,6 +139,20 @@ def test_formula_text_reads_back_as_the_same_function(formula, wrt, shapes, step
     assert_reads_back(d, render(d, "text", steps))
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_random_formula_text_reads_back_as_the_same_function(seed):
+    from derive.errors import DeriveError
+    from formula_generator import generate
+    case = generate(seed)
+    try:
+        d = derive.gradient(case.formula, case.wrt, case.shapes)
+        random_instance(d, 0)
+    except DeriveError as refused:   # refused, or no data where the cost is finite
+        pytest.skip(str(refused))
+    for steps in (False, True):
+        assert_reads_back(d, render(d, "text", steps))
+
+
 def test_inline_text_reads_back_too():
     d = derive.gradient("H = sigmoid(W*X + b); sum(sum(H .* H))", ["W", "b"], inline=True)
     assert "where" not in d.text

@@ -129,9 +129,11 @@ class Printer:
     def join_product(self, parts: list[str]) -> str:
         return self.product_separator.join(parts)
 
-    def denominator(self, parts: list[str]) -> str:
-        """A product under a fraction bar; inline (a / (2 m)) it needs parentheses."""
-        return self.join_product(parts)
+    def denominator(self, factors: list[Expr]) -> str:
+        """A product under a fraction bar: as one, it needs no parentheses of its own."""
+        if len(factors) == 1:
+            return self.print(factors[0])
+        return self.join_product([self.wrap(f, MUL + 1) for f in factors])
 
     def signed_terms(self, e: Add) -> list[tuple[str, str]]:
         """The terms of a sum as (sign, text): where a long sum may be broken into lines."""
@@ -157,15 +159,15 @@ class Printer:
             sign, coeff = "-", -coeff
         numerator_coeff, denominator_coeff = sympy.fraction(coeff)
         up: list[str] = []
-        down: list[str] = []
+        down: list[Expr] = []
         if numerator_coeff != 1:
             up.append(self.number(numerator_coeff)[0])
         if denominator_coeff != 1:
-            down.append(self.wrap(Const(denominator_coeff), MUL + 1))
+            down.append(Const(denominator_coeff))
         for f in e.scalars:
             base, exp = split_power(f)
             if exp.is_number and exp < 0:
-                down.append(self.wrap(base if exp == -1 else Power(base, Const(-exp)), MUL + 1))
+                down.append(base if exp == -1 else Power(base, Const(-exp)))
             else:
                 up.append(self.wrap(f, MUL + 1))
         if up and not down and len(e.chain) == 1 and split_power(e.chain[0])[1] == -1:

@@ -10,6 +10,7 @@ than a line, a subexpression of it is named (``t_{1}``) and defined below.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..expr import Add, Expr, postorder
 from .latex import LatexPrinter, latex_name
@@ -38,11 +39,11 @@ class Equation:
 
 def choose_names(roots: list[Expr], definitions: dict[str, Expr], taken: set[str],
                  initial: dict[Expr, Name] | None = None,
-                 generate_for: list[Expr] | None = None) -> dict[Expr, Name]:
+                 may_name: Callable[[Expr], bool] = lambda e: True) -> dict[Expr, Name]:
     """The named nodes the roots print, in dependency order (each after the names it uses):
     the formula's definitions (or ``initial``), then generated names (t1, t2, ...) for large
-    subexpressions printed more than once and for parts of terms too wide for a line, found
-    in ``generate_for`` (the roots unless given)."""
+    subexpressions printed more than once and for parts of terms too wide for a line, each
+    a node ``may_name`` accepts."""
     names: dict[Expr, Name] = dict(initial) if initial is not None else {}
     if initial is None:
         for name, e in definitions.items():
@@ -51,9 +52,8 @@ def choose_names(roots: list[Expr], definitions: dict[str, Expr], taken: set[str
     kept = set(names)
     taken = taken | set(definitions) | {n.text for n in names.values()}
     generated = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
-    sources = roots if generate_for is None else generate_for
-    shared_names(sources, names, generated)
-    _narrow(sources, names, generated)
+    shared_names(roots, names, generated, may_name)
+    _narrow(roots, names, generated, may_name)
     order = _definitions_first(used_names(roots, names), kept, names)
     # Number the generated names in the order a reader meets them.
     renumber = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
@@ -76,7 +76,8 @@ def _definitions_first(order: list[Expr], kept: set[Expr], names: dict[Expr, Nam
     return out
 
 
-def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
+def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh,
+            may_name: Callable[[Expr], bool]) -> None:
     """Name a part of every term too wide for a line, until it fits."""
     printer = LatexPrinter(names)
     queue = list(roots) + list(used_names(roots, names))
@@ -95,7 +96,7 @@ def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
                                     else printer.print(term))
                 if width <= TERM_WIDTH or width > HOPELESS * TERM_WIDTH:
                     break
-                part = _part_to_name(term, term is body, names, printer, memo, shared)
+                part = _part_to_name(term, term is body, names, printer, memo, shared, may_name)
                 if part is None:
                     break
                 names[part] = fresh()
@@ -103,13 +104,14 @@ def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh) -> None:
 
 
 def _part_to_name(term: Expr, is_body: bool, names: dict[Expr, Name], printer: LatexPrinter,
-                  memo: dict, shared: dict[Expr, int]) -> Expr | None:
+                  memo: dict, shared: dict[Expr, int], may_name: Callable[[Expr], bool]
+                  ) -> Expr | None:
     """Of the parts of a too wide term whose name makes it fit (tried, so a part printed
     twice counts twice), the one most results share, the larger first; failing that, the
     largest part that fits a line of its own."""
     memo.clear()   # sizes change as parts get names
     parts = [n for n in postorder(term, lambda n: n is term or n not in names)
-             if n is not term and n not in names and nameable(n)]
+             if n is not term and n not in names and nameable(n) and may_name(n)]
     parts.sort(key=lambda p: printed_size(p, names, memo))
     fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
     making_fit = []

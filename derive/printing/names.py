@@ -17,7 +17,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from ..expr import Broadcast, Const, Expr, Identity, Symbol, Transpose, postorder
+from ..expr import Broadcast, Const, Expr, Func, Identity, Symbol, Transpose, postorder, split_power
 
 # A subexpression printed more than once is named when it is large (in nodes, a function
 # call counting as two) and its copies together are larger still: sigmoid(W1 X + b1) printed
@@ -65,17 +65,19 @@ def printed_size(e: Expr, names: dict[Expr, Name], memo: dict[Expr, int]) -> int
         if node is not e and node in names or is_leaf(node):
             memo[node] = 1
         else:
-            own = 2 if type(node).__name__ == "Func" else 1
+            own = 2 if isinstance(node, Func) else 1
             memo[node] = min(own + sum(memo.get(c, 1) for c in node.children), 10_000)
     return memo[e]
 
 
 def nameable(e: Expr) -> bool:
-    # A transpose is named through its argument: H^T rather than a name for H^T.
-    return not is_leaf(e) and not isinstance(e, Transpose)
+    # A transpose is named through its argument (H^T rather than a name for H^T), and a
+    # reciprocal through its base: it prints as a division by the base (x ./ y).
+    return not is_leaf(e) and not isinstance(e, Transpose) and split_power(e)[1] != -1
 
 
-def shared_names(roots: list[Expr], names: dict[Expr, Name], fresh: Callable[[], Name]) -> None:
+def shared_names(roots: list[Expr], names: dict[Expr, Name], fresh: Callable[[], Name],
+                 may_name: Callable[[Expr], bool] = lambda e: True) -> None:
     """Add to ``names`` a name for every large subexpression the roots print more than once.
 
     Occurrences are counted as printed: a node under an unnamed node printed twice
@@ -91,7 +93,7 @@ def shared_names(roots: list[Expr], names: dict[Expr, Name], fresh: Callable[[],
         count = printed.get(node, 0)
         if node in names:
             count = 1
-        elif node not in roots and count >= 2 and nameable(node) and \
+        elif node not in roots and count >= 2 and nameable(node) and may_name(node) and \
                 LARGE <= printed_size(node, names, memo) >= REPEATED / count:
             names[node] = fresh()
             count = 1

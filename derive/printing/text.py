@@ -26,7 +26,9 @@ class TextPrinter(Printer):
     def name(self, name: Name) -> str:
         return name.text
 
-    def denominator(self, parts: list[str]) -> str:
+    def denominator(self, factors: list[Expr]) -> str:
+        # Inline, a / (2 m): the divisor is one operand of /.
+        parts = [self.wrap(f, MUL + 1) for f in factors]
         return self.parens(self.join_product(parts)) if len(parts) > 1 else parts[0]
 
     def fraction(self, numerator: str, denominator: str) -> str:
