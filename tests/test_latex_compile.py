@@ -48,10 +48,7 @@ def _body(latex: str) -> str:
 
 
 def _compile(documents: dict[str, str], tmp_path: Path) -> None:
-    """One document holding every fragment; on failure, the fragments one by one.
-
-    Fragments named "... --inline" must compile but may be wide: expanded, a term can be
-    wider than a line, and only names (the default) make it fit."""
+    """One document holding every fragment; on failure, the fragments one by one."""
     source = "\\documentclass[11pt]{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n" \
              "\\begin{document}\n"
     starts = []
@@ -72,7 +69,7 @@ def _compile(documents: dict[str, str], tmp_path: Path) -> None:
     for amount, line in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\).*?lines? (\d+)",
                                    log):
         owner = [n for start, n in starts if start <= int(line)][-1]
-        if float(amount) > SLACK and not owner.endswith("--inline"):
+        if float(amount) > SLACK:
             wide.append(f"{owner}: {amount}pt too wide at line {line}")
     assert not wide, "\n".join(wide)
 

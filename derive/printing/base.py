@@ -135,13 +135,17 @@ class Printer:
             return self.print(factors[0])
         return self.join_product([self.wrap(f, MUL + 1) for f in factors])
 
-    def signed_terms(self, e: Add) -> list[tuple[str, str]]:
-        """The terms of a sum as (sign, text): where a long sum may be broken into lines."""
+    def signed_parts(self, e: Add) -> list[tuple[str, Expr]]:
+        """The terms of a sum as (sign, term printed after the sign)."""
         out = []
         for term in e.terms:
             negative, positive = _negated(term)
-            out.append(("-" if negative else "+", self.wrap(positive if negative else term, ADD + 1)))
+            out.append(("-", positive) if negative else ("+", term))
         return out
+
+    def signed_terms(self, e: Add) -> list[tuple[str, str]]:
+        """The terms of a sum as (sign, text): where a long sum may be broken into lines."""
+        return [(sign, self.wrap(term, ADD + 1)) for sign, term in self.signed_parts(e)]
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         out = ""

@@ -9,10 +9,12 @@ than a line, a subexpression of it is named (``t_{1}``) and defined below.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..expr import Add, Expr, postorder
+from ..expr import Add, Expr, Hadamard, postorder, split_power
+from .base import ADD, CHAIN
 from .latex import LatexPrinter, latex_name
 from .names import Name, Namer, is_leaf, shared_names, used_names, nameable, printed_size
 from .text import TextPrinter
@@ -26,6 +28,10 @@ _INDENT = r"\quad "
 # than a line a term may be for names to help: bounds the work on a huge formula (whose
 # ten thousand terms no name makes fit).
 MAX_TRIALS, HOPELESS = 24, 20
+# How deep a term wider than a line is split at the brackets inside it (where names do not
+# make it fit: --inline).
+SPLIT_DEPTH = 3
+LONG_DISPLAY = 16   # lines
 
 
 @dataclass
@@ -168,25 +174,112 @@ def align_rows(rows: list[tuple[str, list[tuple[str, str]]]], where: int | None 
     """``lhs &= rhs`` rows, each rhs given as its signed top-level terms and broken into
     lines where wider than the text width; "where" before row ``where``."""
     lhs_width = max(latex_width(lhs) for lhs, _ in rows) + latex_width("=")
+    filled = [_fill(pieces, TEXT_WIDTH - lhs_width) for _, pieces in rows]
+    # A display longer than a good part of a page may break between equations (amsmath
+    # keeps an align* on one page otherwise, leaving the page before it empty).
+    long = sum(text.count("\n") + 1 for text in filled) > LONG_DISPLAY
     lines = []
-    for i, (lhs, pieces) in enumerate(rows):
+    for i, ((lhs, _), text) in enumerate(zip(rows, filled)):
         if i == where:
             lines.append("\\intertext{where}\n")
-        end = "" if i == len(rows) - 1 else " \\\\"
-        lines.append(f"{lhs} &= {_fill(pieces, TEXT_WIDTH - lhs_width)}{end}\n")
+        end = "" if i == len(rows) - 1 else " \\displaybreak[0] \\\\" if long else " \\\\"
+        lines.append(f"{lhs} &= {text}{end}\n")
     return "\\begin{align*}\n" + "".join(lines) + "\\end{align*}\n"
 
 
 def _pieces(printer: LatexPrinter, eq: Equation) -> list[tuple[str, str]]:
-    """The rhs as (sign, text) terms: its top-level terms if it prints as a sum."""
+    """The rhs as (sign, text) pieces to set in lines: its top-level terms if it prints as a
+    sum, and a term wider than a line as the parts of its widest bracketed sum or product."""
     expanded = eq.is_definition or eq.rhs not in printer.names
     if not (isinstance(eq.rhs, Add) and expanded):
-        return [("+", printer.definition(eq.rhs) if eq.is_definition else printer.print(eq.rhs))]
+        if eq.is_definition:
+            printer.defining = eq.rhs
+        try:
+            return _split("+", eq.rhs, printer, SPLIT_DEPTH)
+        finally:
+            printer.defining = None
     printer.defining = eq.rhs if eq.is_definition else None
     try:
-        return printer.signed_terms(eq.rhs)
+        parts = printer.signed_parts(eq.rhs)
     finally:
         printer.defining = None
+    return [piece for sign, term in parts for piece in _split(sign, term, printer, SPLIT_DEPTH)]
+
+
+_MARK = r"\derivesplit"
+
+
+def _split(sign: str, term: Expr, printer: LatexPrinter, depth: int, level: int = ADD + 1
+           ) -> list[tuple[str, str]]:
+    r"""One term as pieces: itself if it fits a line, else ``before \Bigl( part + part ...
+    \Bigr) after`` around its widest bracketed sum (or elementwise product)."""
+    text = printer.wrap(term, level) if term is not printer.defining else \
+        printer.definition(term)
+    width = latex_width(text)
+    if width <= TERM_WIDTH or depth == 0:
+        return [(sign, text)]
+    groups = [n for n in postorder(term, lambda n: n is term or n not in printer.names)
+              if isinstance(n, (Add, Hadamard)) and (n is term or n not in printer.names)]
+    group = max(groups, key=lambda g: latex_width(printer.print(g)) if g is not term else width,
+                default=None)
+    if group is None:
+        return [(sign, text)]
+    if group is term:
+        before, after = "", ""
+    else:
+        printer.names[group] = Name("", _MARK)
+        try:
+            marked = printer.wrap(term, level) if term is not printer.defining else \
+                printer.definition(term)
+        finally:
+            del printer.names[group]
+        before, after = marked.split(_MARK, 1)
+        if before.endswith(r"\left(") and after.startswith(r"\right)"):
+            before, after = before[:-len(r"\left(")], after[len(r"\right)"):]
+        # Brackets around the part now open on one line and close on another: \left and
+        # \right cannot, \Bigl and \Bigr can.
+        before, after = _unmatched(before, r"\left", r"\right", r"\Bigl"), \
+            _unmatched(after[::-1], r"\right"[::-1], r"\left"[::-1], r"\Bigr"[::-1])[::-1]
+        before, after = before + r"\Bigl(", r"\Bigr)" + after
+    if isinstance(group, Add):
+        inner = [p for s, t in printer.signed_parts(group)
+                 for p in _split(s, t, printer, depth - 1)]
+    else:
+        inner = _factors(group, printer, depth - 1)
+    first_sign, first = inner[0]
+    inner[0] = (sign, before + ("-" if first_sign == "-" else "") + first)
+    last_sign, last = inner[-1]
+    if latex_width(last + after) <= TERM_WIDTH:
+        inner[-1] = (last_sign, last + after)
+    else:
+        inner.append(("", after))    # the closing bracket and what follows, a line of its own
+    return inner
+
+
+def _unmatched(text: str, opening: str, closing: str, replacement: str) -> str:
+    """text with every ``opening`` that no ``closing`` matches within it replaced."""
+    pieces = re.split(f"({re.escape(opening)}|{re.escape(closing)})", text)
+    pending: list[int] = []
+    for i, piece in enumerate(pieces):
+        if piece == opening:
+            pending.append(i)
+        elif piece == closing and pending:
+            pending.pop()
+    for i in pending:
+        pieces[i] = replacement
+    return "".join(pieces)
+
+
+def _factors(e: Hadamard, printer: LatexPrinter, depth: int) -> list[tuple[str, str]]:
+    r"""An elementwise product as (operator, factor) pieces: x, \odot y, \oslash z."""
+    out = []
+    for i, f in enumerate(e.factors):
+        base, exponent = split_power(f)
+        if i and exponent == -1:
+            out += _split(r"\oslash", base, printer, depth, CHAIN + 1)
+        else:
+            out += _split(r"\odot", f, printer, depth, CHAIN + 1)
+    return out
 
 
 def _fill(pieces: list[tuple[str, str]], room: float) -> str:
@@ -195,12 +288,12 @@ def _fill(pieces: list[tuple[str, str]], room: float) -> str:
     lines = [("-" if sign == "-" else "") + text]
     indent = latex_width(_INDENT + "+")
     for sign, text in pieces[1:]:
-        piece = f" {sign} {text}"
+        piece = f" {sign} {text}" if sign else f" {text}"
         limit = room - (indent if len(lines) > 1 else 0.0)
         if latex_width(lines[-1] + piece) <= limit:
             lines[-1] += piece
         else:
-            lines.append(f"{_INDENT}{sign} {text}")
+            lines.append(f"{_INDENT}{sign} {text}" if sign else f"{_INDENT}{text}")
     return " \\\\\n  &".join(lines)
 
 
