@@ -69,7 +69,8 @@ def _steps_text(d: Derivation) -> str:
     steps, sections = _step_sections(d)
     source = re.sub(r"#[^\n]*", "", d.formula.source)
     out = [f"{_HEADINGS[0][0]}, {_HEADINGS[0][1]}"]
-    out += ["  " + " ".join(part.split()) for part in source.split(";") if part.strip()]
+    parts = [" ".join(part.split()) for part in source.split(";") if part.strip()]
+    out += [f"  {part}" for part in parts[:-1]] + [f"  F = {parts[-1]}"]
     for (title, explanation), equations in zip(_HEADINGS[1:], sections):
         out.append(f"{title}: {explanation}")
         block = document.text_block(equations, steps.names, steps.forward_nodes) or "none"

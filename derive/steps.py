@@ -8,7 +8,7 @@ delta = dF/dz, written in terms of the deltas of the layers above it, from the
 last layer back; every path through the cost contributes (softmax, logsumexp,
 both uses of a weight). Gradients: each variable's gradient in terms of those
 deltas (delta(l+1) a(l)^T for a weight). Substituting the deltas gives back
-exactly the gradient derive prints.
+the gradient derive prints (the tests read both back and compare).
 
 The deltas are computed with backprop's own vector-Jacobian products, the
 delta of every layer input replaced by a symbol as it is passed down.
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from .backprop import VJPS, Backprop, _parents_first
 from .build import Formula
-from .expr import Add, Broadcast, Const, Transpose, Expr, Func, Hadamard, MatMul, Sum, postorder, ONE, Placeholder, Power, Symbol, add, depends_on, zeros
+from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
+                   Sum, Symbol, Transpose, add, depends_on, postorder, zeros)
 from .printing.document import Equation, choose_names
 from .printing.latex import latex_name
 from .printing.names import Name, Namer, is_leaf, used_names
@@ -38,79 +39,25 @@ class Steps:
         return [eq.rhs for eq in self.forward if eq.is_definition]
 
 
-def _activation_input(node: Expr) -> Expr | None:
-    if isinstance(node, Func):
-        return node.arg
-    if isinstance(node, Power) and isinstance(node.exponent, Const):
-        return node.base
-    return None
-
-
 def derivation_steps(formula: Formula, result: Backprop) -> Steps:
     cost = formula.cost
     memo: dict[Expr, bool] = {}
     depends_on(cost, frozenset(s.name for s in result.wrt), memo)
     namer = Namer(formula.taken_names())
     user = {e: name for name, e in formula.definitions.items() if not is_leaf(e)}
-
-    # Layer inputs z(l) and their activations a(l), numbered from the input up.
-    inputs: list[Expr] = []
-    activation_of: dict[Expr, Expr] = {}
-    for node in reversed(_parents_first(cost, memo)):
-        z = _activation_input(node)
-        if z is not None and memo.get(z) and not isinstance(z, Symbol):
-            if z not in inputs:
-                inputs.append(z)
-            activation_of.setdefault(node, z)
-    # Numbered in the order the forward pass computes them.
-    temporary = {n: Name("", "") for n in [*inputs, *activation_of, *user]}
-    computed = [n for n in used_names([cost], temporary) if n in inputs]
-    inputs = computed + [z for z in inputs if z not in computed]
-    number = {z: l for l, z in enumerate(inputs, 1)}
-    layer_names: dict[Expr, Name] = {}
-    for z, l in number.items():
-        if z not in user:
-            layer_names[z] = _fresh(namer, "z", f"z^{{({l})}}", str(l))
-    for a, z in activation_of.items():
-        if a not in user and a not in layer_names:
-            layer_names[a] = _fresh(namer, "a", f"a^{{({number[z]})}}", str(number[z]))
-
+    number, layer_names = _layers(cost, memo, user, namer)
     # A layer input merged into a larger sum or product by the constructors (z2 = W2 H + b2
     # in W2 H + b2 - logsumexp(...)) is made an operand of it again, so that its delta is
     # all of dF/dz2.
-    through = _regrouped(cost, memo, inputs)
-    order = _operands_last(cost, memo, through)
-    # Deltas: of every layer input, and of every definition the variables reach.
-    checkpoints = [n for n in order if n in number or (n in user and memo.get(n))]
-    symbols: dict[Expr, Placeholder] = {}
-    delta_names: dict[Expr, Name] = {}
-    for node in checkpoints:
-        label = str(number[node]) if node in number else user[node]
-        name = _fresh(namer, "delta" if node in number else "delta_", rf"\delta^{{({label})}}"
-                      if node in number else rf"\delta_{{{latex_name(label)}}}", label)
-        symbols[node] = Placeholder(name.text, node.shape)
-        delta_names[symbols[node]] = name
-    shares: dict[Expr, list[Expr]] = {cost: [Const(ONE)]}
-    backward: list[Equation] = []
-    gradients: dict[str, Expr] = {}
-    for node in order:
-        delta = add(*shares.pop(node))
-        if node in symbols:
-            backward.append(Equation(delta_names[symbols[node]].text,
-                                     delta_names[symbols[node]].latex, delta))
-            delta = symbols[node]
-        if isinstance(node, Symbol):
-            gradients[node.name] = delta
-        node = through.get(node, node)
-        for i, child in enumerate(node.children):
-            if memo.get(child):
-                shares.setdefault(child, []).append(VJPS[type(node)](node, delta, i))
+    through = _regrouped(cost, memo, list(number))
+    symbols, delta_names = _delta_symbols(cost, memo, through, number, user, namer)
+    backward, gradients = _backward(cost, memo, through, symbols, delta_names)
 
     forward_names = {**{e: Name(n, latex_name(n)) for e, n in user.items()}, **layer_names}
     grads = [Equation(f"grad_{s.name}", rf"\nabla_{{{latex_name(s.name)}}} F",
                       gradients.get(s.name, zeros(s.shape))) for s in result.wrt]
-    # Names are generated for forward values only (the forward pass defines them), not for
-    # anything holding a delta.
+    # Names are generated for forward values only (the forward pass defines them), never
+    # for anything holding a delta.
     deltas = frozenset(p.name for p in symbols.values())
     holds_delta: dict[Expr, bool] = {}
     names = choose_names([cost] + [eq.rhs for eq in backward + grads], formula.definitions,
@@ -120,6 +67,91 @@ def derivation_steps(formula: Formula, result: Backprop) -> Steps:
     value = _fresh(namer, "F", r"\mathcal{F}", "") if "F" in namer.taken else Name("F", "F")
     forward.append(Equation(value.text, value.latex, _regrouped_tree(cost, through)))
     return Steps(forward, backward, grads, {**names, **delta_names})
+
+
+def _activation_input(node: Expr) -> Expr | None:
+    if isinstance(node, Func):
+        return node.arg
+    if isinstance(node, Power) and isinstance(node.exponent, Const):
+        return node.base
+    return None
+
+
+def _layers(cost: Expr, memo: dict, user: dict[Expr, str], namer: Namer
+            ) -> tuple[dict[Expr, int], dict[Expr, Name]]:
+    """The layer inputs z(l), numbered in the order the forward pass computes them, and the
+    names of the layer inputs and activations the formula does not name itself."""
+    inputs: list[Expr] = []
+    activation_of: dict[Expr, Expr] = {}
+    for node in reversed(_parents_first(cost, memo)):
+        z = _activation_input(node)
+        if z is not None and memo.get(z) and not isinstance(z, Symbol):
+            if z not in inputs:
+                inputs.append(z)
+            activation_of.setdefault(node, z)
+    every = {n: Name("", "") for n in [*inputs, *activation_of, *user]}
+    computed = [n for n in used_names([cost], every) if n in inputs]
+    number = {z: l for l, z in enumerate(computed + [z for z in inputs if z not in computed], 1)}
+    names: dict[Expr, Name] = {}
+    for z, l in number.items():
+        if z not in user:
+            names[z] = _fresh(namer, "z", f"z^{{({l})}}", str(l))
+    for a, z in activation_of.items():
+        if a not in user and a not in names:
+            names[a] = _fresh(namer, "a", f"a^{{({number[z]})}}", str(number[z]))
+    return number, names
+
+
+def _delta_symbols(cost: Expr, memo: dict, through: dict[Expr, Expr], number: dict[Expr, int],
+                   user: dict[Expr, str], namer: Namer
+                   ) -> tuple[dict[Expr, Placeholder], dict[Expr, Name]]:
+    """A symbol for the delta of every layer input and of every definition the variables
+    reach (delta2, delta_H), and how each prints."""
+    symbols: dict[Expr, Placeholder] = {}
+    names: dict[Expr, Name] = {}
+    for node in _operands_last(cost, memo, through):
+        if node in number:
+            name = _fresh(namer, "delta", rf"\delta^{{({number[node]})}}", str(number[node]))
+        elif node in user:
+            name = _fresh(namer, "delta_", rf"\delta_{{{latex_name(user[node])}}}", user[node])
+        else:
+            continue
+        symbols[node] = Placeholder(name.text, node.shape)
+        names[symbols[node]] = name
+    return symbols, names
+
+
+def _backward(cost: Expr, memo: dict, through: dict[Expr, Expr],
+              symbols: dict[Expr, Placeholder], delta_names: dict[Expr, Name]
+              ) -> tuple[list[Equation], dict[str, Expr]]:
+    """Backprop from the cost down, each layer's delta passed on as its symbol: the delta
+    equations (last layer first) and each variable's gradient in the deltas."""
+    shares: dict[Expr, list[Expr]] = {cost: [Const(ONE)]}
+    backward: list[Equation] = []
+    gradients: dict[str, Expr] = {}
+    for node in _operands_last(cost, memo, through):
+        delta = add(*shares.pop(node))
+        if node in symbols:
+            name = delta_names[symbols[node]]
+            backward.append(Equation(name.text, name.latex, delta))
+            delta = symbols[node]
+        if isinstance(node, Symbol):
+            gradients[node.name] = delta
+        node = through.get(node, node)
+        for i, child in enumerate(node.children):
+            if memo.get(child):
+                shares.setdefault(child, []).append(VJPS[type(node)](node, delta, i))
+    return backward, gradients
+
+
+def _without(terms: list[Expr], part: tuple[Expr, ...]) -> list[Expr] | None:
+    """terms less each of part's terms (once each); None if some is missing."""
+    rest = list(terms)
+    for t in part:
+        if t not in rest:
+            return None
+        rest.remove(t)
+    return rest
 
 
 def _regrouped(cost: Expr, memo: dict, inputs: list[Expr]) -> dict[Expr, Expr]:
@@ -134,12 +166,12 @@ def _regrouped(cost: Expr, memo: dict, inputs: list[Expr]) -> dict[Expr, Expr]:
             if z == original or type(z) is not type(node):
                 continue
             if isinstance(node, Add):
-                rest = list(node.terms)
-                if all(t in rest and rest.remove(t) is None for t in z.terms):
+                rest = _without(list(node.terms), z.terms)
+                if rest is not None:
                     node = Add((z, *rest), node.shape)
             elif z.coeff == 1 and not z.scalars:
                 chain, k = list(node.chain), len(z.chain)
-                for i in range(len(chain) - k):
+                for i in range(len(chain) - k + 1):
                     if tuple(chain[i:i + k]) == z.chain:
                         factors = (*node.scalars, *chain[:i], z, *chain[i + k:])
                         node = MatMul(node.coeff, factors, node.shape)
