@@ -70,7 +70,7 @@ class Derivation:
         the formula's definitions, and generated names (t1, t2, ...) for large shared parts."""
         if self.inline:
             return {}
-        from .printing.document import choose_names
+        from .printing.naming import choose_names
         return choose_names(list(self.gradients.values()), self.formula.definitions,
                             self.formula.taken_names())
 

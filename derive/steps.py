@@ -21,7 +21,8 @@ from .backprop import VJPS, Backprop, _parents_first
 from .build import Formula
 from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
                    Sum, Symbol, Transpose, add, depends_on, postorder, zeros)
-from .printing.document import Equation, choose_names
+from .printing.document import Equation
+from .printing.naming import choose_names
 from .printing.latex import latex_name
 from .printing.names import Name, Namer, is_leaf, used_names
 

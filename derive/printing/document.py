@@ -4,30 +4,25 @@ Text is one equation a line, then ``where`` and one definition a line, each in
 the formula language's own notation (so it reads back as the same function).
 LaTeX puts equations that belong together in one ``align*``, aligned on ``=``,
 with a long right-hand side broken at its top-level ``+`` and ``-`` so that no
-line is wider than an 11pt article's text width; where a single term is wider
-than a line, a subexpression of it is named (``t_{1}``) and defined below.
+line is wider than an 11pt article's text width (``naming`` has named parts of
+any term wider than a line; with --inline, such a term is split at the brackets
+of its widest sum or elementwise product instead).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 from ..expr import Add, Expr, Hadamard, postorder, split_power
 from .base import ADD, CHAIN
-from .latex import LatexPrinter, latex_name
-from .names import Name, Namer, is_leaf, shared_names, used_names, nameable, printed_size
+from .latex import LatexPrinter
+from .names import Name, used_names
+from .naming import TERM_WIDTH
 from .text import TextPrinter
 from .width import TEXT_WIDTH, latex_width
 
 PREAMBLE = "% derive: needs \\usepackage{amsmath} and \\usepackage{amssymb}, nothing else"
-# Room a right-hand side's term may take: the text width less a left-hand side and an indent.
-TERM_WIDTH = TEXT_WIDTH - 90.0
 _INDENT = r"\quad "
-# Parts of one too wide term tried for a name (the largest that fit), and how much wider
-# than a line a term may be for names to help: bounds the work on a huge formula (whose
-# ten thousand terms no name makes fit).
-MAX_TRIALS, HOPELESS = 24, 20
 # How deep a term wider than a line is split at the brackets inside it (where names do not
 # make it fit: --inline).
 SPLIT_DEPTH = 3
@@ -41,95 +36,6 @@ class Equation:
     latex_lhs: str
     rhs: Expr
     is_definition: bool = False
-
-
-def choose_names(roots: list[Expr], definitions: dict[str, Expr], taken: set[str],
-                 initial: dict[Expr, Name] | None = None,
-                 may_name: Callable[[Expr], bool] = lambda e: True) -> dict[Expr, Name]:
-    """The named nodes the roots print, in dependency order (each after the names it uses):
-    the formula's definitions (or ``initial``), then generated names (t1, t2, ...) for large
-    subexpressions printed more than once and for parts of terms too wide for a line, each
-    a node ``may_name`` accepts."""
-    names: dict[Expr, Name] = dict(initial) if initial is not None else {}
-    if initial is None:
-        for name, e in definitions.items():
-            if not is_leaf(e) and e not in names:
-                names[e] = Name(name, latex_name(name))
-    kept = set(names)
-    taken = taken | set(definitions) | {n.text for n in names.values()}
-    generated = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
-    shared_names(roots, names, generated, may_name)
-    _narrow(roots, names, generated, may_name)
-    order = _definitions_first(used_names(roots, names), kept, names)
-    # Number the generated names in the order a reader meets them.
-    renumber = Namer(taken).fresh("t", lambda i: f"t_{{{i}}}")
-    return {n: names[n] if n in kept else renumber() for n in order}
-
-
-def _definitions_first(order: list[Expr], kept: set[Expr], names: dict[Expr, Name]
-                       ) -> list[Expr]:
-    """The order, the formula's own definitions as early as what they use allows."""
-    out: list[Expr] = []
-
-    def place(node: Expr) -> None:
-        if node not in out:
-            for used in used_names([node], names):
-                place(used)
-            out.append(node)
-
-    for node in [n for n in order if n in kept] + [n for n in order if n not in kept]:
-        place(node)
-    return out
-
-
-def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh,
-            may_name: Callable[[Expr], bool]) -> None:
-    """Name a part of every term too wide for a line, until it fits."""
-    printer = LatexPrinter(names)
-    queue = list(roots) + list(used_names(roots, names))
-    # In how many of the results a node occurs: a part several share is the better name.
-    shared: dict[Expr, int] = {}
-    for root in roots:
-        for node in postorder(root):
-            shared[node] = shared.get(node, 0) + 1
-    memo: dict[Expr, int] = {}
-    while queue:
-        body = queue.pop(0)
-        terms = body.terms if isinstance(body, Add) else (body,)
-        for term in terms:
-            while term is body or term not in names:
-                width = latex_width(printer.definition(term) if term is body
-                                    else printer.print(term))
-                if width <= TERM_WIDTH or width > HOPELESS * TERM_WIDTH:
-                    break
-                part = _part_to_name(term, term is body, names, printer, memo, shared, may_name)
-                if part is None:
-                    break
-                names[part] = fresh()
-                queue.append(part)
-
-
-def _part_to_name(term: Expr, is_body: bool, names: dict[Expr, Name], printer: LatexPrinter,
-                  memo: dict, shared: dict[Expr, int], may_name: Callable[[Expr], bool]
-                  ) -> Expr | None:
-    """Of the parts of a too wide term whose name makes it fit (tried, so a part printed
-    twice counts twice), the one most results share, the larger first; failing that, the
-    largest part that fits a line of its own."""
-    memo.clear()   # sizes change as parts get names
-    parts = [n for n in postorder(term, lambda n: n is term or n not in names)
-             if n is not term and n not in names and nameable(n) and may_name(n)]
-    parts.sort(key=lambda p: printed_size(p, names, memo))
-    fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
-    making_fit = []
-    for part in fitting[-MAX_TRIALS:]:
-        names[part] = Name("t", "t_{0}")
-        width = latex_width(printer.definition(term) if is_body else printer.print(term))
-        del names[part]
-        if width <= TERM_WIDTH:
-            making_fit.append(part)
-    if making_fit:
-        return max(making_fit, key=lambda p: (shared.get(p, 0), printed_size(p, names, memo)))
-    return (fitting or parts or [None])[-1]
 
 
 # ---------------------------------------------------------------- text
