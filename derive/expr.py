@@ -61,16 +61,21 @@ class Expr:
 
 
 class Symbol(Expr):
-    """A free name of the formula: a scalar, vector or matrix."""
+    """A free name of the formula: a scalar, vector or matrix.
 
-    __slots__ = ("name",)
+    ``assumption`` is what ``--assume`` declared and the formula cannot show
+    (``symmetric``, ``spd``, ``onehot``); the constructors use it.
+    """
 
-    def __init__(self, name: str, shape: Shape) -> None:
+    __slots__ = ("name", "assumption")
+
+    def __init__(self, name: str, shape: Shape, assumption: str | None = None) -> None:
         self.name = name
+        self.assumption = assumption
         super().__init__(shape)
 
     def _fields(self) -> tuple:
-        return (self.name, self.shape)
+        return (self.name, self.shape, self.assumption)
 
 
 class Placeholder(Symbol):
@@ -384,6 +389,18 @@ def symbols_in(e: Expr) -> list[Symbol]:
     return [node for node in postorder(e) if isinstance(node, Symbol)]
 
 
+def is_symmetric(e: Expr) -> bool:
+    """Known to equal its transpose: a symbol assumed so, its inverse, the identity."""
+    while isinstance(e, Func) and e.name == "inv":
+        e = e.arg
+    return isinstance(e, Identity) or isinstance(e, Symbol) and e.assumption in ("symmetric", "spd")
+
+
+def is_onehot(e: Expr) -> bool:
+    """Columns known to sum to 1 (labels declared ``onehot``)."""
+    return isinstance(e, Symbol) and e.assumption == "onehot"
+
+
 def split_coeff(e: Expr) -> tuple[sympy.Expr, Expr | None]:
     """``e`` as (number, rest); rest None for a pure constant."""
     if isinstance(e, Const):
@@ -668,7 +685,7 @@ def transpose(e: Expr) -> Expr:
     Sums and elementwise results keep their transpose, ``(A s - x)^T``: pushed in
     they read worse and no longer share the untransposed value.
     """
-    if e.is_scalar or isinstance(e, Identity):
+    if e.is_scalar or is_symmetric(e):
         return e
     if isinstance(e, Transpose):
         return e.arg
@@ -697,6 +714,9 @@ def summation(e: Expr, axis: int | None) -> Expr:
         return e
     if axis == 0 and cols == 1 or axis == 1 and rows == 1:
         axis = None
+    if is_onehot(e) and axis != 1:
+        # Every column sums to 1: the column sums are a row of ones, all entries sum to cols.
+        return ones((ONE, cols)) if axis == 0 else Const(cols)
     if isinstance(e, MatMul) and (e.coeff != 1 or e.scalars):
         return mul(Const(e.coeff), *e.scalars, summation(mul(*e.chain), axis))
     if isinstance(e, Broadcast):

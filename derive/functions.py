@@ -228,6 +228,16 @@ def _one_plus(arg: Expr) -> tuple[int, Func] | None:
 
 MATRIX_OPS: dict[str, MatrixOp] = _matrix_op_rows()
 
+
+def register_activation(row: Activation) -> Activation:
+    """Add a row made at run time (the SymPy front end's functions, ``sympy_input``).
+
+    Rows are keyed by name; a name already in the table keeps its row, so the
+    caller names rows by what they compute.
+    """
+    return ACTIVATIONS.setdefault(row.name, row)
+
+
 # Stable forms: no overflow for large |z|, and as cheap as the naive ones.
 NUMPY_HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):

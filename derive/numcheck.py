@@ -4,7 +4,9 @@ A random instance gets small dimensions and data drawn to suit the formula's
 domain: plain Gaussian data first, then positive entries (for log, sqrt, ./),
 then entries in (0, 1) (for log(1 - p)), then also well-conditioned symmetric
 positive definite square matrices (for logdet, inv); the first draw on which
-the cost is finite and raises no NumPy warning is used.
+the cost is finite and raises no NumPy warning is used. A name declared with
+``--assume`` always gets data that has the property: a symmetric matrix, a
+symmetric positive definite one (B B^T / n + I), one-hot columns.
 """
 from __future__ import annotations
 
@@ -67,9 +69,16 @@ def _draw(symbol, sizes, strategy: str, rng: np.random.Generator):
         data = rng.uniform(0.1, 0.9, shape)   # probabilities, as in a KL divergence
     else:
         data = rng.uniform(0.5, 1.5, shape)
-    if strategy == "positive definite" and k == "matrix" and rows == cols:
+    if (strategy == "positive definite" or symbol.assumption == "spd") and k == "matrix" \
+            and rows == cols:
         b = rng.standard_normal((rows, rows))
         data = b @ b.T / rows + np.eye(rows)
+    elif symbol.assumption == "symmetric":
+        data = (data + data.T) / 2
+    elif symbol.assumption == "onehot":
+        labels = np.zeros((rows, cols))
+        labels[rng.integers(0, rows, cols), np.arange(cols)] = 1.0
+        data = labels.reshape(shape)
     return float(data) if k == "scalar" else data
 
 

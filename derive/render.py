@@ -16,10 +16,57 @@ from .printing.numpy import kind
 from .printing.text import TextPrinter, to_text
 
 
-def _shape_text(symbol) -> str:
-    rows, cols = symbol.shape
+def _dimension_names(d: Derivation) -> dict[str, str]:
+    """A dimension named like a scalar of the formula (the scalar m and the number of
+    columns m) is written as the code names it, m_dim, so the two stay apart."""
+    scalars = {s.name for s in d.formula.symbols if kind(s) == "scalar"}
+    return {name: f"{name}_dim" for name in scalars}
+
+
+def _shape_text(symbol, renamed: dict[str, str] | None = None) -> str:
+    rows, cols = (renamed.get(str(x), str(x)) if renamed else str(x) for x in symbol.shape)
     k = kind(symbol)
     return "scalar" if k == "scalar" else f"{rows}" if k == "col" else f"{rows}×{cols}"
+
+
+def _renamed_note(d: Derivation, renamed: dict[str, str]) -> str:
+    used = sorted({renamed[str(x)] for s in d.formula.symbols for x in s.shape
+                   if str(x) in renamed and kind(s) != "scalar"})
+    return "".join(f" ({name}: the dimension {name[:-4]}, not the scalar {name[:-4]})"
+                   for name in used)
+
+
+MAX_KINDS_SHOWN = 12
+_KIND_WHY = {
+    "scalar": "Greek name; --shape {name}=n for a vector",
+    "vector": "lower-case name; --shape {name}= for a scalar",
+    "matrix": "upper-case name",
+}
+
+
+def kinds_text(d: Derivation) -> str:
+    """The kinds that defaults decided, name by name, with why and the --shape to change
+    them: the first lines of every text output, so that no name silently decides a shape."""
+    defaults = d.formula.defaults
+    if not defaults:
+        return ""
+    renamed = _dimension_names(d)
+    lines = ["kinds from the names (--shape changes them):"]
+    for name in list(defaults)[:MAX_KINDS_SHOWN]:
+        symbol = d.formula.symbol(name)
+        k = kind(symbol)
+        what = {"scalar": "scalar", "col": f"vector of length {_shape_text(symbol, renamed)}"}.get(
+            k, f"{_shape_text(symbol, renamed)} matrix")
+        why = _KIND_WHY[defaults[name]].format(name=name)
+        lines.append(f"  {name}: {what} ({why})")
+    if len(defaults) > MAX_KINDS_SHOWN:
+        lines.append(f"  and {len(defaults) - MAX_KINDS_SHOWN:,} more, by the same rule")
+    return "\n".join(lines) + "\n"
+
+
+def notes(d: Derivation) -> list[str]:
+    """The notes after a result: assumptions used, then subgradients taken."""
+    return d.assumed + d.subgradients
 
 
 def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = False) -> str:
@@ -35,12 +82,12 @@ def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = Fals
             parts.append(_steps_latex(d))
             parts.append("\\noindent\\textbf{Result.}\n")
         parts.append(d.latex)
-        parts.append(document.notes(d.subgradients))
+        parts.append(document.notes(notes(d)))
         body = "".join(parts)
         return document.standalone(body) if standalone else body
-    parts = [_steps_text(d)] if steps else []
+    parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
     parts.append(d.text + "\n")
-    parts += [f"note: {note}\n" for note in d.subgradients]
+    parts += [f"note: {note}\n" for note in notes(d)]
     return "".join(parts)
 
 
@@ -108,8 +155,9 @@ def render_layers(d: Derivation, fmt: str) -> str:
     if fmt == "latex":
         return document.PREAMBLE + "\n" + "\n".join(_network_latex(i, n)
                                                      for i, n in enumerate(networks, 1))
-    shapes = ", ".join(f"{s.name}: {_shape_text(s)}" for s in d.formula.symbols)
-    out = [f"shapes: {shapes}", ""]
+    renamed = _dimension_names(d)
+    shapes = ", ".join(f"{s.name}: {_shape_text(s, renamed)}" for s in d.formula.symbols)
+    out = [kinds_text(d) + f"shapes: {shapes}{_renamed_note(d, renamed)}", ""]
     for i, network in enumerate(networks, 1):
         out.append(_network_text(i, network))
     contributions = _contributions(d, to_text)
@@ -198,5 +246,7 @@ def as_json(d: Derivation) -> dict:
         "latex": d.latex,
         "numpy": d.numpy,
         "layers": [_network_json(n) for n in d.layers],
-        "notes": d.subgradients,
+        "notes": notes(d),
+        "assumed_kinds": d.formula.defaults,
+        "warnings": d.warnings,
     }

@@ -137,8 +137,12 @@ class Printer:
 
     def signed_parts(self, e: Add) -> list[tuple[str, Expr]]:
         """The terms of a sum as (sign, term printed after the sign)."""
+        terms = list(e.terms)
+        first_positive = next((i for i, t in enumerate(terms) if not _negated(t)[0]), 0)
+        # b - a rather than -a + b: a sum reads from a term that is not negated.
+        terms.insert(0, terms.pop(first_positive))
         out = []
-        for term in e.terms:
+        for term in terms:
             negative, positive = _negated(term)
             out.append(("-", positive) if negative else ("+", term))
         return out

@@ -139,6 +139,8 @@ def _split(sign: str, term: Expr, printer: LatexPrinter, depth: int, level: int 
                 printer.definition(term)
         finally:
             del printer.names[group]
+        if _MARK not in marked:     # the part does not print as itself (x ./ y prints y)
+            return [(sign, text)]
         before, after = marked.split(_MARK, 1)
         if before.endswith(r"\left(") and after.startswith(r"\right)"):
             before, after = before[:-len(r"\left(")], after[len(r"\right)"):]
