@@ -7,7 +7,8 @@
 from . import recipes
 from .api import Derivation, check, gradient
 from .errors import DeriveError, DeriveWarning, InternalError
+from .second_order import hessian, hvp
 
 __all__ = ["Derivation", "DeriveError", "DeriveWarning", "InternalError", "check", "gradient",
-           "recipes"]
+           "hessian", "hvp", "recipes"]
 __version__ = "0.1.0"

@@ -85,7 +85,9 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
-    inline: bool = False    # print everything expanded: no "where" names
+    # Print everything expanded, no "where" names (set by gradient(inline=True) or --inline;
+    # no __init__ argument, so that subclasses' positional fields stay where they are).
+    inline: bool = field(default=False, init=False, compare=False)
     _objective: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -106,6 +108,11 @@ class Derivation:
     def warnings(self) -> list[str]:
         """What a default kind may have got wrong (also issued as a DeriveWarning)."""
         return self.formula.warnings
+
+    @property
+    def notes(self) -> list[str]:
+        """What the output says beside the result: assumptions used, then subgradients taken."""
+        return self.assumed + self.subgradients
 
     @_derived
     def names(self) -> dict:

@@ -1,4 +1,5 @@
-"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``."""
+"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``,
+``derive hvp`` and ``derive hess``."""
 from __future__ import annotations
 
 import os
@@ -40,6 +41,14 @@ CHECK_EXAMPLES = _examples(
     "derive check \"sum(log(sigmoid(X*w)))\" --wrt w --seed 3",
     "derive check \"logdet(Sigma) + tr(inv(Sigma)*S)\" --wrt Sigma --assume Sigma=spd "
     "--assume S=spd",
+)
+SECOND_ORDER_EXAMPLES = _examples(
+    "derive hvp \"norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2\" --wrt A --shape s=n,k "
+    "--shape x=m,k",
+    "derive hvp \"sum(softplus(-y .* (X*w)))\" --wrt w --format numpy",
+    "derive hess \"x'*A*x\" --wrt x",
+    "derive hess \"sum(softplus(-y .* (X*w)))\" --wrt w --steps",
+    "derive check \"sum(softplus(-y .* (X*w)))\" --wrt w --hess",
 )
 
 FORMATS = ("text", "latex", "numpy", "json")
@@ -197,18 +206,75 @@ def layers(formula: str, wrt, shape, assume, fmt: str) -> None:
 @shape_option
 @assume_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random data.")
-@click.option("--tolerance", type=float, default=1e-6, show_default=True,
-              help="Largest relative error that passes.")
-def check(formula: str, wrt, shape, assume, seed: int, tolerance: float) -> None:
+@click.option("--tolerance", type=float, default=None,
+              help="Largest relative error that passes.  [default: 1e-6; 1e-5 with --hvp/--hess]")
+@click.option("--hvp", "second", flag_value="hvp",
+              help="Check the emitted hvp against central differences of the gradient.")
+@click.option("--hess", "second", flag_value="hess",
+              help="Check the emitted hessian_X against central differences of the gradient.")
+def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
+          second: str | None) -> None:
     """Compare the emitted NumPy gradient with central finite differences (exit 1 on failure)."""
     def action() -> int:
-        from .numcheck import check_derivation
+        from .numcheck import check_derivation, check_second_order
         from .render import kinds_text
-        derivation = _derive(formula, wrt, shape, assume)
-        result = check_derivation(derivation, seed=seed, tolerance=tolerance)
+        if second:
+            from .second_order import hessian, hvp
+            derivation = _warned(lambda: (hvp if second == "hvp" else hessian)(
+                _read_formula(formula), list(wrt), list(shape), list(assume)))
+            result = check_second_order(derivation, seed=seed,
+                                        tolerance=1e-5 if tolerance is None else tolerance)
+        else:
+            derivation = _derive(formula, wrt, shape, assume)
+            result = check_derivation(derivation, seed=seed,
+                                      tolerance=1e-6 if tolerance is None else tolerance)
         assumed = "".join(f"note: {note}\n" for note in derivation.assumed)
         click.echo(kinds_text(derivation) + assumed + str(result))
         return 0 if result.passed else 1
+    _guarded(action, formula)
+
+
+@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@assume_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the derivation: layer tables, and the tangent of each layer's input "
+                   "and delta.")
+@standalone_option
+def hvp(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
+        standalone: bool) -> None:
+    """Print the Hessian-vector product: the derivative of the gradient along d_X."""
+    def action() -> None:
+        from .render import render
+        from .second_order import hvp as derive_hvp
+        derivation = _warned(lambda: derive_hvp(_read_formula(formula), list(wrt), list(shape),
+                                                   list(assume)))
+        click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
+    _guarded(action, formula)
+
+
+@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@assume_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the derivation: layer tables, and the tangent of each layer's input "
+                   "and delta.")
+@standalone_option
+def hess(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
+         standalone: bool) -> None:
+    """Print the Hessian with respect to X as a matrix (a Kronecker form for a matrix X)."""
+    def action() -> None:
+        from .render import render
+        from .second_order import hessian
+        derivation = _warned(lambda: hessian(_read_formula(formula), list(wrt), list(shape),
+                                                list(assume)))
+        click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
     _guarded(action, formula)
 
 

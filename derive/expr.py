@@ -455,8 +455,11 @@ def add(*terms: Expr) -> Expr:
         return broadcast(parts[0], shape)
     common = _common_scalars(parts)
     if common:
-        inner = add(*[mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts])
-        return broadcast(mul(*common, inner), shape)
+        divided = [mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts]
+        # Only if dividing removed them: sum(x.^2) / norm(x)^2 keeps both (norm(x)^2 is
+        # rewritten as sum(x.^2)), and factoring again would never end.
+        if not set(_common_scalars(divided)) & set(common):
+            return broadcast(mul(*common, add(*divided)), shape)
     parts_shape = broadcast_shape(p.shape for p in parts)
     return broadcast(Add(tuple(parts), parts_shape), shape)
 
@@ -693,6 +696,9 @@ def transpose(e: Expr) -> Expr:
         return mul(Const(e.coeff), *e.scalars, *[transpose(f) for f in reversed(e.chain)])
     if isinstance(e, Broadcast):
         return broadcast(transpose(e.arg), (e.shape[1], e.shape[0]))
+    if isinstance(e, Add) and all(_named_matrix(t) for t in e.terms):
+        # (A^T + A)^T is A + A^T: as short, and what a second derivative (of x'Ax) reads like
+        return add(*[transpose(t) for t in e.terms])
     if isinstance(e, Shared) and transpose(e.value) == e.value:
         return e  # symmetric, like s s^T
     if isinstance(e, Sum) and e.axis is not None and isinstance(e.arg, Transpose):
@@ -703,6 +709,18 @@ def transpose(e: Expr) -> Expr:
         if rule is not None:
             return rule(e)
     return Transpose(e)
+
+
+def _named_matrix(e: Expr) -> bool:
+    """A matrix of the formula (or a function of one: inv(A)) or its transpose, possibly
+    scaled by a number: A, -2 B^T, inv(S)^T / 2."""
+    if isinstance(e, MatMul) and len(e.factors) == 1:
+        e = e.factors[0]
+    if isinstance(e, Transpose):
+        e = e.arg
+    if isinstance(e, Func) and all(isinstance(a, Symbol) for a in e.args):
+        e = e.args[0]
+    return isinstance(e, Symbol) and e.shape[0] != 1 and e.shape[1] != 1
 
 
 def summation(e: Expr, axis: int | None) -> Expr:
@@ -734,6 +752,13 @@ def summation(e: Expr, axis: int | None) -> Expr:
             return add(*[summation(broadcast(t, e.shape), axis) for t in e.terms])
     if axis is not None and isinstance(e, Transpose):
         return transpose(summation(e.arg, 1 - axis))
+    if isinstance(e, MatMul) and len(e.chain) > 1:
+        # The row sums of P (v 1^T) are P (m v), the column sums of (1 r) Q are (n r) Q: the
+        # repeated factor is summed, not the product.
+        end = e.chain[-1] if axis == 1 else e.chain[0] if axis == 0 else None
+        if isinstance(end, Broadcast) and not end.arg.is_scalar:
+            reduced = summation(end, axis)
+            return mul(*e.chain[:-1], reduced) if axis == 1 else mul(reduced, *e.chain[1:])
     return Sum(e, axis)
 
 
@@ -765,6 +790,8 @@ def rebuild(node: Expr, children: list[Expr]) -> Expr:
         return summation(children[0], node.axis)
     if isinstance(node, Broadcast):
         return broadcast(children[0], node.shape)
+    if isinstance(node, Func) and len(children) > 1:
+        return Func(node.name, tuple(children), node.params, node.shape)   # A ⊗ B: no rewrites
     if isinstance(node, Func):
         from .functions import apply
         return apply(node.name, children[0], *node.params)

@@ -48,6 +48,9 @@ class MatrixOp:
     reciprocal_zero_at_zero: bool = False
     # The NumPy spelling may return a read-only view (np.diag of a matrix): never update it.
     numpy_view: bool = False
+    # The text and LaTeX spellings are an operator between the arguments (A ⊗ B), which are
+    # then parenthesised like the factors of a product.
+    infix: bool = False
 
 
 def apply(name: str, arg: Expr, *params) -> Expr:
@@ -154,6 +157,10 @@ def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
     return (apply("diag", delta),)
 
 
+def _not_differentiated(node: Func, delta: Expr) -> tuple[Expr, ...]:
+    raise AssertionError(f"{node.name} is an output only: derive never differentiates it")
+
+
 def _matrix_op_rows() -> dict[str, MatrixOp]:
     rows = [
         MatrixOp("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
@@ -191,6 +198,15 @@ def _matrix_op_rows() -> dict[str, MatrixOp]:
                  lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
                  _logsumexp_vjp, "logsumexp({0})", r"\operatorname{{logsumexp}}\left({0}\right)",
                  "_logsumexp({0}, axis={axis})", derivative_text="delta .* softmax(z)"),
+        # Only in a Hessian of a matrix variable (acting on vec(X)): never differentiated.
+        MatrixOp("kron", lambda n: (n.args[0].shape[0] * n.args[1].shape[0],
+                                    n.args[0].shape[1] * n.args[1].shape[1]),
+                 _not_differentiated, "({0} ⊗ {1})", r"\left({0} \otimes {1}\right)",
+                 "np.kron({0}, {1})", infix=True),
+        # The columns of a matrix stacked: also only in a Hessian of a matrix variable.
+        MatrixOp("vec", lambda n: (n.arg.shape[0] * n.arg.shape[1], ONE), _not_differentiated,
+                 "vec({0})", r"\operatorname{{vec}}\left({0}\right)", "np.ravel({0}, order='F')",
+                 numpy_view=True),
     ]
     return {row.name: row for row in rows}
 

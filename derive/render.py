@@ -13,7 +13,8 @@ from .expr import Expr
 from .layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
 from .printing.numpy import kind
-from .printing.text import TextPrinter, to_text
+from .printing.text import FormulaTextPrinter, TextPrinter, to_text
+from .second_order import SecondOrder
 
 
 def _dimension_names(d: Derivation) -> dict[str, str]:
@@ -64,31 +65,40 @@ def kinds_text(d: Derivation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def notes(d: Derivation) -> list[str]:
-    """The notes after a result: assumptions used, then subgradients taken."""
-    return d.assumed + d.subgradients
-
-
 def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = False) -> str:
     if standalone and fmt != "latex":
         raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
+    second_order = isinstance(d, SecondOrder)
     if fmt == "numpy":
         return d.numpy
     if fmt == "json":
-        return json.dumps(as_json(d), indent=2) + "\n"
+        return json.dumps(second_order_json(d) if second_order else as_json(d), indent=2) + "\n"
     if fmt == "latex":
         parts = [document.PREAMBLE + "\n"]
-        if steps:
-            parts.append(_steps_latex(d))
-            parts.append("\\noindent\\textbf{Result.}\n")
-        parts.append(d.latex)
-        parts.append(document.notes(notes(d)))
+        if steps and second_order:
+            parts += [render_layers(d, fmt, preamble=False), tangents_table(d, fmt)]
+        elif steps:
+            parts += [_steps_latex(d), "\\noindent\\textbf{Result.}\n"]
+        parts.append(_second_order_latex(d) if second_order else d.latex)
+        parts.append(document.notes(d.notes))
         body = "".join(parts)
         return document.standalone(body) if standalone else body
-    parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
+    if steps and second_order:
+        parts = [render_layers(d, fmt), tangents_table(d, fmt)]
+    else:
+        parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
     parts.append(d.text + "\n")
-    parts += [f"note: {note}\n" for note in notes(d)]
+    parts += [f"note: {note}\n" for note in d.notes]
     return "".join(parts)
+
+
+def _second_order_latex(d: SecondOrder) -> str:
+    """The Hessians or Hessian-vector products in one align*, broken to fit as gradients are."""
+    if d.hessians:
+        rows = {rf"\nabla^2_{{{latex_name(n)}}} F": shown for n, (shown, _) in d.hessians.items()}
+    else:
+        rows = {d.hvp_latex(n).split(" = ", 1)[0]: h for n, h in d.hvps.items()}
+    return document.align([document.Equation("", lhs, e) for lhs, e in rows.items()], {})
 
 
 _HEADINGS = (
@@ -148,13 +158,13 @@ def _derivative(layer: Layer, printer) -> str:
     return layer.derivative if isinstance(layer.derivative, str) else printer(layer.derivative)
 
 
-def render_layers(d: Derivation, fmt: str) -> str:
+def render_layers(d: Derivation, fmt: str, preamble: bool = True) -> str:
     networks = d.layers
     if fmt == "json":
         return json.dumps([_network_json(n) for n in networks], indent=2) + "\n"
     if fmt == "latex":
-        return document.PREAMBLE + "\n" + "\n".join(_network_latex(i, n)
-                                                     for i, n in enumerate(networks, 1))
+        tables = "\n".join(_network_latex(i, n) for i, n in enumerate(networks, 1))
+        return document.PREAMBLE + "\n" + tables if preamble else tables
     renamed = _dimension_names(d)
     shapes = ", ".join(f"{s.name}: {_shape_text(s, renamed)}" for s in d.formula.symbols)
     out = [kinds_text(d) + f"shapes: {shapes}{_renamed_note(d, renamed)}", ""]
@@ -221,8 +231,12 @@ def _network_json(network: Network) -> dict:
     }
 
 
-def _expr_json(e: Expr, names: dict | None = None, definition: bool = False) -> dict:
-    text, latex = TextPrinter(names), LatexPrinter(names)
+def _expr_json(e: Expr, names: dict | None = None, definition: bool = False,
+               language: bool = True) -> dict:
+    """Text and LaTeX of e; the text in the formula language unless ``language`` is false
+    (a Hessian in vec form, with its Kronecker products, is not)."""
+    text = (FormulaTextPrinter if language else TextPrinter)(names)
+    latex = LatexPrinter(names)
     if definition:
         return {"text": text.definition(e), "latex": latex.definition(e)}
     return {"text": text.print(e), "latex": latex.print(e)}
@@ -246,7 +260,46 @@ def as_json(d: Derivation) -> dict:
         "latex": d.latex,
         "numpy": d.numpy,
         "layers": [_network_json(n) for n in d.layers],
-        "notes": notes(d),
+        "notes": d.notes,
         "assumed_kinds": d.formula.defaults,
         "warnings": d.warnings,
     }
+
+
+# ---------------------------------------------------------------- second order
+
+
+def tangents_table(d: SecondOrder, fmt: str) -> str:
+    """For each layer, the tangent (derivative along the directions) of its input and delta."""
+    printer = to_latex if fmt == "latex" else to_text
+    along = ", ".join(printer(s) for s in d.directions.values())
+    out = []
+    for index, network in enumerate(d.layers, 1):
+        rows = [("layer", "tangent of z(l)", "tangent of delta(l)")]
+        rows += [(str(number), printer(d.tangents(layer.z)), printer(d.tangents(layer.delta)))
+                 for number, layer in enumerate(network.layers, 1)]
+        if fmt == "latex":
+            lines = [rf"\noindent Network {index}, forward over reverse along ${along}$:", r"\[",
+                     r"\begin{array}{c|l|l}",
+                     r"l & \dot z^{(l)} & \dot\delta^{(l)} \\ \hline"]
+            lines += [" & ".join(r) + r" \\" for r in rows[1:]]
+            out.append("\n".join(lines + [r"\end{array}", r"\]"]) + "\n")
+            continue
+        widths = [max(len(r[c]) for r in rows) for c in range(2)]
+        table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:2], widths)) + "  " + r[2]
+                 for r in rows]
+        out.append("\n".join([f"network {index}, forward over reverse along {along}:"] + table)
+                   + "\n")
+    return "\n".join(out)
+
+
+def second_order_json(d: SecondOrder) -> dict:
+    out = as_json(d)
+    out["directions"] = {name: s.name for name, s in d.directions.items()}
+    out["hvps"] = {name: {**_expr_json(h), "latex_equation": d.hvp_latex(name)}
+                   for name, h in d.hvps.items()}
+    if d.hessians:
+        out["hessians"] = {name: {**_expr_json(shown, language=False), "acts_on": (
+            f"vec({name})" if d.directions[name].shape[1] != 1 else name)}
+            for name, (shown, _) in d.hessians.items()}
+    return out

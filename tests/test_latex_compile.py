@@ -138,6 +138,19 @@ def test_random_formulas_compile_and_fit(tmp_path):
     _compile(documents, tmp_path)
 
 
+def test_second_order_results_compile_and_fit(tmp_path):
+    documents = {}
+    for command, formula, wrt in [("hess", "x'*A*x", "x"), ("hess", "sum(softplus(-y .* (X*w)))", "w"),
+                                  ("hess", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
+                                  ("hvp", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
+                                  ("hvp", "logdet(X) + tr(inv(X)*C)", "X")]:
+        code, out, err = run(command, formula, "--wrt", wrt, "--format", "latex")
+        assert code == 0, err
+        _no_run_on(out)
+        documents[f"{command} {formula}"] = out
+    _compile(documents, tmp_path)
+
+
 def test_standalone_document_compiles_as_it_is(tmp_path):
     code, out, err = run("recipe", "mlp_softmax", "--format", "latex", "--steps", "--standalone")
     assert code == 0, err

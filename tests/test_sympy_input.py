@@ -10,7 +10,6 @@ in the comments) with a scalar cost.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import functools
 import operator
@@ -290,7 +289,7 @@ def test_a_sympy_network_reads_as_the_ufldl_note():
     hidden = (W1*X2 + b1*OneMatrix(1, m_)).applyfunc(Lambda(t, 1/(1 + exp(-t))))
     cost = Trace((W2*hidden - X2).T*(W2*hidden - X2))/2 + beta/2*Trace(W1.T*W1)
     derivation = verify(cost, [W1, b1, W2])
-    inline = dataclasses.replace(derivation, inline=True)
+    inline = derive.gradient(cost, [W1, b1, W2], inline=True)
     assert inline.text.splitlines()[-1] == \
         "grad_W2 = (W2 sigmoid(W1 X + b1 ones(1, m)) - X) sigmoid(W1 X + b1 ones(1, m))^T"
     # d.sympy spells sigmoid as SymPy's Lambda, which reads back as derive's sigmoid

@@ -18,7 +18,7 @@ from .base import ADD, CHAIN
 from .latex import LatexPrinter
 from .names import Name, used_names
 from .naming import TERM_WIDTH
-from .text import TextPrinter
+from .text import FormulaTextPrinter
 from .width import TEXT_WIDTH, latex_width
 
 PREAMBLE = "% derive: needs \\usepackage{amsmath} and \\usepackage{amssymb}, nothing else"
@@ -49,7 +49,7 @@ def _undefined(equations: list[Equation], names: dict[Expr, Name], defined) -> l
 
 def text_block(equations: list[Equation], names: dict[Expr, Name], defined=()) -> str:
     """One equation a line, then the definitions the equations use after "where"."""
-    printer = TextPrinter(names)
+    printer = FormulaTextPrinter(names)
     lines = [f"{eq.text_lhs} = {_rhs(printer, eq)}" for eq in equations]
     used = _undefined(equations, names, defined)
     if used:

@@ -83,8 +83,10 @@ class LatexPrinter(Printer):
             return rf"\log\left({ones} \exp\left({self.print(e.arg)}\right)\right)"
         if e.name == "inv":
             return lookup(e.name).latex.format(self.wrap(e.arg, ATOM))
-        spelling = _SPELLINGS.get(e.name, lookup(e.name).latex)
-        return spelling.format(*[self.print(a) for a in e.args])
+        row = lookup(e.name)
+        spelling = _SPELLINGS.get(e.name, row.latex)
+        return spelling.format(*[self.wrap(a, MUL) if getattr(row, "infix", False)
+                                 else self.print(a) for a in e.args])
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
         # X^{-1} carries a superscript: a power or transpose of it needs parentheses.

@@ -566,9 +566,10 @@ def _docstring(summary: str, source: str, parameters: list[Symbol], notes: list[
 
 
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
-            notes: list[str]) -> str:
-    """The whole program of SPEC section 4."""
-    printer = NumpyPrinter(parameters)
+            notes: list[str], directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
+            hessians: dict[str, Expr] | None = None) -> str:
+    """The whole program of SPEC section 4 (with ``hvps``, its second order too)."""
+    printer = NumpyPrinter(list(parameters) + list(directions))
     signature = ", ".join(printer.names[p.name] for p in parameters)
     grad_names = {name: f"grad_{name}" for name in gradients}
     functions = []
@@ -584,8 +585,44 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             grad_names[name],
             _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,
                        f"dF/d{name}, shaped like {name}")))
+    if hvps:
+        functions += _second_order_functions(printer, source, parameters, notes, outputs,
+                                             directions, hvps, hessians or {})
     helpers = [NUMPY_HELPERS[h] for h in sorted(printer.helpers)]
     return "\n\n\n".join(["import numpy as np"] + helpers + functions) + "\n"
+
+
+def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list[Symbol],
+                            notes: list[str], first: list[Output], directions: list[Symbol],
+                            hvps: dict[str, Expr], hessians: dict[str, Expr]) -> list[str]:
+    """hvp(..., d_X, ...), value_grad_hvp(...) and hessian_X(...): the same bodies, with the
+    directions as extra parameters and the products (or Hessians) as extra outputs."""
+    names = [printer.names[p.name] for p in parameters]
+    signature = ", ".join(names + [printer.names[d.name] for d in directions])
+    extra = tuple(f"{printer.names[d.name]}: the direction of {name}, shaped like {name}"
+                  for d, name in zip(directions, hvps))
+    products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
+    returned = ", ".join(o.name for o in products)
+    together = ", ".join(o.name for o in first + products)
+    functions = [
+        _function("hvp", signature, printer.body(products), returned,
+                  _docstring("Hessian-vector product: the derivative of the gradients along the "
+                             "directions.", source, parameters, notes,
+                             f"({returned})" if len(products) > 1 else
+                             f"{returned}, shaped like {next(iter(hvps))}", extra)),
+        _function("value_grad_hvp", signature, printer.body(first + products), together,
+                  _docstring("Value, gradients and Hessian-vector products, sharing the work.",
+                             source, parameters, notes, f"({together})", extra))]
+    direction_of = dict(zip(hvps, directions))
+    for name, hessian in hessians.items():
+        remark = (f"It acts on {name}.reshape(-1, order='F'), the columns of {name} stacked.",) \
+            if kind(direction_of[name]) == "matrix" else ()
+        functions.append(_function(
+            f"hessian_{name}", ", ".join(names),
+            printer.body([Output(f"hessian_{name}", hessian)]), f"hessian_{name}",
+            _docstring(f"Hessian of F with respect to {name}.", source, parameters, notes,
+                       "a number" if hessian.is_scalar else "a matrix", remarks=remark)))
+    return functions
 
 
 def _function(name: str, signature: str, body: list[str], returned: str,

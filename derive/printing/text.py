@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..expr import Expr, Func, Identity, Transpose
+from ..expr import Broadcast, Expr, Func, Identity, Transpose, is_zero
 from ..functions import lookup
 from .base import ATOM, MUL, Printer
 from .names import Name
@@ -49,7 +49,7 @@ class TextPrinter(Printer):
         return f"1 {'/' if base.is_scalar else './'} {self.wrap(base, MUL + 1)}", MUL
 
     def identity(self, e: Identity) -> str:
-        return f"eye({e.shape[0]})"   # the language's spelling: a bare I would be a name
+        return "I"
 
     def ones(self, rows, cols) -> str:
         return f"ones({rows}, {cols})"
@@ -61,16 +61,32 @@ class TextPrinter(Printer):
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
     def spelling(self, e: Func) -> str:
-        args = [self.print(a) for a in e.args]
+        row = lookup(e.name)
+        args = [self.wrap(a, MUL) if getattr(row, "infix", False) else self.print(a)
+                for a in e.args]
         if e.name == "logsumexp" and e.params == (0,):
             # Per column, as the language writes it: logsumexp(X) alone sums over all entries.
             return f"logsumexp({args[0]}, 1)"
-        return lookup(e.name).text.format(*args)
+        return row.text.format(*args)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
             return f"{self.print(e.arg)}^T", ATOM
         return super()._print_Transpose(e)
+
+
+class FormulaTextPrinter(TextPrinter):
+    """The text of a result, in the formula language itself (it reads back as the same
+    function): the identity and zeros as the language writes them, not I, which would be
+    a name, or zeros(...), which it lacks."""
+
+    def identity(self, e: Identity) -> str:
+        return f"eye({e.shape[0]})"
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        if is_zero(e):
+            return f"0 {self.ones(*e.shape)}", MUL
+        return super()._print_Broadcast(e)
 
 
 def to_text(e: Expr, names: dict[Expr, Name] | None = None) -> str:
