@@ -166,11 +166,13 @@ def _describe(error: BaseException, where: str) -> str:
 
 def documented_ndims(case: Case, function, names: list[str]) -> dict[str, int]:
     """How many dimensions the function's docstring gives each argument ("x: vector, shape
-    (n,)"); a matrix declared n×1, 1×k or 1×1 is taken as documented."""
+    (n,)"); a matrix declared n×1, 1×k or 1×1 is taken as documented. The parameters come in
+    the order of ``names``: their spelling is read off the signature, since a name may be
+    renamed otherwise than we would guess (``lambda`` beside a ``lambda_``)."""
     doc = function.__doc__ or ""
     out = {}
-    for name in names:
-        line = re.search(rf"^\s*{re.escape(oracle.python_name(name))}: (.*)$", doc, re.MULTILINE)
+    for name, parameter in zip(names, inspect.signature(function).parameters):
+        line = re.search(rf"^\s*{re.escape(parameter)}: (.*)$", doc, re.MULTILINE)
         if line is None:
             continue
         shape = re.search(r"shape \(([^)]*)\)", line.group(1))
