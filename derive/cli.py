@@ -234,48 +234,36 @@ def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
     _guarded(action, formula)
 
 
-@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
-@click.argument("formula")
-@wrt_option
-@shape_option
-@assume_option
-@format_option
-@click.option("--steps", is_flag=True,
-              help="Add the derivation: layer tables, and the tangent of each layer's input "
-                   "and delta.")
-@standalone_option
-def hvp(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
-        standalone: bool) -> None:
-    """Print the Hessian-vector product: the derivative of the gradient along d_X."""
-    def action() -> None:
-        from .render import render
-        from .second_order import hvp as derive_hvp
-        derivation = _warned(lambda: derive_hvp(_read_formula(formula), list(wrt), list(shape),
-                                                   list(assume)))
-        click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
-    _guarded(action, formula)
+def _second_order_command(name: str, function_name: str, doc: str) -> None:
+    """``derive hvp`` and ``derive hess``: the options of grad, a second-order result."""
+    @main.command(name, epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS,
+                  help=doc)
+    @click.argument("formula")
+    @wrt_option
+    @shape_option
+    @assume_option
+    @format_option
+    @click.option("--steps", is_flag=True,
+                  help="Add the derivation: layer tables, and the tangent of each layer's "
+                       "input and delta.")
+    @standalone_option
+    def command(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
+                standalone: bool) -> None:
+        def action() -> None:
+            from . import second_order
+            from .render import render
+            derive_second = getattr(second_order, function_name)
+            derivation = _warned(lambda: derive_second(_read_formula(formula), list(wrt),
+                                                       list(shape), list(assume)))
+            click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
+        _guarded(action, formula)
 
 
-@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
-@click.argument("formula")
-@wrt_option
-@shape_option
-@assume_option
-@format_option
-@click.option("--steps", is_flag=True,
-              help="Add the derivation: layer tables, and the tangent of each layer's input "
-                   "and delta.")
-@standalone_option
-def hess(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
-         standalone: bool) -> None:
-    """Print the Hessian with respect to X as a matrix (a Kronecker form for a matrix X)."""
-    def action() -> None:
-        from .render import render
-        from .second_order import hessian
-        derivation = _warned(lambda: hessian(_read_formula(formula), list(wrt), list(shape),
-                                                list(assume)))
-        click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
-    _guarded(action, formula)
+_second_order_command("hvp", "hvp",
+                      "Print the Hessian-vector product: the derivative of the gradient along d_X.")
+_second_order_command("hess", "hessian",
+                      "Print the Hessian with respect to X as a matrix (a Kronecker form for a "
+                      "matrix X).")
 
 
 RECIPE_EXAMPLES = _examples(
