@@ -12,7 +12,7 @@ import sympy
 from .backprop import Backprop, backprop
 from .build import Formula, build
 from .errors import DeriveError, DeriveWarning, internal
-from .expr import TooLarge
+from .nodes import TooLarge
 from .shapes import PROPERTIES, parse_assumption, parse_declaration
 
 if TYPE_CHECKING:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Power, Sum, Symbol,
-                   Transpose, add, broadcast, depends_on, hadamard, mul, power, summation,
-                   postorder, transpose, unbroadcast, zeros)
+from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
+from .simplify import add, broadcast, hadamard, mul, power, summation, transpose, unbroadcast
 from .functions import apply
 
 

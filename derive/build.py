@@ -3,7 +3,7 @@
 Two walks over the syntax tree. The first gives every node a shape, binding
 unknown dimensions by unification and reporting any disagreement at its place
 in the text. The second, with every shape known, builds the expression through
-the simplifying constructors of ``expr``. Both walks use an explicit stack, so a
+the simplifying constructors of ``simplify``. Both walks use an explicit stack, so a
 chain of ten thousand terms costs no recursion.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sympy
 
 from . import parse as syntax
 from .errors import DeriveError
-from .expr import (SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, TooLarge, add, hadamard, mul, neg,
-                   ones, power, summation, transpose)
+from .nodes import SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, TooLarge
+from .simplify import add, hadamard, mul, neg, ones, power, summation, transpose
 from .functions import apply
 from .shapes import Dimensions, declared_shape, default_kind, format_shape
 

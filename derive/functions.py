@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .expr import (Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape,
-                   Transpose, broadcast, hadamard, is_const, mul, neg, ones, power, sub, summation,
-                   transpose, zeros)
+from .nodes import Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose, is_const, zeros
+from .simplify import broadcast, hadamard, mul, neg, ones, power, sub, summation, transpose
 
 
 Spelling = Callable[[list[str], tuple], str]   # (printed arguments, parameters) -> text

@@ -15,8 +15,8 @@ from __future__ import annotations
 import itertools
 
 from .backprop import backprop
-from .expr import (Add, Const, Expr, MatMul, Power, Shared, Sum, Symbol, Transpose, add, depends_on,
-                   mul, postorder, rebuild, transpose)
+from .nodes import Add, Const, Expr, MatMul, Power, Shared, Sum, Symbol, Transpose, depends_on, postorder
+from .simplify import add, mul, rebuild, transpose
 from .functions import apply
 from .optimize import chain_order
 from .printing.text import to_text

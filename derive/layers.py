@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backprop import VJPS, Backprop
-from .expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
-                   Sum, Symbol, Transpose, add, broadcast, depends_on, hadamard, is_const, mul,
-                   ones, power, substitute, summation, transpose)
+from .nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, is_const
+from .simplify import add, broadcast, hadamard, mul, ones, power, substitute, summation, transpose
 
 
 

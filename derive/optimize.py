@@ -6,7 +6,8 @@ M is one factor, the constructors factor the sum to ``2 W (M + M^T)``.
 """
 from __future__ import annotations
 
-from .expr import Const, Expr, MatMul, Shared, Transpose, mul, postorder, rebuild, transpose
+from .nodes import Const, Expr, MatMul, Shared, Transpose, postorder
+from .simplify import mul, rebuild, transpose
 
 
 # Longest product looked for in two chains: longer shared runs are rare, and the search

@@ -9,7 +9,7 @@ from .errors import DeriveError
 from .printing import document
 from .printing.source import source_latex
 from .steps import derivation_steps
-from .expr import Expr
+from .nodes import Expr
 from .layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
 from .printing.numpy import kind

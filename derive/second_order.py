@@ -29,9 +29,8 @@ from typing import Callable, Iterable
 from .api import Derivation, gradient
 from .backprop import Backprop, backprop
 from .errors import DeriveError
-from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared,
-                   Sum, Symbol, Transpose, TooLarge, add, broadcast, depends_on, hadamard, is_zero,
-                   mul, ones, postorder, summation, transpose, zeros)
+from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, TooLarge, depends_on, is_zero, postorder, zeros
+from .simplify import add, broadcast, hadamard, mul, ones, summation, transpose
 from .functions import apply, lookup
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from .backprop import VJPS, Backprop, _parents_first
 from .build import Formula
-from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
-                   Sum, Symbol, Transpose, add, depends_on, postorder, zeros)
+from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
+from .simplify import add
 from .printing.document import Equation
 from .printing.naming import choose_names
 from .printing.latex import latex_name

@@ -29,9 +29,8 @@ from sympy.printing.numpy import NumPyPrinter
 
 from .build import MAX_MATRIX_POWER, Formula
 from .errors import DeriveError
-from .expr import (SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, add,
-                   broadcast_shape, deep, hadamard, mul, ones, postorder, power, transpose,
-                   zeros)
+from .nodes import SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, broadcast_shape, deep, postorder, zeros
+from .simplify import add, hadamard, mul, ones, power, transpose
 from .functions import Op, apply, elementwise_op, register_activation
 from .printing.text import to_text
 from .printing.to_sympy import ELEMENTWISE

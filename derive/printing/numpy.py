@@ -14,9 +14,8 @@ import re
 
 import sympy
 
-from ..expr import (deep, neg, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
-                    MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, mul, postorder,
-                    symbols_in)
+from ..nodes import deep, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, postorder, symbols_in
+from ..simplify import neg, mul
 from ..errors import DeriveError
 from ..functions import NUMPY_HELPERS
 from ..optimize import chain_dims, chain_order, share_products

@@ -15,8 +15,7 @@ import sympy
 from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 
 from ..errors import DeriveError
-from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared,
-                    Sum, Symbol, Transpose, deep)
+from ..nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared, Sum, Symbol, Transpose, deep
 
 _t = sympy.Symbol("t")
 # derive's elementwise functions as SymPy functions; sympy_input adds the rows it makes.

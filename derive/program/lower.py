@@ -9,8 +9,8 @@ its user's expression, which the printer spells in one line.
 """
 from __future__ import annotations
 
-from ..expr import (HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
-                    MatMul, Power, Symbol, Transpose, add, mul, neg, postorder, power, split_power)
+from ..nodes import HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Symbol, Transpose, postorder, split_power
+from ..simplify import add, mul, neg, power
 from ..functions import lookup
 from .statements import Output, Program, Statement, Target, Var
 
