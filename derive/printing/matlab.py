@@ -1,0 +1,398 @@
+"""MATLAB / GNU Octave code: one function file, ``value_and_grad`` with local ``grad_X``.
+
+MATLAB keeps every value two-dimensional, so the code keeps the formula's own
+shapes: a vector is an n×1 column, a row a 1×k matrix, a scalar 1×1. Implicit
+expansion (MATLAB R2016b, every Octave 7) adds a column to every column of a
+matrix as the formula's ``+`` does. Only built-in functions are called; the
+stable forms (sigmoid, softplus, softmax, logsumexp, log|det|) are local
+functions of the same file.
+"""
+from __future__ import annotations
+
+import sympy
+
+from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared,
+                    Sum, Symbol, Transpose, mul, power, split_power, transpose)
+from ..optimize import chain_dims, chain_order
+
+ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+HALF = sympy.Rational(1, 2)
+DEFAULT_DIMENSION = 100   # size assumed for a symbolic dimension when ordering a chain
+
+# Names a variable of the emitted file must not take: MATLAB's keywords, the constants
+# and functions the file calls (a variable named `sum` would turn sum(X, 1) into indexing),
+# and the names Octave alone defines (`e`, `I`, `J`, `NA`). A formula's name among them
+# gets a trailing underscore, as a Python keyword does in the NumPy code.
+KEYWORDS = frozenset("""
+    break case catch classdef continue else elseif end for function global if otherwise
+    parfor persistent return spmd switch try unwind_protect unwind_protect_cleanup
+    end_try_catch end_unwind_protect endfor endfunction endif endswitch endwhile do until
+    while
+""".split())
+BUILTINS = frozenset("""
+    abs ans cos det diag double e eps error exp eye false i I inf Inf inv isequal j J log
+    log1p lu max min NA nan NaN nargin nargout norm numel ones pi repmat reshape sign sin
+    size sqrt sum tanh trace true zeros value
+""".split())
+RESERVED = KEYWORDS | BUILTINS
+
+
+def matlab_name(name: str, taken: frozenset[str] | set[str] = frozenset()) -> str:
+    """A formula's name as a MATLAB variable: keywords and built-ins get a trailing ``_``."""
+    while name in RESERVED or name in taken:
+        name += "_"
+    return name
+
+
+# Local functions of the emitted file, by name; each is added once, when the code calls it.
+HELPERS: dict[str, str] = {
+    "sigmoid_": """function s = sigmoid_(z)
+  % 1 / (1 + exp(-z)) keeps its relative accuracy in both tails (exp(-z) may be Inf: s = 0)
+  s = 1 ./ (1 + exp(-z));
+end""",
+    "softplus_": """function s = softplus_(z)
+  % log(1 + exp(z)) without overflow for large z, nor loss of accuracy for very negative z
+  s = max(z, 0) + log1p(exp(-abs(z)));
+end""",
+    "softmax_": """function s = softmax_(z)
+  % per column, shifted by the column's maximum
+  e = exp(z - max(z, [], 1));
+  s = e ./ sum(e, 1);
+end""",
+    "softmax_all_": """function s = softmax_all_(z)
+  % over all entries, shifted by the maximum
+  e = exp(z - max(z(:)));
+  s = e / sum(e(:));
+end""",
+    "logsumexp_": """function l = logsumexp_(z)
+  % log(sum(exp(z(:)))), shifted by the maximum
+  top = max(z(:));
+  l = top + log(sum(exp(z(:) - top)));
+end""",
+    "logsumexp_columns_": """function l = logsumexp_columns_(z)
+  % log(sum(exp(z), 1)) per column, shifted by each column's maximum
+  top = max(z, [], 1);
+  l = top + log(sum(exp(z - top), 1));
+end""",
+    "logabsdet_": """function l = logabsdet_(X)
+  % log|det(X)| from the LU factors: no overflow where det(X) itself would overflow
+  [~, U] = lu(X);
+  l = sum(log(abs(diag(U))));
+end""",
+    "inverse_or_zero_": """function r = inverse_or_zero_(n)
+  % 1 / n, and 0 at n = 0 (the subgradient taken for a norm at 0)
+  r = 0;
+  if n ~= 0
+    r = 1 / n;
+  end
+end""",
+}
+
+
+def _func_spelling(e: Func) -> tuple[str, str | None]:
+    """(format over the printed argument {0}, the helper it calls) for each function."""
+    name, arg = e.name, e.arg
+    if name == "norm":
+        vector = arg.shape[0] == 1 or arg.shape[1] == 1
+        return ("norm({0})" if vector else "norm({0}, 'fro')"), None
+    if name == "logsumexp":
+        return ("logsumexp_({0})", "logsumexp_") if e.params == (None,) \
+            else ("logsumexp_columns_({0})", "logsumexp_columns_")
+    return SPELLINGS[name]
+
+
+# One row per function: how MATLAB spells it, and the local function it needs, if any.
+SPELLINGS: dict[str, tuple[str, str | None]] = {
+    "exp": ("exp({0})", None),
+    "log": ("log({0})", None),
+    "sin": ("sin({0})", None),
+    "cos": ("cos({0})", None),
+    "tanh": ("tanh({0})", None),
+    "abs": ("abs({0})", None),
+    "sign": ("sign({0})", None),
+    "relu": ("max({0}, 0)", None),
+    "step": ("double({0} > 0)", None),
+    "sigmoid": ("sigmoid_({0})", "sigmoid_"),
+    "softplus": ("softplus_({0})", "softplus_"),
+    "tr": ("trace({0})", None),
+    "det": ("det({0})", None),
+    "logdet": ("logabsdet_({0})", "logabsdet_"),
+    "inv": ("inv({0})", None),
+    "diag": ("diag({0})", None),
+    "softmax": ("softmax_({0})", "softmax_"),
+    "softmax_all": ("softmax_all_({0})", "softmax_all_"),
+}
+
+
+class MatlabPrinter:
+    """Spells expressions in MATLAB; ``bound`` maps the nodes held in variables to names."""
+
+    def __init__(self, bound: dict[Expr, str], dimensions: dict[sympy.Symbol, str]) -> None:
+        self.bound = bound
+        self.dimensions = dimensions
+        self.helpers: set[str] = set()
+
+    def code(self, e: Expr) -> str:
+        return self._code(e)[0]
+
+    def _code(self, e: Expr) -> tuple[str, int]:
+        if e in self.bound:
+            return self.bound[e], ATOM
+        return getattr(self, f"_print_{type(e).__name__}")(e)
+
+    def wrap(self, e: Expr, level: int) -> str:
+        text, prec = self._code(e)
+        return f"({text})" if prec < level else text
+
+    def operand(self, e: Expr, level: int, strip: bool) -> str:
+        """An operand of an elementwise operation; ``strip``: another operand has the full
+        shape, so implicit expansion replicates this one."""
+        if strip and isinstance(e, Broadcast) and e not in self.bound:
+            e = e.arg
+        return self.wrap(e, level)
+
+    def number(self, value: sympy.Expr) -> tuple[str, int]:
+        if value.is_Integer:
+            return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
+        if value.is_Rational:
+            return f"{value.p} / {value.q}", MUL
+        if value.is_Float:
+            return repr(float(value)), ATOM
+        renamed = value.subs({s: sympy.Symbol(self.dimension(s)) for s in value.free_symbols})
+        return f"({sympy.octave_code(renamed)})", ATOM
+
+    def dimension(self, d) -> str:
+        d = sympy.sympify(d)
+        return str(d) if d.is_Integer else self.dimensions[d]
+
+    # ------------------------------------------------------------ the nodes
+    def _print_Shared(self, e: Shared) -> tuple[str, int]:
+        return self._code(e.value)
+
+    def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
+        return self.bound[e], ATOM
+
+    def _print_Const(self, e: Const) -> tuple[str, int]:
+        return self.number(e.value)
+
+    def _print_Identity(self, e: Identity) -> tuple[str, int]:
+        return f"eye({self.dimension(e.shape[0])})", ATOM
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        rows, cols = (self.dimension(d) for d in e.shape)
+        inner = e.arg
+        if inner.is_scalar:
+            if isinstance(inner, Const) and inner.value in (0, 1):
+                return f"{'zeros' if inner.value == 0 else 'ones'}({rows}, {cols})", ATOM
+            return f"repmat({self.code(inner)}, {rows}, {cols})", ATOM
+        if inner.shape[1] == 1:
+            return f"repmat({self.code(inner)}, 1, {cols})", ATOM
+        return f"repmat({self.code(inner)}, {rows}, 1)", ATOM
+
+    def _print_Add(self, e: Add) -> tuple[str, int]:
+        strip = _has_full_operand(e, e.terms)
+        out = ""
+        for i, term in enumerate(e.terms):
+            negative, positive = _negated(term)
+            if negative and i > 0:
+                out += " - " + self.operand(positive, ADD + 1, strip)
+            else:
+                text = self.operand(term, ADD + 1 if i else ADD, strip)
+                out = text if i == 0 else out + " + " + text
+        return out, ADD
+
+    def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
+        coeff = e.coeff
+        negative = coeff.could_extract_minus_sign()
+        if negative:
+            coeff = -coeff
+        parts = []
+        if coeff != 1:
+            text, prec = self.number(coeff)
+            parts.append(text if prec >= MUL + 1 else f"({text})")
+        parts += [self.wrap(f, MUL + 1) for f in e.scalars]
+        chain = list(e.chain)
+        if chain:
+            text, prec = self._chain(chain)
+            # * and .* and ./ are one left-to-right level, and a scalar factor commutes
+            parts.append(text if prec >= MUL else f"({text})")
+        text = " * ".join(parts)
+        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is -(a b)
+        return ("-" + text, UNARY) if negative else (text, MUL)
+
+    def _chain(self, chain: list[Expr]) -> tuple[str, int]:
+        """The product of a chain, in the cheapest order the dimensions allow."""
+        _, split = chain_order(chain_dims(chain, _size))
+        return self._subchain(chain, split, 0, len(chain) - 1)
+
+    def _subchain(self, chain, split, i: int, j: int) -> tuple[str, int]:
+        if i == j:
+            return self._code(chain[i])
+        k = split[i][j]
+        left, left_prec = self._subchain(chain, split, i, k - 1)
+        right, right_prec = self._subchain(chain, split, k, j)
+        left = left if left_prec >= MUL else f"({left})"
+        right = right if right_prec > MUL else f"({right})"
+        return f"{left} * {right}", MUL
+
+    def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
+        strip = _has_full_operand(e, e.factors)
+        # multiply first, then divide: x ./ b costs one pass less than x .* (1 ./ b)
+        factors = sorted(e.factors, key=lambda f: _reciprocal(f))
+        text = ""
+        for i, f in enumerate(factors):
+            base, exp = split_power(f)
+            if i > 0 and _reciprocal(f):
+                text += " ./ " + self.operand(power(base, Const(-exp)), MUL + 1, strip)
+            else:
+                part = self.operand(f, MUL + 1 if i else MUL, strip)
+                text = part if i == 0 else text + " .* " + part
+        return text, MUL
+
+    def _print_Power(self, e: Power) -> tuple[str, int]:
+        base = e.base
+        if isinstance(e.exponent, Const):
+            p = e.exponent.value
+            if p < 0 and isinstance(base, Func) and base.name == "norm":
+                self.helpers.add("inverse_or_zero_")
+                inverse = f"inverse_or_zero_({self.code(base)})"
+                return (inverse, ATOM) if p == -1 else (f"{inverse}^{-p}", POWER)
+            if p == HALF:
+                return f"sqrt({self.code(base)})", ATOM
+            if p == -1:
+                return f"1 ./ {self.wrap(base, MUL + 1)}", MUL
+            if p == -HALF:
+                return f"1 ./ sqrt({self.code(base)})", MUL
+        exponent = self.wrap(e.exponent, POWER + 1)
+        return f"{self.wrap(base, POWER + 1)}.^{exponent}", POWER
+
+    def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
+        return f"{self.wrap(e.arg, ATOM)}'", ATOM
+
+    def _print_Sum(self, e: Sum) -> tuple[str, int]:
+        if e.axis is not None:
+            return f"sum({self.code(e.arg)}, {e.axis + 1})", ATOM
+        rows, cols = e.arg.shape
+        if rows == 1 or cols == 1:
+            return f"sum({self.code(e.arg)})", ATOM
+        return f"sum(sum({self.code(e.arg)}))", ATOM
+
+    def _print_Func(self, e: Func) -> tuple[str, int]:
+        arg = e.arg
+        if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
+                and arg not in self.bound:
+            # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
+            *left, last = arg.chain
+            scale = mul(Const(arg.coeff), *arg.scalars)
+            inner = f"sum(sum({self.wrap(transpose(mul(*left)), MUL + 1)} .* " \
+                    f"{self.wrap(last, MUL + 1)}))"
+            if scale == Const(1):
+                return inner, ATOM
+            return f"{self.wrap(scale, MUL)} * {inner}", MUL
+        spelling, helper = _func_spelling(e)
+        if helper:
+            self.helpers.add(helper)
+        return spelling.format(*[self.code(a) for a in e.args]), ATOM
+
+
+def _reciprocal(f: Expr) -> bool:
+    exp = split_power(f)[1]
+    return bool(exp.is_number and exp < 0)
+
+
+def _negated(term: Expr) -> tuple[bool, Expr]:
+    """(True, -term) when the term prints with a leading minus."""
+    if isinstance(term, MatMul) and term.coeff.could_extract_minus_sign():
+        return True, mul(Const(-term.coeff), *term.factors)
+    if isinstance(term, Const) and term.value.could_extract_minus_sign():
+        return True, Const(-term.value)
+    return False, term
+
+
+def _has_full_operand(e: Expr, operands) -> bool:
+    return any(o.shape == e.shape and not isinstance(o, Broadcast) for o in operands)
+
+
+def _size(d) -> int:
+    return int(d) if d.is_Integer else DEFAULT_DIMENSION
+
+
+def _kind_words(s: Symbol, dimension) -> str:
+    rows, cols = (dimension(d) for d in s.shape)
+    if s.shape == (1, 1):
+        return "scalar"
+    if s.shape[1] == 1:
+        return f"column vector, {rows} x 1"
+    if s.shape[0] == 1:
+        return f"row vector, 1 x {cols}"
+    return f"matrix, {rows} x {cols}"
+
+
+def help_text(summary: str, source: str, parameters: list[Symbol], names: dict[str, str],
+              notes: list[str], returns: str) -> list[str]:
+    """The comment block MATLAB's ``help`` shows: formula, arguments, what is returned."""
+    formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
+    lines = [summary, "", f"  F = {formula}", "", "Arguments:"]
+    lines += [f"  {names[p.name]}: {_kind_words(p, str)}" for p in parameters]
+    lines += ["", f"Returns {returns}."]
+    if notes:
+        lines += ["", "Non-smooth points:"] + [f"  {note}" for note in notes]
+    return ["% " + line if line else "%" for line in lines]
+
+
+def function(name: str, outputs: list[str], parameters: list[str], help_lines: list[str],
+             body: list[str]) -> str:
+    returned = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"
+    lines = [f"function {returned} = {name}({', '.join(parameters)})"] + help_lines
+    lines += ["  " + line for line in body]
+    return "\n".join(lines + ["end"])
+
+
+def _body(printer: MatlabPrinter, outputs: list[tuple[str, Expr]]) -> list[str]:
+    """PHASE-1 STAND-IN for the statement program: shared subexpressions computed once."""
+    from ..expr import postorder
+    roots = [e for _, e in outputs]
+    order = postorder(roots, lambda n: n not in printer.bound)
+    uses: dict[Expr, int] = {}
+    for node in order:
+        for child in node.children:
+            uses[child] = uses.get(child, 0) + 1
+    lines = []
+    saved = dict(printer.bound)
+    counter = 0
+    for node in order:
+        if uses.get(node, 0) > 1 and node not in printer.bound and not isinstance(
+                node, (Symbol, Const, Identity)):
+            counter += 1
+            name = f"t{counter}"
+            lines.append(f"{name} = {printer.code(node)};")
+            printer.bound[node] = name
+    lines += [f"{name} = {printer.code(e)};" for name, e in outputs]
+    printer.bound = saved
+    return lines
+
+
+def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
+            notes: list[str]) -> str:
+    names = {p.name: matlab_name(p.name) for p in parameters}
+    dims: dict = {}
+    dim_lines = []
+    for p in parameters:
+        for axis, d in enumerate(p.shape):
+            if not sympy.sympify(d).is_Integer and d not in dims:
+                dims[d] = matlab_name(str(d), set(names.values()))
+                dim_lines.append(f"{dims[d]} = size({names[p.name]}, {axis + 1});")
+    printer = MatlabPrinter({p: names[p.name] for p in parameters}, dims)
+    signature = [names[p.name] for p in parameters]
+    outputs = [("value", value)] + [(f"grad_{n}", g) for n, g in gradients.items()]
+    files = [function("value_and_grad", [o for o, _ in outputs], signature,
+                      help_text("Value of F and its gradients, sharing the work.", source,
+                                parameters, names, notes, ", ".join(o for o, _ in outputs)),
+                      dim_lines + _body(printer, outputs))]
+    for name, g in gradients.items():
+        files.append(function(f"grad_{name}", [f"grad_{name}"], signature,
+                              help_text(f"Gradient of F with respect to {name}.", source,
+                                        parameters, names, notes, f"dF/d{name}, shaped like {name}"),
+                              dim_lines + _body(printer, [(f"grad_{name}", g)])))
+    files += [HELPERS[h] for h in sorted(printer.helpers)]
+    return "\n\n".join(files) + "\n"
