@@ -12,6 +12,10 @@ from .expr import TooLarge
 from .shapes import parse_declaration
 
 
+# The languages of the emitted code (SPEC section 4), each a module of derive.printing.
+TARGETS = ("numpy", "jax", "torch", "matlab")
+
+
 def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
     """Shapes as ``{"s": ("n", "k")}`` or as ``--shape`` strings ``["s=n,k"]``."""
     if not shapes:
@@ -54,6 +58,7 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
+    _code: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def gradients(self):
@@ -89,6 +94,34 @@ class Derivation:
         value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
         return hoisted_snippet(self.formula.source, self.formula.symbols, self.wrt, value,
                                gradients, self.subgradients, expanded)
+
+    def code(self, target: str = "numpy", hoist: bool = False) -> str:
+        """The emitted code for a target of SPEC section 4: numpy, jax, torch or matlab.
+
+        ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
+        prepared), run per call (as ``hoisted`` is for NumPy).
+        """
+        if target not in TARGETS:
+            raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
+                              f"{', '.join(TARGETS)}")
+        if target == "numpy":
+            return self.hoisted if hoist else self.numpy
+        key = (target, hoist)
+        if key not in self._code:
+            from importlib import import_module
+            printer = import_module(f"derive.printing.{target}")
+            if hoist:
+                from .hoist import hoisted_outputs
+                variables = [s for s in self.formula.symbols if s.name in self.wrt]
+                value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
+                self._code[key] = printer.hoisted_snippet(
+                    self.formula.source, self.formula.symbols, self.wrt, value, gradients,
+                    self.subgradients, expanded)
+            else:
+                self._code[key] = printer.snippet(self.formula.source, self.formula.symbols,
+                                                  self.formula.cost, self.gradients,
+                                                  self.subgradients)
+        return self._code[key]
 
     @cached_property
     def layers(self):

@@ -19,7 +19,8 @@ Examples:
   derive check "norm(W'*W*x - x)^2" --wrt W
 """
 
-FORMATS = ("text", "latex", "numpy", "json")
+FORMATS = ("text", "latex", "numpy", "jax", "torch", "matlab", "json")
+CODE_FORMATS = ("numpy", "jax", "torch", "matlab")
 # A formula may start with a minus ("-sum(y .* log(p))"): not an option.
 FORMULA_SETTINGS = {"ignore_unknown_options": True}
 
@@ -94,16 +95,18 @@ def main() -> None:
 @format_option
 @click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
 @click.option("--hoist", is_flag=True,
-              help="NumPy code split into prepare(data), run once, and value_and_grad(variables, "
-                   "prepared), run per call.")
+              help="Code split into prepare(data), run once, and value_and_grad(variables, "
+                   "prepared), run per call (with --format numpy, jax, torch or matlab).")
 def grad(formula: str, wrt, shape, fmt: str, steps: bool, hoist: bool) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
     def action() -> None:
         from .render import render
         derivation = _derive(formula, wrt, shape)
-        if hoist and fmt != "numpy":
-            raise DeriveError("--hoist changes the NumPy code: use it with --format numpy")
-        click.echo(derivation.hoisted if hoist else render(derivation, fmt, steps), nl=False)
+        if hoist and fmt not in CODE_FORMATS:
+            raise DeriveError("--hoist changes the emitted code: use it with --format numpy, "
+                              "jax, torch or matlab")
+        click.echo(derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps),
+                   nl=False)
     _guarded(action)
 
 
@@ -163,8 +166,9 @@ def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
     def action() -> None:
         from .recipes import all_recipes, load
         if name is None:
-            if wrt or steps or fmt in ("latex", "numpy"):
-                raise DeriveError("--wrt, --steps and --format latex/numpy need a recipe name: "
+            if wrt or steps or fmt in ("latex",) + CODE_FORMATS:
+                raise DeriveError("--wrt, --steps and --format latex/numpy/jax/torch/matlab need "
+                                  "a recipe name: "
                                   "derive recipe NAME ...")
             recipes = all_recipes()
             if fmt == "json":

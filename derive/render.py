@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .api import Derivation
+from .api import TARGETS as CODE_TARGETS, Derivation
 from .expr import Expr
 from .layers import Layer, Network
 from .printing.latex import latex_name, to_latex
@@ -18,8 +18,8 @@ def _shape_text(symbol) -> str:
 
 
 def render(d: Derivation, fmt: str, steps: bool = False) -> str:
-    if fmt == "numpy":
-        return d.numpy
+    if fmt in CODE_TARGETS:
+        return d.code(fmt)
     if fmt == "json":
         return json.dumps(as_json(d), indent=2) + "\n"
     if fmt == "latex":
@@ -128,7 +128,7 @@ def as_json(d: Derivation) -> dict:
         "gradients": {name: {**_expr_json(g), "latex_equation":
                              rf"\nabla_{{{latex_name(name)}}} F = {to_latex(g)}"}
                       for name, g in d.gradients.items()},
-        "numpy": d.numpy,
+        **{target: d.code(target) for target in CODE_TARGETS},
         "layers": [_network_json(n) for n in d.layers],
         "notes": d.subgradients,
     }
