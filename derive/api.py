@@ -83,7 +83,7 @@ class Derivation:
     def numpy(self) -> str:
         from .printing.numpy import snippet
         return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
-                       self.gradients, self.subgradients)
+                       self.gradients, self.subgradients, self.formula.definitions)
 
     @cached_property
     def hoisted(self) -> str:
@@ -93,7 +93,7 @@ class Derivation:
         variables = [s for s in self.formula.symbols if s.name in self.wrt]
         value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
         return hoisted_snippet(self.formula.source, self.formula.symbols, self.wrt, value,
-                               gradients, self.subgradients, expanded)
+                               gradients, self.subgradients, expanded, self.formula.definitions)
 
     def code(self, target: str = "numpy", hoist: bool = False) -> str:
         """The emitted code for a target of SPEC section 4: numpy, jax, torch or matlab.

@@ -15,7 +15,7 @@ from typing import Callable
 from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Power, Sum, Symbol,
                    Transpose, add, broadcast, depends_on, hadamard, mul, power, summation,
                    postorder, transpose, unbroadcast, zeros)
-from .functions import ACTIVATIONS, MATRIX_OPS, apply, lookup
+from .functions import apply
 
 
 def _add_vjp(node: Add, delta: Expr, i: int) -> Expr:
@@ -57,9 +57,7 @@ def _transpose_delta(delta: Expr) -> Expr:
 
 
 def _func_vjp(node: Func, delta: Expr, i: int) -> Expr:
-    if node.name in ACTIVATIONS:
-        return hadamard(delta, ACTIVATIONS[node.name].derivative(node.arg))
-    return MATRIX_OPS[node.name].vjp(node, delta)[i]
+    return node.op.vjp(node, delta)[i]
 
 
 VJPS: dict[type, Callable[[Expr, Expr, int], Expr]] = {
@@ -99,7 +97,7 @@ def backprop(cost: Expr, wrt: list[Symbol]) -> Backprop:
     for node in order:
         delta = deltas[node] = add(*shares.pop(node))
         if isinstance(node, Func):
-            note = lookup(node.name).subgradient
+            note = node.op.subgradient
             if note and note not in notes:
                 notes.append(note)
         for i, child in enumerate(node.children):

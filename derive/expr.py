@@ -24,6 +24,7 @@ Dim = sympy.Expr
 Shape = tuple  # (rows, cols) of Dim
 
 ONE = sympy.Integer(1)
+HALF = sympy.Rational(1, 2)
 SCALAR: Shape = (ONE, ONE)
 
 
@@ -51,8 +52,8 @@ class Expr:
         return self._hash
 
     def __repr__(self) -> str:
-        from .printing.text import to_text
-        return to_text(self)
+        # Structural: the readable form is printing.text.to_text (expr imports no printer).
+        return f"{type(self).__name__}{self._fields()!r}"
 
     @property
     def is_scalar(self) -> bool:
@@ -249,18 +250,26 @@ class Sum(Expr):
 
 
 class Func(Expr):
-    """A function from the rule tables in ``functions``: elementwise or a matrix operation."""
+    """An operation with a rule record (``functions.Op``): elementwise or of whole matrices.
 
-    __slots__ = ("name", "args", "params")
+    The node holds its record, so every stage reads the operation's rules (shape,
+    derivative, spellings, transpose) from the node itself.
+    """
 
-    def __init__(self, name: str, args: tuple[Expr, ...], params: tuple, shape: Shape) -> None:
-        self.name = name
+    __slots__ = ("op", "args", "params")
+
+    def __init__(self, op, args: tuple[Expr, ...], params: tuple, shape: Shape) -> None:
+        self.op = op
         self.args = args
         self.params = params
         super().__init__(shape)
 
     def _fields(self) -> tuple:
-        return (self.name, self.args, self.params)
+        return (self.op.name, self.args, self.params)
+
+    @property
+    def name(self) -> str:
+        return self.op.name
 
     @property
     def children(self) -> tuple[Expr, ...]:
@@ -680,11 +689,8 @@ def transpose(e: Expr) -> Expr:
         return e  # symmetric, like s s^T
     if isinstance(e, Sum) and e.axis is not None and isinstance(e.arg, Transpose):
         return summation(e.arg.arg, 1 - e.axis)
-    if isinstance(e, Func):
-        from .functions import lookup
-        rule = getattr(lookup(e.name), "transpose", None)
-        if rule is not None:
-            return rule(e)
+    if isinstance(e, Func) and e.op.transpose is not None:
+        return e.op.transpose(e)
     return Transpose(e)
 
 
@@ -746,8 +752,7 @@ def rebuild(node: Expr, children: list[Expr]) -> Expr:
     if isinstance(node, Broadcast):
         return broadcast(children[0], node.shape)
     if isinstance(node, Func):
-        from .functions import apply
-        return apply(node.name, children[0], *node.params)
+        return node.op.apply(children[0], *node.params)
     return node
 
 

@@ -19,35 +19,68 @@ from .expr import (Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCA
                    broadcast, hadamard, is_const, mul, neg, ones, power, sub, summation, transpose, zeros)
 
 
-@dataclass(frozen=True)
-class Activation:
-    """An elementwise function f with its derivative f'."""
-    name: str
-    derivative: Callable[[Expr], Expr]
-    text: str
-    latex: str
-    numpy: str
-    subgradient: str | None = None   # how the non-smooth points are treated, if any
+Spelling = Callable[[list[str], tuple], str]   # (printed arguments, parameters) -> text
 
 
-@dataclass(frozen=True)
-class MatrixOp:
-    """A function of whole matrices: shape rule, vector-Jacobian product, spellings."""
+def spelled(template: str) -> Spelling:
+    """A spelling that needs no parameter: a format string over the printed arguments."""
+    return lambda args, params: template.format(*args)
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One operation: shape rule, derivative, and a spelling per printer.
+
+    An elementwise function has ``derivative`` (f', applied as delta .* f'(z));
+    a matrix operation has ``shape`` and ``matrix_vjp`` ((node, delta) -> one
+    gradient per argument). A Func node holds its Op, so every later stage
+    reads the rule from the node, never from a table by name.
+    """
     name: str
-    shape: Callable[[Func], Shape]
-    vjp: Callable[[Func, Expr], tuple[Expr, ...]]   # (node, delta) -> one gradient per argument
-    text: str
-    latex: str
-    numpy: str
+    text: Spelling
+    latex: Spelling
+    numpy: Spelling
+    derivative: Callable[[Expr], Expr] | None = None
+    shape: Callable[[Func], Shape] | None = None
+    matrix_vjp: Callable[[Func, Expr], tuple[Expr, ...]] | None = None
     transpose: Callable[[Func], Expr] | None = None
-    subgradient: str | None = None
+    subgradient: str | None = None   # how the non-smooth points are treated, if any
     # The layer table shows f' of a matrix operation as the map it applies to the delta.
     derivative_text: str = ""
-    rewrite: Callable[[Expr], Expr | None] | None = None   # a simpler equal form, if any
+    rewrite: Callable[[Expr, tuple], Expr | None] | None = None   # a simpler equal form, if any
     # Zero only at its non-smooth point, where the subgradient taken makes 1/f count as 0.
     reciprocal_zero_at_zero: bool = False
     # The NumPy spelling may return a read-only view (np.diag of a matrix): never update it.
     numpy_view: bool = False
+
+    @property
+    def elementwise(self) -> bool:
+        return self.derivative is not None
+
+    def vjp(self, node: Func, delta: Expr) -> tuple[Expr, ...]:
+        if self.derivative is not None:
+            return (hadamard(delta, self.derivative(node.arg)),)
+        return self.matrix_vjp(node, delta)
+
+    def apply(self, arg: Expr, *params) -> Expr:
+        return apply(self.name, arg, *params)
+
+    def __repr__(self) -> str:
+        return f"Op({self.name})"
+
+
+def Activation(name: str, derivative, text: str, latex: str, numpy: str,
+               subgradient: str | None = None) -> Op:
+    """An elementwise function f with its derivative f'."""
+    return Op(name, spelled(text), spelled(latex), spelled(numpy), derivative=derivative,
+              subgradient=subgradient)
+
+
+def MatrixOp(name: str, shape, vjp, text, latex, numpy, **rest) -> Op:
+    """A function of whole matrices: shape rule, vector-Jacobian product, spellings."""
+    as_spelling = lambda s: spelled(s) if isinstance(s, str) else s
+    return Op(name, as_spelling(text), as_spelling(latex), as_spelling(numpy), shape=shape,
+              matrix_vjp=vjp, **rest)
 
 
 def apply(name: str, arg: Expr, *params) -> Expr:
@@ -58,19 +91,19 @@ def apply(name: str, arg: Expr, *params) -> Expr:
     if found and (found[0], found[1].name) in LOG_OF_ONE_PLUS:
         sign, inner = found
         return LOG_OF_ONE_PLUS[sign, inner.name](inner.arg)
-    if name in ACTIVATIONS:
+    op = lookup(name)
+    if op.elementwise:
         if isinstance(arg, Transpose):
-            return transpose(Func(name, (arg.arg,), (), arg.arg.shape))
-        return Func(name, (arg,), (), arg.shape)
-    rule = MATRIX_OPS[name]
-    simpler = rule.rewrite(arg) if rule.rewrite else None
+            return transpose(Func(op, (arg.arg,), (), arg.arg.shape))
+        return Func(op, (arg,), (), arg.shape)
+    simpler = op.rewrite(arg, tuple(params)) if op.rewrite else None
     if simpler is not None:
         return simpler
-    probe = Func(name, (arg,), tuple(params), SCALAR)
-    return Func(name, (arg,), tuple(params), rule.shape(probe))
+    probe = Func(op, (arg,), tuple(params), SCALAR)
+    return Func(op, (arg,), tuple(params), op.shape(probe))
 
 
-def lookup(name: str) -> Activation | MatrixOp:
+def lookup(name: str) -> Op:
     return ACTIVATIONS.get(name) or MATRIX_OPS[name]
 
 
@@ -78,7 +111,7 @@ def _one_minus(e: Expr) -> Expr:
     return sub(ones(e.shape), e)
 
 
-def _activation_rows() -> dict[str, Activation]:
+def _activation_rows() -> dict[str, Op]:
     f = apply
     rows = [
         Activation("exp", lambda z: f("exp", z), "exp({0})", r"\exp\left({0}\right)", "np.exp({0})"),
@@ -133,8 +166,10 @@ def _diag_shape(node: Func) -> Shape:
     return (rows, rows) if cols == 1 else (rows, ONE)
 
 
-def _diag_rewrite(x: Expr) -> Expr | None:
+def _diag_rewrite(x: Expr, params: tuple) -> Expr | None:
     n = x.shape[0]
+    if x.is_scalar:
+        return x   # a 1x1 is a scalar: its diagonal is itself
     if x.shape[1] == 1:
         return mul(x.arg, Identity(n)) if isinstance(x, Broadcast) else None
     if isinstance(x, Identity):
@@ -150,11 +185,37 @@ def _diag_rewrite(x: Expr) -> Expr | None:
     return None
 
 
+def _softmax_rewrite(x: Expr, params: tuple) -> Expr | None:
+    # Per column: a column of one entry (a row, a scalar) has softmax 1.
+    return ones(x.shape) if x.shape[0] == 1 else None
+
+
+def _softmax_all_rewrite(x: Expr, params: tuple) -> Expr | None:
+    return Const(ONE) if x.is_scalar else None
+
+
+def _logsumexp_rewrite(x: Expr, params: tuple) -> Expr | None:
+    # Per column of a row (or over a scalar) each sum has one term: logsumexp is the entry.
+    per_column = params != (None,)
+    return x if x.is_scalar or per_column and x.shape[0] == 1 else None
+
+
+def _of_scalar(rule: Callable[[Expr], Expr]) -> Callable[[Expr, tuple], Expr | None]:
+    """A square-matrix function whose 1x1 case is an ordinary function of the number."""
+    return lambda x, params: rule(x) if x.is_scalar else None
+
+
+def _with_axis(template: str, per_column: str) -> Spelling:
+    """A spelling that shows the axis parameter when there is one (per column)."""
+    return lambda args, params: template.format(
+        *args, axis="" if params == (None,) else per_column)
+
+
 def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
     return (apply("diag", delta),)
 
 
-def _matrix_op_rows() -> dict[str, MatrixOp]:
+def _matrix_op_rows() -> dict[str, Op]:
     rows = [
         MatrixOp("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
                  "np.linalg.norm({0})", subgradient="the gradient of a norm at 0 is taken as 0",
@@ -162,40 +223,46 @@ def _matrix_op_rows() -> dict[str, MatrixOp]:
         MatrixOp("tr", lambda n: SCALAR,
                  lambda n, d: (mul(d, Identity(n.arg.shape[0])),),
                  "tr({0})", r"\operatorname{{tr}}\left({0}\right)", "np.trace({0})",
-                 transpose=lambda n: n, derivative_text="delta * I"),
+                 transpose=lambda n: n, derivative_text="delta * I",
+                 rewrite=_of_scalar(lambda x: x)),
         MatrixOp("det", lambda n: SCALAR,
                  lambda n, d: (mul(d, n, _inverse_t(n.arg)),),
                  "det({0})", r"\det\left({0}\right)", "np.linalg.det({0})",
-                 derivative_text="delta * det(z) * inv(z)^T"),
+                 derivative_text="delta * det(z) * inv(z)^T", rewrite=_of_scalar(lambda x: x)),
         MatrixOp("logdet", lambda n: SCALAR,
                  lambda n, d: (mul(d, _inverse_t(n.arg)),),
                  "logdet({0})", r"\log\det\left({0}\right)", "np.linalg.slogdet({0})[1]",
-                 derivative_text="delta * inv(z)^T"),
+                 derivative_text="delta * inv(z)^T",
+                 rewrite=_of_scalar(lambda x: apply("log", x))),
         MatrixOp("inv", lambda n: n.arg.shape,
                  lambda n, d: (neg(mul(transpose(n), d, transpose(n))),),
                  "inv({0})", "{0}^{{-1}}", "np.linalg.inv({0})",
-                 derivative_text="-inv(z)^T delta inv(z)^T"),
+                 derivative_text="-inv(z)^T delta inv(z)^T",
+                 rewrite=_of_scalar(lambda x: power(x, Const(-ONE)))),
         MatrixOp("diag", _diag_shape, _diag_vjp, "diag({0})",
                  r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
                  transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),
                  derivative_text="diag(delta)", rewrite=_diag_rewrite, numpy_view=True),
         MatrixOp("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
                  r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
-                 derivative_text="S .* (delta - 1 sum(S .* delta, 1))"),
+                 derivative_text="S .* (delta - 1 sum(S .* delta, 1))", rewrite=_softmax_rewrite),
         MatrixOp("softmax_all", lambda n: n.arg.shape, _softmax_vjp,
                  "exp({0} - logsumexp({0}))",
                  r"\exp\left({0} - \operatorname{{logsumexp}}\left({0}\right)\right)",
                  "_softmax({0}, axis=None)",
-                 derivative_text="S .* (delta - sum(S .* delta))"),
+                 derivative_text="S .* (delta - sum(S .* delta))",
+                 rewrite=_softmax_all_rewrite),
         MatrixOp("logsumexp",
                  lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
-                 _logsumexp_vjp, "logsumexp({0})", r"\operatorname{{logsumexp}}\left({0}\right)",
-                 "_logsumexp({0}, axis={axis})", derivative_text="delta .* softmax(z)"),
+                 _logsumexp_vjp, _with_axis("logsumexp({0}{axis})", ", 1"),
+                 _with_axis(r"\operatorname{{logsumexp}}\left({0}{axis}\right)", ", 1"),
+                 lambda args, params: f"_logsumexp({args[0]}, axis={params[0]})",
+                 derivative_text="delta .* softmax(z)", rewrite=_logsumexp_rewrite),
     ]
     return {row.name: row for row in rows}
 
 
-ACTIVATIONS: dict[str, Activation] = _activation_rows()
+ACTIVATIONS: dict[str, Op] = _activation_rows()
 
 # f(g(x)) where a closed form is simpler and numerically safer than the composition.
 COMPOSITIONS: dict[tuple[str, str], Callable[[Expr], Expr]] = {
@@ -226,14 +293,20 @@ def _one_plus(arg: Expr) -> tuple[int, Func] | None:
     return (sign, other) if isinstance(other, Func) else None
 
 
-MATRIX_OPS: dict[str, MatrixOp] = _matrix_op_rows()
+MATRIX_OPS: dict[str, Op] = _matrix_op_rows()
 
 # Stable forms: no overflow for large |z|, and as cheap as the naive ones.
 NUMPY_HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
     return 1.0 / n if n != 0 else 0.0''',
     "_sigmoid": '''def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))''',
+    # 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) below: accurate in both tails, down to
+    # about 1e-150 (z = -345); 0 below, so that products of a few stay normal numbers
+    with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
+        e = np.exp(-np.abs(z))
+    e = e * (e > 1e-150)
+    s = 1.0 / (1.0 + e)
+    return np.where(z >= 0, s, e * s)[()]''',
     "_softplus": '''def _softplus(z):
     with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
         return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))''',

@@ -19,6 +19,7 @@ from .expr import (Add, Const, Expr, MatMul, Power, Shared, Sum, Symbol, Transpo
                    mul, postorder, rebuild, transpose)
 from .functions import apply
 from .optimize import chain_order
+from .printing.text import to_text
 
 
 def _as_chain(term: Expr) -> tuple[Expr, list[Expr]] | None:
@@ -44,7 +45,7 @@ def _trace_form(chain: list[Expr], involves) -> list[Expr]:
     flipped = [transpose(f) for f in reversed(chain)]
     candidates = [c[i:] + c[:i] for c in (chain, flipped) for i in range(len(c))]
     return min(candidates, key=lambda c: (_data_blocks(c, involves), involves(c[-1]),
-                                          repr([str(f) for f in c])))
+                                          repr([to_text(f) for f in c])))
 
 
 # Sizes assumed for symbolic dimensions: a dimension only the data have is the number of

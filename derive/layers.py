@@ -19,7 +19,7 @@ from .backprop import VJPS, Backprop
 from .expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power,
                    Sum, Symbol, Transpose, add, broadcast, depends_on, hadamard, is_const, mul,
                    ones, power, substitute, summation, transpose)
-from .functions import MATRIX_OPS, apply
+
 
 
 @dataclass
@@ -87,8 +87,8 @@ def _vjp(operation: Expr, z: Placeholder, delta: Expr) -> Expr:
 def _layer(operation: Expr, z: Symbol, weight: Expr | None, delta: Expr, value: Expr) -> Layer:
     if weight is not None:
         return Layer(weight, False, z, Const(ONE), delta, value)
-    if isinstance(operation, Func) and operation.name in MATRIX_OPS:
-        derivative: Expr | str = MATRIX_OPS[operation.name].derivative_text
+    if isinstance(operation, Func) and not operation.op.elementwise:
+        derivative: Expr | str = operation.op.derivative_text
     else:
         derivative = _vjp(operation, z, ones(operation.shape))
         if isinstance(derivative, Broadcast) and is_const(derivative):
@@ -136,7 +136,7 @@ def _step(node: Expr, names: frozenset[str], memo: dict):
         return power(z, node.exponent), z, None, node.base
     if isinstance(node, Func):
         z = placeholder(node.arg)
-        return apply(node.name, z, *node.params), z, None, node.arg
+        return node.op.apply(z, *node.params), z, None, node.arg
     if isinstance(node, Transpose):
         z = placeholder(node.arg)
         return transpose(z), z, None, node.arg

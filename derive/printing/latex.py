@@ -4,7 +4,6 @@ from __future__ import annotations
 import sympy
 
 from ..expr import Expr, Func, Identity, Transpose
-from ..functions import lookup
 from .base import ATOM, MUL, POWER, Printer
 
 _LATEX_ALIASES = {"eps": "epsilon"}
@@ -62,10 +61,9 @@ class LatexPrinter(Printer):
         return rf"\operatorname{{sum}}\left({text}\right)"
 
     def spelling(self, e: Func) -> str:
-        row = lookup(e.name)
         if e.name == "inv":
-            return row.latex.format(self.wrap(e.arg, ATOM))
-        return row.latex.format(*[self.print(a) for a in e.args])
+            return e.op.latex([self.wrap(e.arg, ATOM)], e.params)
+        return e.op.latex([self.print(a) for a in e.args], e.params)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv":

@@ -1,249 +1,179 @@
 """NumPy code: one self-contained snippet with ``grad_X`` functions and ``value_and_grad``.
 
-Vectors are 1-D arrays, scalars floats, matrices 2-D arrays, so the printer
-tracks each node's kind and aligns operands for broadcasting (a column vector
-added to a matrix is ``v[:, None]``). Every subexpression used twice is
-computed once into a temporary; matrix chains are multiplied in the cheapest
-order the dimensions allow; diagonal and identity matrices are never built.
+The printer spells a statement program (``derive.program``): it declares what
+NumPy may do in place and which of its spellings return views, and writes each
+statement as one line. Vectors are 1-D arrays, scalars floats, matrices 2-D
+arrays, so operands are aligned for broadcasting (a column vector added to a
+matrix is ``v[:, None]``); matrix chains are multiplied in the cheapest order
+the dimensions allow; diagonal and identity matrices are never built.
 """
 from __future__ import annotations
 
-import keyword
-import re
-from dataclasses import dataclass
-
 import sympy
 
-from ..expr import (deep, add, neg, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
-                    Shared, Symbol, Transpose, depends_on, mul, postorder, power, split_power,
-                    symbols_in, transpose)
-from ..functions import NUMPY_HELPERS, lookup
+from ..expr import (deep, neg, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
+                    MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, mul, postorder,
+                    power, split_power, symbols_in, transpose)
+from ..errors import DeriveError
+from ..functions import NUMPY_HELPERS
 from ..optimize import chain_dims, chain_order, share_products
+from ..program import Namer, Output, Program, Statement, Var, drop_dead, lower, reuse_buffers
+from ..program.lower import MissingDimension, multiply_first
+from ..program.namer import python_name as _python_name
+from ..program.statements import kind_of_shape
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
-HALF = sympy.Rational(1, 2)
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
 DEFAULT_DIMENSION = 100
+# Names the snippet itself uses: a parameter of the same name gets a trailing underscore.
+SNIPPET_NAMES = frozenset({"np", "value", "prepared", "float", "ValueError",
+                           *NUMPY_HELPERS, "_expect_shape"})
+FUNCTION_NAMES = frozenset({"value_and_grad", "prepare"})
 
 
 def kind(e: Expr) -> str:
     return kind_of_shape(e.shape)
 
 
-def kind_of_shape(shape) -> str:
-    rows, cols = shape
-    if rows == 1 and cols == 1:
-        return "scalar"
-    if cols == 1:
-        return "col"
-    if rows == 1:
-        return "row"
-    return "matrix"
-
-
 def python_name(name: str) -> str:
-    return name + "_" if keyword.iskeyword(name) or name in ("np", "value") else name
+    """A formula's name as a parameter of the emitted functions."""
+    return _python_name(name, SNIPPET_NAMES)
 
 
-@dataclass
-class Output:
-    name: str          # the variable it is returned in: value, grad_A, ...
-    expr: Expr
+_EXPECT_SHAPE = '''def _expect_shape(array, name, expected):
+    shape = np.shape(array)
+    if len(shape) != len(expected) or any(e is not None and s != e
+                                          for s, e in zip(shape, expected)):
+        wanted = ", ".join("any" if e is None else str(e) for e in expected)
+        raise ValueError(f"argument {name} has shape {shape}, but the code was derived "
+                         f"for shape ({wanted}) (declared with --shape)")'''
 
 
 class NumpyPrinter:
-    """Prints expressions as NumPy, binding repeated subexpressions to temporaries."""
+    """Spells statements as NumPy; also declares, for the passes, what NumPy does in place."""
 
-    def __init__(self, parameters: list[Symbol]) -> None:
-        self.parameters = parameters
-        self.names = {p.name: python_name(p.name) for p in parameters}
-        self.dim_names: dict[sympy.Symbol, str] = {}
-        self.temporaries: dict[Expr, str] = {}
-        self.lines: list[str] = []
+    accumulates = True   # t = a; t += b on a fresh array
+    # Elementwise functions NumPy can write into the array they read: op name -> ufunc.
+    in_place_ufuncs = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "abs": "np.abs",
+                       "sin": "np.sin", "cos": "np.cos", "sign": "np.sign"}
+
+    def __init__(self) -> None:
         self.helpers: set[str] = set()
-        self.passed: dict[str, str] = {}
-        self.dims_used: set[sympy.Symbol] = set()
+        self.bound: dict[Expr, Var] = {}
+        self.names: dict[Var, str] = {}
+        self.dim_vars: dict = {}
+        self.dims_used: set[Var] = set()
+        self.root: Expr | None = None
 
-    # ------------------------------------------------------------ function bodies
-    @deep
-    def body(self, outputs: list[Output], known: dict[Expr, str] | None = None) -> list[str]:
-        """Statements computing the outputs, shared work done once.
-
-        ``known`` maps nodes already computed (prepared data) to their names.
-        """
-        self.temporaries, self.lines, self.dims_used = dict(known or {}), [], set()
-        self.missing_dims: set[sympy.Symbol] = set()
-        if known is None:
-            outputs = _with_shared_products(outputs)
-        order = self._order(outputs)
-        uses: dict[Expr, int] = {}
-        for node in order:
-            for child in node.children:
-                uses[child] = uses.get(child, 0) + 1
-        for out in outputs:
-            uses[out.expr] = uses.get(out.expr, 0) + 1
-        # A long sum gets a statement of its own and accumulates term by term: Python's
-        # compiler recurses on a long chain of +.
-        shared = [n for n in order if (uses.get(n, 0) > 1 and not self._cheap(n)
-                                       or _long_sum(n) and n not in (o.expr for o in outputs))
-                  and n not in self.temporaries]
-        shared = self._with_square_roots(order, shared)
-        pairs = _softmax_pairs(order)
-        shared += [n for pair in pairs.values() for n in pair if n not in shared]
-        shared = [n for n in order if n in set(shared)]
-        counter = 0
-        for node in shared:
-            if node in self.temporaries:
-                continue
-            counter += 1
-            name = f"t{counter}"
-            pair = next((p for p in pairs.values() if node in p), None)
-            if pair:
-                # softmax and logsumexp of the same z: one pass of exp for both
-                counter += 1
-                names = (name, f"t{counter}")
-                axis = pair[0].params[0] if pair[0].name == "logsumexp" else pair[1].params[0]
-                softmax, lse = sorted(pair, key=lambda n: n.name != "softmax_all"
-                                      and n.name != "softmax")
-                self.helpers.add("_softmax_logsumexp")
-                self.lines.append(f"{names[0]}, {names[1]} = _softmax_logsumexp("
-                                  f"{self.code(softmax.arg)}, axis={axis})")
-                self.temporaries[softmax], self.temporaries[lse] = names
-                continue
-            self.lines += self._assignment(name, node, f"  # {_shape_comment(node)}")
-            self.temporaries[node] = name
-        for out in outputs:
-            if out.name == "value":
-                self.lines.append(f"value = float({self.code(out.expr)})")
-            else:
-                self.lines += self._assignment(out.name, out.expr)
-        return self._dimension_lines() + _reuse_dead_arrays(self.lines)
-
-    def _assignment(self, name: str, e: Expr, comment: str = "") -> list[str]:
-        """``name = e``; a sum or an elementwise product of arrays is accumulated in place
-        into its first operand when that is a fresh array of the full shape."""
-        operands = e.terms if isinstance(e, Add) else \
-            _multiply_first(e.factors) if isinstance(e, Hadamard) else None
-        target = kind(e)
-        if _long_sum(e):
-            # start from a sum of two, a fresh value, whatever the first term is
-            first, operands = add(*e.terms[:2]), e.terms[2:]
-            lines = [f"{name} = {self.aligned(first, target, ADD)}{comment}"]
-        elif operands and kind(e) != "scalar" and self._fresh(operands[0]) \
-                and operands[0].shape == e.shape:
-            lines, operands = [f"{name} = {self.code(operands[0])}{comment}"], operands[1:]
-        else:
-            return [f"{name} = {self.code(e)}{comment}"]
-        for operand in operands:
-            if isinstance(e, Add):
-                operator, operand = ("-=", neg(operand)) if self._subtracted(operand) \
-                    else ("+=", operand)
-                scaled = self._scaled_array(operand, e.shape)
-                if scaled:
-                    # c * (s / r): one new array, scaled in place, then added
-                    scale, array = scaled
-                    term = f"{name}_term"
-                    lines += [f"{term} = {self.code(array)}  # {_shape_comment(array)}",
-                              f"{term} *= {self.wrap(scale, MUL)}",
-                              f"{name} {operator} {term}"]
-                    continue
-            else:
-                base, exp = split_power(operand)
-                negative = operand not in self.temporaries and bool(exp.is_number and exp < 0)
-                operator, operand = ("/=", power(base, Const(-exp))) if negative \
-                    else ("*=", operand)
-            lines.append(f"{name} {operator} {self.aligned(operand, target, ADD)}")
-        return lines
-
-    def _scaled_array(self, term: Expr, shape) -> tuple[Expr, Expr] | None:
-        """(scale, array) when the term is a scalar times a fresh array of the full shape."""
-        if isinstance(term, MatMul) and term not in self.temporaries and len(term.chain) == 1:
-            array = term.chain[0]
-            if array.shape == shape and self._fresh(array) and not isinstance(array, MatMul):
-                return mul(Const(term.coeff), *term.scalars), array
-        return None
-
-    def _subtracted(self, term: Expr) -> bool:
-        """Whether a term of a sum is printed as ``- (its negation)``."""
-        return term not in self.temporaries and (
-            isinstance(term, MatMul) and term.coeff.could_extract_minus_sign()
-            or isinstance(term, Const) and term.value.could_extract_minus_sign())
-
-    def _fresh(self, e: Expr) -> bool:
-        """Whether the code of e makes a new array (one we may then update in place)."""
-        if e in self.temporaries or isinstance(e, (Symbol, Const, Identity, Broadcast)):
-            return False
-        if isinstance(e, Transpose) or isinstance(e, Func) and getattr(
-                lookup(e.name), "numpy_view", False):
-            return False   # views, which may be read-only
-        if isinstance(e, MatMul):
-            return len(e.chain) >= 2 or bool(e.scalars) or e.coeff != 1
-        return True
-
-    @staticmethod
-    def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
-        """Where b^(1/2) and b^(-1/2) are both needed, compute the root once: 1 / root."""
-        present = set(order)
-        roots = [Power(n.base, Const(HALF)) for n in order
-                 if isinstance(n, Power) and n.exponent == Const(-HALF)
-                 and Power(n.base, Const(HALF)) in present]
-        if not roots:
-            return shared
-        wanted = set(shared) | set(roots)
-        # Each root goes right after its base, before anything that divides by it.
-        out: list[Expr] = []
-        for node in order:
-            if node in wanted and node not in roots:
-                out.append(node)
-            for root in roots:
-                if root.base == node:
-                    out.append(root)
-        return out
-
-    def _order(self, outputs: list[Output]) -> list[Expr]:
-        return postorder([o.expr for o in outputs], lambda n: n not in self.temporaries)
-
-    @staticmethod
-    def _cheap(e: Expr) -> bool:
-        if isinstance(e, (Symbol, Const, Identity)):
-            return True
+    # ------------------------------------------------------------ what the passes ask
+    def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
+        """(the variable whose memory the code of ``e`` may share, whether read-only)."""
+        if e in bound:
+            var = bound[e]
+            return var, var.readonly or var.role in ("parameter", "prepared")
         if isinstance(e, Transpose):
-            return isinstance(e.arg, Symbol)
-        if isinstance(e, Broadcast):
-            return isinstance(e.arg, (Symbol, Const))
-        return False
+            return self.aliases(e.arg, bound)
+        if isinstance(e, Shared):
+            return self.aliases(e.value, bound)
+        if isinstance(e, Func) and e.op.numpy_view and kind(e.arg) == "matrix":
+            return self.aliases(e.arg, bound)[0], True
+        if isinstance(e, MatMul) and e.coeff == 1 and len(e.factors) == 1:
+            return self.aliases(e.factors[0], bound)
+        return None, False
 
-    def _dimension_lines(self) -> list[str]:
-        lines = []
-        for dim in sorted(self.dims_used, key=str):
-            source = self._dimension_source(dim)
-            if source is None:
-                self.missing_dims.add(dim)   # the caller provides it (hoisted code)
-            else:
-                lines.append(f"{self.dim_name(dim)} = {source}")
-        return lines
+    def in_place_operand(self, e: Expr, bound: dict[Expr, Var]) -> Expr | None:
+        """The bound operand of ``e`` whose array the code of e can be written into."""
+        operand = None
+        if isinstance(e, Func) and e.name in self.in_place_ufuncs:
+            operand = e.arg
+        elif isinstance(e, Power) and isinstance(e.exponent, Const) and \
+                e.exponent.value in (HALF, 2, -1) and not _reciprocal_zero(e):
+            operand = e.base
+        elif isinstance(e, Hadamard) and len(e.factors) == 2:
+            divisor, exp = split_power(multiply_first(e.factors)[1])
+            if exp == -1 and not _reciprocal_zero(power(divisor, Const(-1))):
+                operand = divisor
+        if operand is None or operand not in bound or operand.shape != e.shape:
+            return None
+        return operand
 
-    def _dimension_source(self, dim: sympy.Symbol) -> str | None:
-        for p in self.parameters:
-            for axis, d in enumerate(p.shape):
-                if d == dim:
-                    name = self.names[p.name]
-                    return f"{name}.shape[{axis if kind(p) == 'matrix' else 0}]"
-        return None
+    # ------------------------------------------------------------ statements
+    def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
+        """The lines of a function body (without the return)."""
+        self.bound, self.names, self.dims_used = program.bound, names, set()
+        self.dim_vars = program.dims
+        body: list[str] = []
+        dims: list[str] = []
+        checks: list[str] = []
+        for s in program.statements:
+            if s.op == "dimension":
+                continue
+            lines = self.statement(s)
+            (checks if s.op == "check" else body).extend(lines)
+        for s in program.statements:
+            if s.op == "dimension" and s.target in self.dims_used:
+                param, = s.reads_vars
+                dims.append(f"{self.name(s.target)} = {self.name(param)}.shape[{s.params[0]}]")
+        return checks + dims + body
 
-    def dim_name(self, dim: sympy.Symbol) -> str:
-        name = str(dim)
-        taken = set(self.names.values()) | {"np", "value"}
-        return name + "_dim" if name in taken or keyword.iskeyword(name) else name
+    def name(self, var: Var) -> str:
+        return self.names[var.storage]
+
+    def statement(self, s: Statement) -> list[str]:
+        target = s.target
+        comment = f"  # {_shape_comment(target.shape)}" if target.role == "temporary" else ""
+        if s.op == "check":
+            self.helpers.add("_expect_shape")
+            p = s.target
+            dims = [d for d, keep in zip(p.shape, _axes(p)) if keep]
+            expected = ", ".join(str(d) if d.is_Integer else "None" for d in dims)
+            expected += "," if len(dims) == 1 else ""
+            return [f"_expect_shape({self.name(p)}, {p.hint!r}, ({expected}))"]
+        if s.op == "softmax_logsumexp":
+            self.helpers.add("_softmax_logsumexp")
+            names = ", ".join(self.name(t) for t in s.targets)
+            return [f"{names} = _softmax_logsumexp({self.code(s.expr)}, axis={s.params[0]})"]
+        if s.op == "update":
+            operand = self.name(s.reads_vars[0]) if s.expr is None else \
+                self.aligned(s.expr, target.kind, ADD)
+            if s.operator == "*=" and s.expr is not None and s.expr.is_scalar:
+                operand = self.wrap(s.expr, MUL)
+            return [f"{self.name(target)} {s.operator} {operand}"]
+        # the node this statement computes is printed, not read under its own name
+        self.root = s.expr if self.bound.get(s.expr) in s.targets else None
+        try:
+            if s.in_place is not None:
+                return [self.in_place(s) + comment]
+            if target.role == "output" and target.hint == "value":
+                return [f"{self.name(target)} = float({self.code(s.expr)})"]
+            return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]
+        finally:
+            self.root = None
+
+    def in_place(self, s: Statement) -> str:
+        e, x = s.expr, self.name(self.bound[s.in_place])
+        if isinstance(e, Func):
+            return f"{self.in_place_ufuncs[e.name]}({x}, out={x})"
+        if isinstance(e, Power):
+            p = e.exponent.value
+            if p == -1:
+                return f"np.divide(1.0, {x}, out={x})"
+            return f"{'np.sqrt' if p == HALF else 'np.square'}({x}, out={x})"
+        numerator = multiply_first(e.factors)[0]
+        return f"np.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
 
     # ------------------------------------------------------------ expressions
+    @deep
     def code(self, e: Expr) -> str:
         return self._code(e)[0]
 
     def _code(self, e: Expr) -> tuple[str, int]:
-        if e in self.temporaries:
-            return self.temporaries[e], ATOM
+        if e in self.bound and e is not self.root:
+            return self.name(self.bound[e]), ATOM
         return getattr(self, f"_print_{type(e).__name__}")(e)
+
+    def is_bound(self, e: Expr) -> bool:
+        return e in self.bound and e is not self.root
 
     def wrap(self, e: Expr, level: int) -> str:
         text, prec = self._code(e)
@@ -254,33 +184,48 @@ class NumpyPrinter:
 
         ``strip``: another operand has the full shape, so NumPy broadcasts this one itself.
         """
-        if strip and isinstance(e, Broadcast) and e not in self.temporaries:
+        if strip and isinstance(e, Broadcast) and not self.is_bound(e):
             e = e.arg
         if target == "matrix" and kind(e) == "col":
             return f"{self.wrap(e, ATOM)}[:, None]"
         return self.wrap(e, level)
 
+    def full(self, e: Expr) -> bool:
+        """Whether the code of ``e`` as an operand has all of e's shape (an operand that is a
+        broadcast is printed as what it repeats, which NumPy broadcasts)."""
+        if self.is_bound(e):
+            return True
+        if isinstance(e, Broadcast):
+            return False
+        if isinstance(e, MatMul) and len(e.chain) == 1:
+            return self.full(e.chain[0])
+        if isinstance(e, (Add, Hadamard)):
+            return any(o.shape == e.shape and self.full(o) for o in e.children)
+        if isinstance(e, (Power, Transpose, Shared)):
+            return self.full(e.children[0])
+        return True
+
+    def has_full_operand(self, e: Expr, operands) -> bool:
+        return any(o.shape == e.shape and self.full(o) for o in operands)
+
     def number(self, value: sympy.Expr) -> tuple[str, int]:
-        for s in value.free_symbols:
-            self.dims_used.add(s)
+        symbols = value.free_symbols
+        for s in symbols:
+            self.dims_used.add(self.dim_vars[s])
         if value.is_Integer:
             return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL
         if value.is_Float:
             return repr(float(value)), ATOM
-        renamed = value.subs({s: sympy.Symbol(self.dim_name(s)) for s in value.free_symbols})
+        renamed = value.subs({s: sympy.Symbol(self.name(self.dim_vars[s])) for s in symbols})
         return sympy.pycode(renamed), MUL
 
     def _print_Shared(self, e: Shared) -> tuple[str, int]:
         return self._code(e.value)
 
     def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
-        if e.name not in self.names:
-            # hoisted code: a datum the per-call code needs after all comes in `prepared`
-            self.passed.setdefault(e.name, python_name(e.name))
-            return self.passed[e.name], ATOM
-        return self.names[e.name], ATOM
+        raise AssertionError(f"unbound name {e.name} in emitted code")
 
     def _print_Const(self, e: Const) -> tuple[str, int]:
         return self.number(e.value)
@@ -304,10 +249,10 @@ class NumpyPrinter:
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         target = kind(e)
-        strip = _has_full_operand(e, e.terms)
+        strip = self.has_full_operand(e, e.terms)
         out = ""
         for i, term in enumerate(e.terms):
-            if self._subtracted(term) and i > 0:
+            if i > 0 and not self.is_bound(term) and _negative(term):
                 out += " - " + self.aligned(neg(term), target, ADD + 1, strip)
             else:
                 text = self.aligned(term, target, ADD + 1 if i else ADD, strip)
@@ -325,9 +270,11 @@ class NumpyPrinter:
             parts.append(text if prec == ATOM else f"({text})")
         parts.extend(self.wrap(f, MUL + 1) for f in e.scalars)
         sign = "-" if negative else ""
+        # -a is unary; -a * b is a product (Python reads it as (-a) * b)
+        signed = UNARY if negative else MUL
         chain = list(e.chain)
         if not chain:
-            return sign + " * ".join(parts), (UNARY if negative else MUL)
+            return sign + " * ".join(parts), (signed if len(parts) == 1 else MUL)
         # The scale goes on the smallest operand: a factor smaller than the product, if any.
         sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
         smallest = min(range(len(chain)), key=sizes.__getitem__)
@@ -340,7 +287,7 @@ class NumpyPrinter:
             return (f"-({text})" if prec <= MUL else f"-{text}", UNARY) if negative \
                 else (text, prec)
         parts.append(text if prec > MUL else f"({text})")
-        return sign + " * ".join(parts), (UNARY if negative else MUL)
+        return sign + " * ".join(parts), MUL
 
     def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
                ) -> tuple[str, int]:
@@ -371,10 +318,9 @@ class NumpyPrinter:
 
     def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
         target = kind(e)
-        strip = _has_full_operand(e, e.factors)
+        strip = self.has_full_operand(e, e.factors)
         text = ""
-        factors = _multiply_first(e.factors)
-        for i, f in enumerate(factors):
+        for i, f in enumerate(multiply_first(e.factors)):
             base, exp = split_power(f)
             if i > 0 and exp.is_number and exp < 0:
                 text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1, strip)
@@ -387,8 +333,7 @@ class NumpyPrinter:
         base = e.base
         if isinstance(e.exponent, Const):
             p = e.exponent.value
-            if p < 0 and isinstance(base, Func) and getattr(
-                    lookup(base.name), "reciprocal_zero_at_zero", False):
+            if p < 0 and _reciprocal_zero(e):
                 self.helpers.add("_inverse_or_zero")
                 inverse = f"_inverse_or_zero({self.code(base)})"
                 return (inverse, ATOM) if p == -1 else (f"{inverse} ** {-p}", POWER)
@@ -413,10 +358,10 @@ class NumpyPrinter:
     def _print_Sum(self, e: Sum) -> tuple[str, int]:
         arg = e.arg
         if e.axis is None:
-            if isinstance(arg, Power) and arg.exponent == Const(2) and arg not in self.temporaries:
+            if isinstance(arg, Power) and arg.exponent == Const(2) and not self.is_bound(arg):
                 x = self.code(arg.base)
                 return f"np.vdot({x}, {x})", ATOM
-            if isinstance(arg, Hadamard) and len(arg.factors) == 2 and arg not in self.temporaries \
+            if isinstance(arg, Hadamard) and len(arg.factors) == 2 and not self.is_bound(arg) \
                     and all(f.shape == arg.shape for f in arg.factors):
                 a, b = (self.code(f) for f in arg.factors)
                 return f"np.vdot({a}, {b})", ATOM
@@ -426,7 +371,7 @@ class NumpyPrinter:
     def _print_Func(self, e: Func) -> tuple[str, int]:
         arg = e.arg
         if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
-                and arg not in self.temporaries:
+                and not self.is_bound(arg):
             # tr(P Q) = <P^T, Q>: no product beyond what P needs is formed.
             *left, last = arg.chain
             scale = mul(Const(arg.coeff), *arg.scalars)
@@ -437,81 +382,29 @@ class NumpyPrinter:
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
-        row = lookup(e.name)
-        spelling = row.numpy
+        # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
+        args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
+                else self.code(a) for a in e.args]
+        spelling = e.op.numpy(args, e.params)
         for helper in NUMPY_HELPERS:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
-        axis = e.params[0] if e.params else None
-        return spelling.format(*[self.code(a) for a in e.args], axis=axis), ATOM
+        return spelling, ATOM
 
 
-LONG_SUM = 32
+def _negative(term: Expr) -> bool:
+    return isinstance(term, MatMul) and term.coeff.could_extract_minus_sign() \
+        or isinstance(term, Const) and term.value.could_extract_minus_sign()
 
 
-def _long_sum(e: Expr) -> bool:
-    return isinstance(e, Add) and len(e.terms) > LONG_SUM
+def _reciprocal_zero(e: Power) -> bool:
+    return isinstance(e.base, Func) and e.base.op.reciprocal_zero_at_zero
 
 
-def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:
-    """For each z whose softmax and logsumexp (over the same axis) are both needed, the pair."""
-    present = set(order)
-    pairs = {}
-    for node in order:
-        if isinstance(node, Func) and node.name in ("softmax", "softmax_all"):
-            axis = 0 if node.name == "softmax" else None
-            lse = Func("logsumexp", node.args, (axis,),
-                       (ONE, node.shape[1]) if axis == 0 else SCALAR)
-            if lse in present:
-                pairs[node.arg] = (node, lse)
-    return pairs
-
-
-def _multiply_first(factors) -> list[Expr]:
-    """Multiply first, then divide: x / b^p costs one pass less than x * (1 / b^p)."""
-    return sorted(factors, key=lambda f: bool(split_power(f)[1].is_number
-                                              and split_power(f)[1] < 0))
-
-
-# Elementwise operations NumPy can write into the array of a temporary they read.
-_IN_PLACE = [
-    (re.compile(r"^(\w+) = np\.(sqrt|square|exp|log|tanh|abs|sin|cos)\((t\d+)\)(  # .*)$"),
-     lambda m: (m[1], m[3], f"np.{m[2]}({m[3]}, out={m[3]}){m[4]}")),
-    (re.compile(r"^(\w+) = (\w+) / (t\d+)(  # .*)$"),
-     lambda m: (m[1], m[3], f"np.divide({m[2]}, {m[3]}, out={m[3]}){m[4]}")),
-]
-
-
-def _reuse_dead_arrays(lines: list[str]) -> list[str]:
-    """``t2 = np.sqrt(t1)`` where t1 is not used after: ``np.sqrt(t1, out=t1)``, t2 is t1."""
-    shapes = {}
-    for line in lines:
-        match = re.match(r"^(\w+) = .*  # (.*)$", line)
-        if match:
-            shapes.setdefault(match.group(1), match.group(2))
-    out = list(lines)
-    for i, line in enumerate(out):
-        for pattern, rewrite in _IN_PLACE:
-            match = pattern.match(line)
-            if not match:
-                continue
-            new, old, statement = rewrite(match)
-            later = out[i + 1:]
-            if shapes.get(new) != shapes.get(old) or shapes.get(old) in (None, "scalar") \
-                    or any(re.search(rf"\b{old}\b", x) for x in later):   # floats: no out=
-                continue
-            out[i] = statement
-            out[i + 1:] = [re.sub(rf"\b{new}\b", old, x) for x in later]
-    return out
-
-
-def _has_full_operand(e: Expr, operands) -> bool:
-    return any(o.shape == e.shape and not isinstance(o, Broadcast) for o in operands)
-
-
-def _with_shared_products(outputs: list[Output]) -> list[Output]:
-    shared = share_products([o.expr for o in outputs], _run_cost)
-    return [Output(o.name, e) for o, e in zip(outputs, shared)]
+def _axes(p: Var) -> tuple[bool, bool]:
+    """Which of (rows, cols) are axes of the parameter's array."""
+    k = p.kind
+    return (k in ("col", "matrix"), k in ("row", "matrix"))
 
 
 def _chain_kind(chain: list[Expr]) -> str:
@@ -526,8 +419,8 @@ def _run_cost(run) -> int:
     return chain_order(chain_dims(run, _size))[0]
 
 
-def _shape_comment(e: Expr) -> str:
-    rows, cols = e.shape
+def _shape_comment(shape) -> str:
+    rows, cols = shape
     if rows == 1 and cols == 1:
         return "scalar"
     if cols == 1:
@@ -549,6 +442,77 @@ def _kind_word(s: Symbol) -> str:
     return f"matrix, shape ({rows}, {cols})"
 
 
+# ---------------------------------------------------------------- whole functions
+
+class _Function:
+    """One emitted function: its parameters, its program, and the names in it."""
+
+    def __init__(self, printer: NumpyPrinter, parameters: list[Symbol], outputs: list[Output],
+                 reserved: set[str], inputs: dict[Expr, Var] | None = None,
+                 hints: dict[Expr, str] | None = None, provided_dims: dict | None = None,
+                 share: bool = True) -> None:
+        self.params = [Var(p.shape, "parameter", p.name, readonly=True, source=p)
+                       for p in parameters]
+        if share:
+            shared = share_products([o.expr for o in outputs], _run_cost)
+            outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
+        try:
+            program = lower(outputs, self.params, printer, inputs, hints, provided_dims)
+        except MissingDimension as missing:
+            raise DeriveError(f"the dimension {missing.dim} is fixed by no argument of the "
+                              f"code: declare it with --shape (an integer), or use it in the "
+                              f"shape of a variable") from None
+        self.program = reuse_buffers(drop_dead(program), printer)
+        self.names = _allocate_names(self.program, reserved, inputs)
+        self.printer = printer
+
+    @property
+    def signature(self) -> list[str]:
+        return [self.names[p] for p in self.params]
+
+    def body(self) -> list[str]:
+        return self.printer.spell(self.program, self.names)
+
+    @property
+    def returned(self) -> str:
+        return ", ".join(self.names[v.storage] for v in self.program.returns)
+
+
+def _allocate_names(program: Program, reserved: set[str],
+                    inputs: dict[Expr, Var] | None) -> dict[Var, str]:
+    """Every name last: parameters as in the formula, then dimensions, outputs, prepared
+    values, definitions, and temporaries t1, t2, ... none equal to another."""
+    outputs = {v.hint for v in program.returns}
+    namer = Namer(set(reserved) - outputs)   # "value" is the output's, never a parameter's
+    names: dict[Var, str] = {}
+    for p in program.parameters:
+        names[p] = python_name(p.hint)
+        namer.taken.add(names[p])
+    for v in list((inputs or {}).values()) + list(program.dims.values()):
+        if v.role == "prepared":
+            names[v] = v.hint   # allocated by the caller, who reserved them
+        elif v not in names:
+            names[v] = namer.exact(v.hint, "_dim")
+    for v in program.returns:
+        if v.reuses is None:
+            names[v] = namer.exact(v.hint)
+    for s in program.statements:
+        for v in s.targets:
+            if v.storage is v and v not in names:
+                names[v] = namer.numbered("t") if v.hint == "t" else namer.exact(v.hint)
+    return names
+
+
+def _reserved(parameters: list[Symbol], extra: tuple[str, ...] = ()) -> set[str]:
+    """Names no temporary may take: the snippet's own, every parameter's, every function's."""
+    return set(SNIPPET_NAMES | FUNCTION_NAMES) | {python_name(p.name) for p in parameters} \
+        | set(extra)
+
+
+def _definition_hints(definitions: dict[str, Expr] | None) -> dict[Expr, str]:
+    return {e: name for name, e in (definitions or {}).items() if not isinstance(e, Symbol)}
+
+
 def _docstring(summary: str, source: str, parameters: list[Symbol], notes: list[str],
                returns: str, extra_arguments: tuple[str, ...] = (),
                remarks: tuple[str, ...] = ()) -> list[str]:
@@ -565,29 +529,6 @@ def _docstring(summary: str, source: str, parameters: list[Symbol], notes: list[
     return lines + ['"""']
 
 
-def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
-            notes: list[str]) -> str:
-    """The whole program of SPEC section 4."""
-    printer = NumpyPrinter(parameters)
-    signature = ", ".join(printer.names[p.name] for p in parameters)
-    grad_names = {name: f"grad_{name}" for name in gradients}
-    functions = []
-    outputs = [Output("value", value)] + [Output(grad_names[n], g) for n, g in gradients.items()]
-    returned = ", ".join(o.name for o in outputs)
-    functions.append(_function(
-        "value_and_grad", signature, printer.body(outputs), returned,
-        _docstring("Value of F and its gradients, sharing the work.", source, parameters, notes,
-                   f"({returned})")))
-    for name, gradient in gradients.items():
-        functions.append(_function(
-            grad_names[name], signature, printer.body([Output(grad_names[name], gradient)]),
-            grad_names[name],
-            _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,
-                       f"dF/d{name}, shaped like {name}")))
-    helpers = [NUMPY_HELPERS[h] for h in sorted(printer.helpers)]
-    return "\n\n\n".join(["import numpy as np"] + helpers + functions) + "\n"
-
-
 def _function(name: str, signature: str, body: list[str], returned: str,
               docstring: list[str]) -> str:
     lines = [f"def {name}({signature}):"]
@@ -597,30 +538,80 @@ def _function(name: str, signature: str, body: list[str], returned: str,
     return "\n".join(lines)
 
 
+def _helpers(printer: NumpyPrinter) -> list[str]:
+    return [_EXPECT_SHAPE if h == "_expect_shape" else NUMPY_HELPERS[h]
+            for h in sorted(printer.helpers)]
+
+
+@deep
+def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
+            notes: list[str], definitions: dict[str, Expr] | None = None) -> str:
+    """The whole program of SPEC section 4."""
+    printer = NumpyPrinter()
+    reserved = _reserved(parameters)
+    hints = _definition_hints(definitions)
+    outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
+    whole = _Function(printer, parameters, outputs, reserved, hints=hints)
+    signature = ", ".join(whole.signature)
+    functions = [_function(
+        "value_and_grad", signature, whole.body(), whole.returned,
+        _docstring("Value of F and its gradients, sharing the work.", source, parameters, notes,
+                   f"({', '.join(o.name for o in outputs)})"))]
+    for name, gradient in gradients.items():
+        one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
+                        hints=hints, share=False)
+        functions.append(_function(
+            f"grad_{name}", signature, one.body(), one.returned,
+            _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,
+                       f"dF/d{name}, shaped like {name}")))
+    return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+
+
+@deep
 def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
-                    gradients: dict[str, Expr], notes: list[str], expanded: bool) -> str:
+                    gradients: dict[str, Expr], notes: list[str], expanded: bool,
+                    definitions: dict[str, Expr] | None = None) -> str:
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
-    outputs = _with_shared_products(outputs)
+    shared = share_products([o.expr for o in outputs], _run_cost)
+    outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
     prepared = _prepared_nodes([o.expr for o in outputs], frozenset(wrt), data)
-    computed = iter(range(1, len(prepared) + 1))
-    names = {node: (python_name(node.name) if isinstance(node, Symbol) else f"p{next(computed)}")
-             for node in prepared}
-    per_call = NumpyPrinter(variables)
-    call_body = per_call.body(outputs, known=names)
-    # Data the per-call code rebuilt a piece around (-x from x) come along as they are.
-    prepared += [s for s in data if s.name in per_call.passed and s not in names]
-    names.update({s: per_call.passed[s.name] for s in prepared if s not in names})
-    prepare = NumpyPrinter(data)
-    computed = [Output(names[n], n) for n in prepared if not isinstance(n, Symbol)]
-    prepare_body = prepare.body(computed) if computed else []
-    dims = sorted(per_call.missing_dims, key=str)
-    prepare.dims_used |= set(dims)
-    prepare_body = [line for line in prepare._dimension_lines() if line not in prepare_body] \
-        + prepare_body
-    returned = [names[n] for n in prepared] + [per_call.dim_name(d) for d in dims]
+    # Data the per-call code uses as they are (x beside a prepared x x^T) come along too.
+    reached = postorder([o.expr for o in outputs], lambda n: n not in prepared)
+    prepared += [s for s in reached if isinstance(s, Symbol) and s.name not in wrt
+                 and s not in prepared]
+    # Dimensions the per-call code needs that no variable's shape gives: prepare reads them.
+    per_call_dims = {d for v in variables for d in v.shape}
+    needed: set = set()
+    for node in reached:
+        if node not in prepared:
+            needed |= {d for d in _dims_spelled(node) if d not in per_call_dims}
+    namer = Namer(_reserved(parameters))
+    prepared_vars: dict[Expr, Var] = {}
+    for node in prepared:
+        name = namer.exact(python_name(node.name)) if isinstance(node, Symbol) \
+            else namer.numbered("p")
+        prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
+    dim_vars: dict = {}
+    for d in sorted(needed, key=str):
+        if any(d in s.shape for s in data):
+            dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
+    reserved = set(namer.taken)
+    printer = NumpyPrinter()
+    hints = _definition_hints(definitions)
+    per_call = _Function(printer, variables, outputs, reserved,
+                         inputs=prepared_vars,
+                         hints=hints, provided_dims=dim_vars, share=False)
+    computed = [Output(prepared_vars[n].hint, n) for n in prepared if not isinstance(n, Symbol)]
+    prepare = _Function(printer, data, computed, reserved, hints=hints, share=False) \
+        if computed else None
+    returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
+    prepare_body = prepare.body() if prepare else []
+    dim_lines = [f"{v.hint} = {_dim_source(d, data)}" for d, v in dim_vars.items()]
+    passed = [f"{prepared_vars[n].hint} = {python_name(n.name)}" for n in prepared
+              if isinstance(n, Symbol) and prepared_vars[n].hint != python_name(n.name)]
     packed = ", ".join(returned) + ("," if len(returned) == 1 else "")
     unpack = [f"{packed} = prepared"] if returned else []
     note = ["The squared norms were expanded into traces of products of the data, computed",
@@ -633,15 +624,29 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     call_doc = _docstring("Value of F and its gradients, from the prepared data.", source,
                           variables, notes, f"({returned_grads})",
                           ("prepared: the tuple prepare() returned",), tuple(note))
-    helpers = [NUMPY_HELPERS[h] for h in sorted(per_call.helpers | prepare.helpers)]
+    data_signature = ", ".join(python_name(p.name) for p in data)
+    data_checks = _Function(printer, data, [], reserved, share=False).body() if not prepare \
+        else []
     functions = [
-        _function("prepare", ", ".join(prepare.names[p.name] for p in data), prepare_body,
+        _function("prepare", data_signature, data_checks + prepare_body + dim_lines + passed,
                   f"({packed})", prepare_doc),
-        _function("value_and_grad", ", ".join([per_call.names[p.name] for p in variables]
-                                              + ["prepared"]),
-                  unpack + call_body, returned_grads, call_doc),
+        _function("value_and_grad", ", ".join(per_call.signature + ["prepared"]),
+                  unpack + per_call.body(), per_call.returned, call_doc),
     ]
-    return "\n\n\n".join(["import numpy as np"] + helpers + functions) + "\n"
+    return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+
+
+def _dims_spelled(node: Expr) -> set:
+    from ..program.statements import dimensions_of
+    return dimensions_of(node)
+
+
+def _dim_source(dim, data: list[Symbol]) -> str:
+    for p in data:
+        for axis, d in enumerate(p.shape):
+            if d == dim:
+                return f"{python_name(p.name)}.shape[{axis if kind(p) == 'matrix' else 0}]"
+    raise AssertionError(dim)
 
 
 def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]) -> list[Expr]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sympy
 
 from ..expr import Expr, Func, Identity, Transpose
-from ..functions import lookup
 from .base import ATOM, MUL, Printer
 
 
@@ -52,7 +51,7 @@ class TextPrinter(Printer):
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
     def spelling(self, e: Func) -> str:
-        return lookup(e.name).text.format(*[self.print(a) for a in e.args])
+        return e.op.text([self.print(a) for a in e.args], e.params)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv":

@@ -1,0 +1,248 @@
+"""From expression trees to statements: what is computed once, and in what order.
+
+A node gets a statement of its own when it is used more than once and is not
+free to recompute (a name, a constant, a transposed name), when it is a long
+sum (Python's compiler recurses on a long chain of ``+``), when both a root
+and its reciprocal are needed (one root, then 1 / root), or when softmax and
+logsumexp of the same z share one pass of exp. Everything else stays inside
+its user's expression, which the printer spells in one line.
+"""
+from __future__ import annotations
+
+import sympy
+
+from ..expr import (HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
+                    MatMul, Power, Symbol, Transpose, add, mul, neg, postorder, power, split_power)
+from ..functions import lookup
+from .statements import Output, Program, Statement, Target, Var, dimensions_of, kind_of_shape
+
+LONG_SUM = 32
+
+
+class MissingDimension(LookupError):
+    """A dimension the code needs that no argument's shape gives."""
+
+    def __init__(self, dim) -> None:
+        super().__init__(str(dim))
+        self.dim = dim
+
+
+def lower(outputs: list[Output], parameters: list[Var], target: Target,
+          inputs: dict[Expr, Var] | None = None, hints: dict[Expr, str] | None = None,
+          provided_dims: dict | None = None) -> Program:
+    """The program computing ``outputs`` from the parameters (and ``inputs``: nodes already
+    computed, as prepared values are); ``hints`` names nodes after the formula's definitions."""
+    return _Lowering(parameters, target, inputs or {}, hints or {}).run(outputs,
+                                                                       provided_dims or {})
+
+
+class _Lowering:
+    def __init__(self, parameters: list[Var], target: Target, inputs: dict[Expr, Var],
+                 hints: dict[Expr, str]) -> None:
+        self.parameters = parameters
+        self.target = target
+        self.bound: dict[Expr, Var] = {v.source: v for v in parameters}
+        self.bound.update(inputs)
+        self.hints = hints
+        self.statements: list[Statement] = []
+
+    def run(self, outputs: list[Output], provided_dims: dict) -> Program:
+        order = postorder([o.expr for o in outputs], lambda n: n not in self.bound)
+        uses: dict[Expr, int] = {}
+        for node in order:
+            for child in node.children:
+                uses[child] = uses.get(child, 0) + 1
+        for out in outputs:
+            uses[out.expr] = uses.get(out.expr, 0) + 1
+        output_exprs = {o.expr for o in outputs}
+        shared = [n for n in order if (uses.get(n, 0) > 1 and not _cheap(n)
+                                       or _long_sum(n) and n not in output_exprs)
+                  and n not in self.bound]
+        shared = _with_square_roots(order, shared)
+        pairs = _softmax_pairs(order)
+        shared += [n for pair in pairs.values() for n in pair if n not in shared]
+        wanted = set(shared)
+        for node in (n for n in order if n in wanted):
+            if node in self.bound:
+                continue
+            pair = next((p for p in pairs.values() if node in p), None)
+            if pair:
+                softmax, lse = pair
+                targets = (self.new(softmax), self.new(lse))
+                axis = lse.params[0]
+                self.statements.append(Statement("softmax_logsumexp", targets, softmax.arg,
+                                                 params=(axis,)))
+                self.bound[softmax], self.bound[lse] = targets
+                continue
+            var = self.new(node)
+            self.statements += self.assignment(var, node)
+            self.bound[node] = var
+        returns = []
+        for out in outputs:
+            var = Var(out.expr.shape, "output", out.name)
+            self.statements += [Statement("assign", (var,), out.expr)] if out.name == "value" \
+                else self.assignment(var, out.expr)
+            returns.append(var)
+        program = Program(self.parameters, [], self.bound, {}, returns)
+        program.statements = self.checks() + self.dimensions(program, provided_dims) \
+            + self.statements
+        return program
+
+    def new(self, node: Expr, hint: str = "t") -> Var:
+        base, readonly = self.target.aliases(node, self.bound)
+        return Var(node.shape, "temporary", self.hints.get(node, hint), base, readonly)
+
+    # ------------------------------------------------------------ statements of one value
+    def assignment(self, var: Var, e: Expr) -> list[Statement]:
+        """``var = e``; a sum or an elementwise product of arrays is accumulated in place
+        into its first operand when that is a fresh array of the full shape."""
+        operands = e.terms if isinstance(e, Add) else \
+            multiply_first(e.factors) if isinstance(e, Hadamard) else None
+        if _long_sum(e):
+            # start from a sum of two, a fresh value, whatever the first term is
+            first, operands = add(*e.terms[:2]), list(e.terms[2:])
+        elif self.target.accumulates and operands and var.kind != "scalar" \
+                and self.fresh(operands[0]) and operands[0].shape == e.shape:
+            first, operands = operands[0], list(operands[1:])
+        else:
+            return [Statement("assign", (var,), e)]
+        var.base, var.readonly = None, False   # the first operand is a fresh array
+        out = [Statement("assign", (var,), first)]
+        for operand in operands:
+            if isinstance(e, Add):
+                operator, operand = ("-=", neg(operand)) if self.subtracted(operand) \
+                    else ("+=", operand)
+                scaled = self.scaled_array(operand, e.shape)
+                if scaled:
+                    # c * (s / r): one new array, scaled in place, then added
+                    scale, array = scaled
+                    term = Var(array.shape, "temporary", "t")
+                    out += [Statement("assign", (term,), array),
+                            Statement("update", (term,), scale, "*="),
+                            Statement("update", (var,), None, operator, reads_vars=(term,))]
+                    continue
+            else:
+                base, exp = split_power(operand)
+                negative = operand not in self.bound and bool(exp.is_number and exp < 0)
+                operator, operand = ("/=", power(base, Const(-exp))) if negative \
+                    else ("*=", operand)
+            out.append(Statement("update", (var,), operand, operator))
+        return out
+
+    def fresh(self, e: Expr) -> bool:
+        """Whether the code of e makes a new array (one we may then update in place)."""
+        if e in self.bound or isinstance(e, (Symbol, Const, Identity, Broadcast)):
+            return False
+        base, readonly = self.target.aliases(e, self.bound)
+        if base is not None or readonly:
+            return False
+        if isinstance(e, MatMul):
+            return len(e.chain) >= 2 or bool(e.scalars) or e.coeff != 1
+        return True
+
+    def subtracted(self, term: Expr) -> bool:
+        """Whether a term of a sum is added as ``- (its negation)``."""
+        return term not in self.bound and (
+            isinstance(term, MatMul) and term.coeff.could_extract_minus_sign()
+            or isinstance(term, Const) and term.value.could_extract_minus_sign())
+
+    def scaled_array(self, term: Expr, shape) -> tuple[Expr, Expr] | None:
+        """(scale, array) when the term is a scalar times a fresh array of the full shape."""
+        if isinstance(term, MatMul) and term not in self.bound and len(term.chain) == 1:
+            array = term.chain[0]
+            if array.shape == shape and self.fresh(array) and not isinstance(array, MatMul):
+                return mul(Const(term.coeff), *term.scalars), array
+        return None
+
+    # ------------------------------------------------------------ checks and dimensions
+    def checks(self) -> list[Statement]:
+        """An integer dimension declared by --shape is checked against the argument."""
+        return [Statement("check", (p,), reads_vars=(p,)) for p in self.parameters
+                if p.role == "parameter" and p.kind != "scalar"
+                and any(d.is_Integer and d != 1 for d in p.shape)]
+
+    def dimensions(self, program: Program, provided: dict) -> list[Statement]:
+        needed: set = set()
+        for s in self.statements:
+            if s.expr is None:
+                continue
+            own = s.expr if self.bound.get(s.expr) in s.targets else None
+            for node in postorder(s.expr, lambda n: n is own or n not in self.bound):
+                if node is own or node not in self.bound:
+                    needed |= dimensions_of(node)
+        out = []
+        for dim in sorted(needed, key=str):
+            if dim in provided:
+                program.dims[dim] = provided[dim]
+                continue
+            source = _dimension_source(dim, self.parameters)
+            if source is None:
+                raise MissingDimension(dim)
+            param, axis = source
+            var = Var(SCALAR, "dimension", str(dim), source=dim)
+            program.dims[dim] = var
+            out.append(Statement("dimension", (var,), reads_vars=(param,), params=(axis,)))
+        return out
+
+
+def _dimension_source(dim, parameters: list[Var]) -> tuple[Var, int] | None:
+    for p in parameters:
+        for axis, d in enumerate(p.shape):
+            if d == dim:
+                return p, axis if p.kind == "matrix" else 0
+    return None
+
+
+def _cheap(e: Expr) -> bool:
+    if isinstance(e, (Symbol, Const, Identity)):
+        return True
+    if isinstance(e, Transpose):
+        return isinstance(e.arg, Symbol)
+    if isinstance(e, Broadcast):
+        return isinstance(e.arg, (Symbol, Const))
+    return False
+
+
+def _long_sum(e: Expr) -> bool:
+    return isinstance(e, Add) and len(e.terms) > LONG_SUM
+
+
+def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
+    """Where b^(1/2) and b^(-1/2) are both needed, compute the root once: 1 / root."""
+    present = set(order)
+    roots = [Power(n.base, Const(HALF)) for n in order
+             if isinstance(n, Power) and n.exponent == Const(-HALF)
+             and Power(n.base, Const(HALF)) in present]
+    if not roots:
+        return shared
+    wanted = set(shared) | set(roots)
+    # Each root goes right after its base, before anything that divides by it.
+    out: list[Expr] = []
+    for node in order:
+        if node in wanted and node not in roots:
+            out.append(node)
+        for root in roots:
+            if root.base == node:
+                out.append(root)
+    return out
+
+
+def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:
+    """For each z whose softmax and logsumexp (over the same axis) are both needed, the pair."""
+    present = set(order)
+    pairs = {}
+    for node in order:
+        if isinstance(node, Func) and node.name in ("softmax", "softmax_all"):
+            axis = 0 if node.name == "softmax" else None
+            lse = Func(lookup("logsumexp"), node.args, (axis,),
+                       (ONE, node.shape[1]) if axis == 0 else SCALAR)
+            if lse in present:
+                pairs[node.arg] = (node, lse)
+    return pairs
+
+
+def multiply_first(factors) -> list[Expr]:
+    """Multiply first, then divide: x / b^p costs one pass less than x * (1 / b^p)."""
+    return sorted(factors, key=lambda f: bool(split_power(f)[1].is_number
+                                              and split_power(f)[1] < 0))
+

@@ -1,0 +1,135 @@
+"""Values and statements of the program.
+
+A ``Var`` is a value the emitted code holds in a variable: a parameter, a
+dimension read from a parameter's shape, a prepared value, a temporary, or an
+output. It knows its shape and whether it is an array of its own or a view of
+another (``base``): a view and its base are one buffer, which is what makes
+updating one in place visible through the other. A statement assigns one
+expression to its target(s); inside the expression every node bound to a Var
+is read as that Var.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..expr import Broadcast, Const, Expr, Identity, MatMul, Shape, postorder
+
+
+def kind_of_shape(shape: Shape) -> str:
+    rows, cols = shape
+    if rows == 1 and cols == 1:
+        return "scalar"
+    if cols == 1:
+        return "col"
+    if rows == 1:
+        return "row"
+    return "matrix"
+
+
+@dataclass(eq=False)
+class Var:
+    shape: Shape
+    role: str          # "parameter", "dimension", "prepared", "temporary" or "output"
+    hint: str          # the name it asks the namer for
+    base: Var | None = None      # the array this one is a view of, if any
+    readonly: bool = False       # a read-only view (np.diag of a matrix) or a caller's array
+    reuses: Var | None = None    # written into that dead array's memory: it shares its name
+    source: object = None        # a parameter's Symbol, a dimension's SymPy symbol
+
+    @property
+    def kind(self) -> str:
+        return kind_of_shape(self.shape)
+
+    @property
+    def storage(self) -> Var:
+        """The variable whose name this value is printed under."""
+        v = self
+        while v.reuses is not None:
+            v = v.reuses
+        return v
+
+    @property
+    def array(self) -> Var:
+        """The buffer this value lives in: through views and reuse to the array's owner."""
+        v = self
+        while v.reuses is not None or v.base is not None:
+            v = v.reuses if v.reuses is not None else v.base
+        return v
+
+    @property
+    def writable(self) -> bool:
+        return self.role in ("temporary", "output") and self.base is None and not self.readonly
+
+
+@dataclass(eq=False)
+class Statement:
+    """``targets = expr`` (op "assign"), ``target <operator>= expr`` (op "update"), or one
+    of the target's compound operations ("softmax_logsumexp", "dimension", "check",
+    "unpack"), each spelled by the printer."""
+    op: str
+    targets: tuple[Var, ...]
+    expr: Expr | None = None
+    operator: str = ""                 # "+=", "-=", "*=", "/=" of an update
+    in_place: Expr | None = None       # the bound operand whose array the result overwrites
+    reads_vars: tuple[Var, ...] = ()   # variables read other than through ``expr``
+    params: tuple = ()                 # the compound operation's parameters (an axis...)
+
+    @property
+    def target(self) -> Var:
+        return self.targets[0]
+
+
+@dataclass
+class Output:
+    name: str          # what it is returned as: value, grad_A, p1, ...
+    expr: Expr
+
+
+@dataclass
+class Program:
+    parameters: list[Var]
+    statements: list[Statement]
+    bound: dict[Expr, Var]            # every materialised node, and the parameters' symbols
+    dims: dict[object, Var]           # dimension symbol -> its Var
+    returns: list[Var] = field(default_factory=list)
+
+    def reads(self, s: Statement) -> list[Var]:
+        """The variables statement ``s`` reads (an update also reads its target)."""
+        found: list[Var] = list(s.reads_vars)
+        if s.op == "update":
+            found.append(s.target)
+        if s.expr is not None:
+            # the node this statement computes is its own, not read under its name
+            own = s.expr if self.bound.get(s.expr) in s.targets else None
+            for node in postorder(s.expr, lambda n: n is own or n not in self.bound):
+                if node in self.bound and node is not own:
+                    found.append(self.bound[node])
+                    continue
+                for d in dimensions_of(node):
+                    if d in self.dims:
+                        found.append(self.dims[d])
+        return found
+
+
+def dimensions_of(node: Expr) -> set:
+    """The symbolic dimensions the code of this node itself spells (a size, a count)."""
+    if isinstance(node, Const):
+        return set(node.value.free_symbols)
+    if isinstance(node, MatMul):
+        return set(node.coeff.free_symbols)
+    if isinstance(node, (Identity, Broadcast)):
+        return {d for d in node.shape if not d.is_Integer}
+    return set()
+
+
+class Target(Protocol):
+    """What a printer declares about its language, for the passes."""
+
+    accumulates: bool    # may update a fresh array in place (t = a; t += b)
+
+    def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
+        """(the variable whose memory the code of ``e`` may share, whether read-only)."""
+
+    def in_place_operand(self, e: Expr, bound: dict[Expr, Var]) -> Expr | None:
+        """A bound operand of ``e`` whose array the code of ``e`` could be written into."""
