@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import import_module
 from typing import Callable, Iterable
 
 from .backprop import Backprop, backprop
@@ -79,36 +80,26 @@ class Derivation:
         return "\n".join(rf"\nabla_{{{latex_name(n)}}} F = {to_latex(g)}"
                          for n, g in self.gradients.items())
 
-    @cached_property
+    @property
     def numpy(self) -> str:
-        from .printing.numpy import snippet
-        return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
-                       self.gradients, self.subgradients, self.formula.definitions)
+        return self.code("numpy")
 
-    @cached_property
+    @property
     def hoisted(self) -> str:
         """The snippet split into prepare(data) and value_and_grad(variables, prepared)."""
-        from .hoist import hoisted_outputs
-        from .printing.numpy import hoisted_snippet
-        variables = [s for s in self.formula.symbols if s.name in self.wrt]
-        value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
-        return hoisted_snippet(self.formula.source, self.formula.symbols, self.wrt, value,
-                               gradients, self.subgradients, expanded, self.formula.definitions)
+        return self.code("numpy", hoist=True)
 
     def code(self, target: str = "numpy", hoist: bool = False) -> str:
         """The emitted code for a target of SPEC section 4: numpy, jax, torch or matlab.
 
         ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
-        prepared), run per call (as ``hoisted`` is for NumPy).
+        prepared), run per call.
         """
         if target not in TARGETS:
             raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
                               f"{', '.join(TARGETS)}")
-        if target == "numpy":
-            return self.hoisted if hoist else self.numpy
         key = (target, hoist)
         if key not in self._code:
-            from importlib import import_module
             printer = import_module(f"derive.printing.{target}")
             if hoist:
                 from .hoist import hoisted_outputs
@@ -116,11 +107,11 @@ class Derivation:
                 value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
                 self._code[key] = printer.hoisted_snippet(
                     self.formula.source, self.formula.symbols, self.wrt, value, gradients,
-                    self.subgradients, expanded)
+                    self.subgradients, expanded, self.formula.definitions)
             else:
-                self._code[key] = printer.snippet(self.formula.source, self.formula.symbols,
-                                                  self.formula.cost, self.gradients,
-                                                  self.subgradients)
+                self._code[key] = printer.snippet(
+                    self.formula.source, self.formula.symbols, self.formula.cost,
+                    self.gradients, self.subgradients, self.formula.definitions)
         return self._code[key]
 
     @cached_property

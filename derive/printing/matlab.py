@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import sympy
 
-from ..expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared,
+from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared,
                     Sum, Symbol, Transpose, mul, power, split_power, transpose)
 from ..optimize import chain_dims, chain_order
+from ..program import Output, Program, Statement, Var
+from .numpy import _definition_hints, _Function
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 HALF = sympy.Rational(1, 2)
@@ -79,6 +81,30 @@ end""",
   [~, U] = lu(X);
   l = sum(log(abs(diag(U))));
 end""",
+    "softmax_logsumexp_": """function [s, l] = softmax_logsumexp_(z)
+  % softmax and logsumexp over all entries with one pass of exp
+  top = max(z(:));
+  e = exp(z - top);
+  total = sum(e(:));
+  s = e / total;
+  l = top + log(total);
+end""",
+    "softmax_logsumexp_columns_": """function [s, l] = softmax_logsumexp_columns_(z)
+  % softmax and logsumexp per column with one pass of exp
+  top = max(z, [], 1);
+  e = exp(z - top);
+  total = sum(e, 1);
+  s = e ./ total;
+  l = top + log(total);
+end""",
+    "expect_shape_": """function expect_shape_(array, name, expected)
+  % a size declared with --shape is checked, never assumed (NaN: any size)
+  actual = size(array);
+  if numel(actual) ~= 2 || any(actual ~= expected & ~isnan(expected))
+    error('argument %s has size %s, but the code was derived for size %s (declared with --shape)', ...
+          name, mat2str(actual), mat2str(expected));
+  end
+end""",
     "inverse_or_zero_": """function r = inverse_or_zero_(n)
   % 1 / n, and 0 at n = 0 (the subgradient taken for a norm at 0)
   r = 0;
@@ -125,20 +151,91 @@ SPELLINGS: dict[str, tuple[str, str | None]] = {
 
 
 class MatlabPrinter:
-    """Spells expressions in MATLAB; ``bound`` maps the nodes held in variables to names."""
+    """Spells a statement program in MATLAB; declares, for the passes, that nothing is
+    updated in place (a MATLAB value is never shared by two variables)."""
 
-    def __init__(self, bound: dict[Expr, str], dimensions: dict[sympy.Symbol, str]) -> None:
-        self.bound = bound
-        self.dimensions = dimensions
+    accumulates = False
+
+    def __init__(self) -> None:
         self.helpers: set[str] = set()
+        self.bound: dict[Expr, Var] = {}
+        self.names: dict[Var, str] = {}
+        self.dim_vars: dict = {}
+        self.dims_used: set[Var] = set()
+        self.root: Expr | None = None
 
+    # ------------------------------------------------------------ what the passes ask
+    def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
+        return None, False
+
+    def in_place_operand(self, e: Expr, bound: dict[Expr, Var]) -> Expr | None:
+        return None
+
+    @staticmethod
+    def parameter_name(name: str) -> str:
+        return matlab_name(name)
+
+    # ------------------------------------------------------------ statements
+    def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
+        """The lines of a function body."""
+        self.bound, self.names, self.dims_used = program.bound, names, set()
+        self.dim_vars = program.dims
+        checks: list[str] = []
+        body: list[str] = []
+        for s in program.statements:
+            if s.op == "check":
+                checks += self.check(s.target)
+            elif s.op != "dimension":
+                body += self.statement(s)
+        dims = []
+        for s in program.statements:
+            if s.op == "dimension" and s.target in self.dims_used:
+                param, = s.reads_vars
+                axis = param.shape.index(s.target.source) + 1
+                dims.append(f"{self.name(s.target)} = size({self.name(param)}, {axis});")
+        return checks + dims + body
+
+    def name(self, var: Var) -> str:
+        return self.names[var.storage]
+
+    def check(self, p: Var) -> list[str]:
+        """An integer dimension declared by --shape is checked against the argument."""
+        self.helpers.add("expect_shape_")
+        expected = ", ".join(str(d) if d.is_Integer else "NaN" for d in p.shape)
+        return [f"expect_shape_({self.name(p)}, '{p.hint}', [{expected}]);"]
+
+    def statement(self, s: Statement) -> list[str]:
+        if s.op == "softmax_logsumexp":
+            helper = "softmax_logsumexp_" if s.params[0] is None \
+                else "softmax_logsumexp_columns_"
+            self.helpers.add(helper)
+            names = ", ".join(self.name(t) for t in s.targets)
+            return [f"[{names}] = {helper}({self.code(s.expr)});"]
+        target = self.name(s.target)
+        if s.op == "update":
+            operator = {"+=": "+", "-=": "-", "*=": ".*", "/=": "./"}[s.operator]
+            level = ADD + 1 if operator in "+-" else MUL + 1
+            operand = self.name(s.reads_vars[0]) if s.expr is None else \
+                self.operand(s.expr, level, strip=True)
+            return [f"{target} = {target} {operator} {operand};"]
+        self.root = s.expr if self.bound.get(s.expr) in s.targets else None
+        try:
+            return [f"{target} = {self.code(s.expr)};"]
+        finally:
+            self.root = None
+
+    # ------------------------------------------------------------ expressions
+    @deep
     def code(self, e: Expr) -> str:
         return self._code(e)[0]
 
     def _code(self, e: Expr) -> tuple[str, int]:
-        if e in self.bound:
-            return self.bound[e], ATOM
+        if self.is_bound(e):
+            return self.name(self.bound[e]), ATOM
         return getattr(self, f"_print_{type(e).__name__}")(e)
+
+    def is_bound(self, e: Expr) -> bool:
+        return e in self.bound and e is not self.root
 
     def wrap(self, e: Expr, level: int) -> str:
         text, prec = self._code(e)
@@ -147,7 +244,7 @@ class MatlabPrinter:
     def operand(self, e: Expr, level: int, strip: bool) -> str:
         """An operand of an elementwise operation; ``strip``: another operand has the full
         shape, so implicit expansion replicates this one."""
-        if strip and isinstance(e, Broadcast) and e not in self.bound:
+        if strip and isinstance(e, Broadcast) and not self.is_bound(e):
             e = e.arg
         return self.wrap(e, level)
 
@@ -163,14 +260,18 @@ class MatlabPrinter:
 
     def dimension(self, d) -> str:
         d = sympy.sympify(d)
-        return str(d) if d.is_Integer else self.dimensions[d]
+        if d.is_Integer:
+            return str(d)
+        var = self.dim_vars[d]
+        self.dims_used.add(var)
+        return self.name(var)
 
     # ------------------------------------------------------------ the nodes
     def _print_Shared(self, e: Shared) -> tuple[str, int]:
         return self._code(e.value)
 
     def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
-        return self.bound[e], ATOM
+        raise AssertionError(f"unbound name {e.name} in emitted code")
 
     def _print_Const(self, e: Const) -> tuple[str, int]:
         return self.number(e.value)
@@ -280,7 +381,7 @@ class MatlabPrinter:
     def _print_Func(self, e: Func) -> tuple[str, int]:
         arg = e.arg
         if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
-                and arg not in self.bound:
+                and not self.is_bound(arg):
             # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
             *left, last = arg.chain
             scale = mul(Const(arg.coeff), *arg.scalars)
@@ -348,51 +449,34 @@ def function(name: str, outputs: list[str], parameters: list[str], help_lines: l
     return "\n".join(lines + ["end"])
 
 
-def _body(printer: MatlabPrinter, outputs: list[tuple[str, Expr]]) -> list[str]:
-    """PHASE-1 STAND-IN for the statement program: shared subexpressions computed once."""
-    from ..expr import postorder
-    roots = [e for _, e in outputs]
-    order = postorder(roots, lambda n: n not in printer.bound)
-    uses: dict[Expr, int] = {}
-    for node in order:
-        for child in node.children:
-            uses[child] = uses.get(child, 0) + 1
-    lines = []
-    saved = dict(printer.bound)
-    counter = 0
-    for node in order:
-        if uses.get(node, 0) > 1 and node not in printer.bound and not isinstance(
-                node, (Symbol, Const, Identity)):
-            counter += 1
-            name = f"t{counter}"
-            lines.append(f"{name} = {printer.code(node)};")
-            printer.bound[node] = name
-    lines += [f"{name} = {printer.code(e)};" for name, e in outputs]
-    printer.bound = saved
-    return lines
+
+def _reserved(parameters: list[Symbol], gradients: dict[str, Expr]) -> set[str]:
+    """Names no temporary may take: MATLAB's, the file's functions, every parameter's."""
+    functions = {"value_and_grad", "prepare"} | {f"grad_{n}" for n in gradients} | set(HELPERS)
+    return set(RESERVED) | functions | {matlab_name(p.name) for p in parameters}
 
 
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
-            notes: list[str]) -> str:
+            notes: list[str], definitions: dict[str, Expr] | None = None) -> str:
+    """The function file of SPEC section 4: value_and_grad, then grad_X and the helpers."""
+    printer = MatlabPrinter()
+    reserved = _reserved(parameters, gradients)
+    hints = _definition_hints(definitions)
     names = {p.name: matlab_name(p.name) for p in parameters}
-    dims: dict = {}
-    dim_lines = []
-    for p in parameters:
-        for axis, d in enumerate(p.shape):
-            if not sympy.sympify(d).is_Integer and d not in dims:
-                dims[d] = matlab_name(str(d), set(names.values()))
-                dim_lines.append(f"{dims[d]} = size({names[p.name]}, {axis + 1});")
-    printer = MatlabPrinter({p: names[p.name] for p in parameters}, dims)
-    signature = [names[p.name] for p in parameters]
-    outputs = [("value", value)] + [(f"grad_{n}", g) for n, g in gradients.items()]
-    files = [function("value_and_grad", [o for o, _ in outputs], signature,
-                      help_text("Value of F and its gradients, sharing the work.", source,
-                                parameters, names, notes, ", ".join(o for o, _ in outputs)),
-                      dim_lines + _body(printer, outputs))]
-    for name, g in gradients.items():
-        files.append(function(f"grad_{name}", [f"grad_{name}"], signature,
-                              help_text(f"Gradient of F with respect to {name}.", source,
-                                        parameters, names, notes, f"dF/d{name}, shaped like {name}"),
-                              dim_lines + _body(printer, [(f"grad_{name}", g)])))
-    files += [HELPERS[h] for h in sorted(printer.helpers)]
-    return "\n\n".join(files) + "\n"
+    outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
+    whole = _Function(printer, parameters, outputs, reserved, hints=hints)
+    returned = [whole.names[v.storage] for v in whole.program.returns]
+    functions = [function("value_and_grad", returned, whole.signature,
+                          help_text("Value of F and its gradients, sharing the work.", source,
+                                    parameters, names, notes, ", ".join(returned)),
+                          whole.body())]
+    for name, gradient in gradients.items():
+        one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
+                        hints=hints, share=False)
+        functions.append(function(
+            f"grad_{name}", [one.names[v.storage] for v in one.program.returns], one.signature,
+            help_text(f"Gradient of F with respect to {name}.", source, parameters, names, notes,
+                      f"dF/d{name}, shaped like {name}"),
+            one.body()))
+    functions += [HELPERS[h] for h in sorted(printer.helpers)]
+    return "\n\n".join(functions) + "\n"

@@ -26,7 +26,9 @@ ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
 DEFAULT_DIMENSION = 100
 # Names the snippet itself uses: a parameter of the same name gets a trailing underscore.
-SNIPPET_NAMES = frozenset({"np", "value", "prepared", "float", "ValueError",
+# (the same for every Python target: jax, jnp and torch too, so that all of them take
+# the same parameter names)
+SNIPPET_NAMES = frozenset({"np", "jax", "jnp", "torch", "value", "prepared", "float", "ValueError",
                            *NUMPY_HELPERS, "_expect_shape"})
 FUNCTION_NAMES = frozenset({"value_and_grad", "prepare"})
 
@@ -53,6 +55,11 @@ class NumpyPrinter:
     """Spells statements as NumPy; also declares, for the passes, what NumPy does in place."""
 
     accumulates = True   # t = a; t += b on a fresh array
+    # What the other targets (printing/jax.py, torch.py) spell differently: the module the
+    # array functions come from, the snippet's imports, and the helpers it may define.
+    np = "np"
+    imports = "import numpy as np"
+    helper_sources = {**NUMPY_HELPERS, "_expect_shape": _EXPECT_SHAPE}
     # Elementwise functions NumPy can write into the array they read: op name -> ufunc.
     in_place_ufuncs = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "abs": "np.abs",
                        "sin": "np.sin", "cos": "np.cos", "sign": "np.sign"}
@@ -145,7 +152,7 @@ class NumpyPrinter:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
             if target.role == "output" and target.hint == "value":
-                return [f"{self.name(target)} = float({self.code(s.expr)})"]
+                return [f"{self.name(target)} = {self.value(self.code(s.expr))}"]
             return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]
         finally:
             self.root = None
@@ -157,10 +164,27 @@ class NumpyPrinter:
         if isinstance(e, Power):
             p = e.exponent.value
             if p == -1:
-                return f"np.divide(1.0, {x}, out={x})"
-            return f"{'np.sqrt' if p == HALF else 'np.square'}({x}, out={x})"
+                return f"{self.np}.divide(1.0, {x}, out={x})"
+            return f"{self.np}.{'sqrt' if p == HALF else 'square'}({x}, out={x})"
         numerator = multiply_first(e.factors)[0]
-        return f"np.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
+        return f"{self.np}.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
+
+    @staticmethod
+    def parameter_name(name: str) -> str:
+        """A formula's name as a parameter of the emitted functions."""
+        return python_name(name)
+
+    def value(self, code: str) -> str:
+        """The cost as the target returns it: a float in NumPy."""
+        return f"float({code})"
+
+    def vdot(self, a: str, b: str) -> str:
+        """The sum of the products of the entries of a and b (same shape)."""
+        return f"{self.np}.vdot({a}, {b})"
+
+    def spelling(self, e: Func, args: list[str]) -> str:
+        """A function call: the operation's own spelling for this target."""
+        return e.op.numpy(args, e.params)
 
     # ------------------------------------------------------------ expressions
     @deep
@@ -236,16 +260,16 @@ class NumpyPrinter:
         return parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        return f"np.eye({self.number(e.shape[0])[0]})", ATOM
+        return f"{self.np}.eye({self.number(e.shape[0])[0]})", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if inner.is_scalar:
-            return f"np.full({shape}, {self.code(inner)}, dtype=float)", ATOM
+            return f"{self.np}.full({shape}, {self.code(inner)}, dtype=float)", ATOM
         target = kind(e)
         operand = self.aligned(inner, target, ATOM) if target == "matrix" else self.wrap(inner, ATOM)
-        return f"np.broadcast_to({operand}, {shape}).copy()", ATOM
+        return f"{self.np}.broadcast_to({operand}, {shape}).copy()", ATOM
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         target = kind(e)
@@ -309,7 +333,7 @@ class NumpyPrinter:
         left_kind = _chain_kind(chain[i:k])
         right_kind = _chain_kind(chain[k:j + 1])
         if left_kind == "col" and right_kind == "row":
-            return f"np.outer({left_code}, {right_code})", ATOM
+            return f"{self.np}.outer({left_code}, {right_code})", ATOM
         left = left_code if left_prec >= MUL else f"({left_code})"
         right = right_code if right_prec > MUL else f"({right_code})"
         # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
@@ -338,9 +362,9 @@ class NumpyPrinter:
                 inverse = f"_inverse_or_zero({self.code(base)})"
                 return (inverse, ATOM) if p == -1 else (f"{inverse} ** {-p}", POWER)
             if p == 2:
-                return f"np.square({self.code(base)})", ATOM
+                return f"{self.np}.square({self.code(base)})", ATOM
             if p == HALF:
-                return f"np.sqrt({self.code(base)})", ATOM
+                return f"{self.np}.sqrt({self.code(base)})", ATOM
             if p == -1:
                 return f"1.0 / {self.wrap(base, MUL + 1)}", MUL
             if p == -HALF:
@@ -360,12 +384,12 @@ class NumpyPrinter:
         if e.axis is None:
             if isinstance(arg, Power) and arg.exponent == Const(2) and not self.is_bound(arg):
                 x = self.code(arg.base)
-                return f"np.vdot({x}, {x})", ATOM
+                return self.vdot(x, x), ATOM
             if isinstance(arg, Hadamard) and len(arg.factors) == 2 and not self.is_bound(arg) \
                     and all(f.shape == arg.shape for f in arg.factors):
                 a, b = (self.code(f) for f in arg.factors)
-                return f"np.vdot({a}, {b})", ATOM
-            return f"np.sum({self.code(arg)})", ATOM
+                return self.vdot(a, b), ATOM
+            return f"{self.np}.sum({self.code(arg)})", ATOM
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
@@ -378,15 +402,15 @@ class NumpyPrinter:
             first = transpose(mul(*left))
             if isinstance(first, Transpose) and isinstance(last, Transpose):
                 first, last = first.arg, last.arg   # <P^T, Q^T> = <P, Q>, without copies
-            inner = f"np.vdot({self.code(first)}, {self.code(last)})"
+            inner = self.vdot(self.code(first), self.code(last))
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
         # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
         args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
                 else self.code(a) for a in e.args]
-        spelling = e.op.numpy(args, e.params)
-        for helper in NUMPY_HELPERS:
+        spelling = self.spelling(e, args)
+        for helper in self.helper_sources:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
         return spelling, ATOM
@@ -463,7 +487,7 @@ class _Function:
                               f"code: declare it with --shape (an integer), or use it in the "
                               f"shape of a variable") from None
         self.program = reuse_buffers(drop_dead(program), printer)
-        self.names = _allocate_names(self.program, reserved, inputs)
+        self.names = _allocate_names(self.program, reserved, inputs, printer.parameter_name)
         self.printer = printer
 
     @property
@@ -478,15 +502,15 @@ class _Function:
         return ", ".join(self.names[v.storage] for v in self.program.returns)
 
 
-def _allocate_names(program: Program, reserved: set[str],
-                    inputs: dict[Expr, Var] | None) -> dict[Var, str]:
+def _allocate_names(program: Program, reserved: set[str], inputs: dict[Expr, Var] | None,
+                    parameter_name=python_name) -> dict[Var, str]:
     """Every name last: parameters as in the formula, then dimensions, outputs, prepared
     values, definitions, and temporaries t1, t2, ... none equal to another."""
     outputs = {v.hint for v in program.returns}
     namer = Namer(set(reserved) - outputs)   # "value" is the output's, never a parameter's
     names: dict[Var, str] = {}
     for p in program.parameters:
-        names[p] = python_name(p.hint)
+        names[p] = parameter_name(p.hint)
         namer.taken.add(names[p])
     for v in list((inputs or {}).values()) + list(program.dims.values()):
         if v.role == "prepared":
@@ -539,15 +563,15 @@ def _function(name: str, signature: str, body: list[str], returned: str,
 
 
 def _helpers(printer: NumpyPrinter) -> list[str]:
-    return [_EXPECT_SHAPE if h == "_expect_shape" else NUMPY_HELPERS[h]
-            for h in sorted(printer.helpers)]
+    return [printer.helper_sources[h] for h in sorted(printer.helpers)]
 
 
 @deep
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
-            notes: list[str], definitions: dict[str, Expr] | None = None) -> str:
-    """The whole program of SPEC section 4."""
-    printer = NumpyPrinter()
+            notes: list[str], definitions: dict[str, Expr] | None = None,
+            printer: NumpyPrinter | None = None) -> str:
+    """The whole program of SPEC section 4 (for NumPy, or the target ``printer`` spells)."""
+    printer = printer or NumpyPrinter()
     reserved = _reserved(parameters)
     hints = _definition_hints(definitions)
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
@@ -564,13 +588,14 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             f"grad_{name}", signature, one.body(), one.returned,
             _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,
                        f"dF/d{name}, shaped like {name}")))
-    return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+    return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
 
 @deep
 def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
                     gradients: dict[str, Expr], notes: list[str], expanded: bool,
-                    definitions: dict[str, Expr] | None = None) -> str:
+                    definitions: dict[str, Expr] | None = None,
+                    printer: NumpyPrinter | None = None) -> str:
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
@@ -599,7 +624,7 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
         if any(d in s.shape for s in data):
             dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
     reserved = set(namer.taken)
-    printer = NumpyPrinter()
+    printer = printer or NumpyPrinter()
     hints = _definition_hints(definitions)
     per_call = _Function(printer, variables, outputs, reserved,
                          inputs=prepared_vars,
@@ -633,7 +658,7 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
         _function("value_and_grad", ", ".join(per_call.signature + ["prepared"]),
                   unpack + per_call.body(), per_call.returned, call_doc),
     ]
-    return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+    return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
 
 def _dims_spelled(node: Expr) -> set:
