@@ -20,7 +20,7 @@ from ..optimize import chain_dims, chain_order, share_products
 from ..program import Namer, Output, Program, Statement, Var, drop_dead, lower, reuse_buffers
 from ..program.lower import MissingDimension, multiply_first
 from ..program.namer import python_name as _python_name
-from ..program.statements import kind_of_shape
+from ..program.statements import dimensions_of, kind_of_shape
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
@@ -69,8 +69,9 @@ class NumpyPrinter:
         self.bound: dict[Expr, Var] = {}
         self.names: dict[Var, str] = {}
         self.dim_vars: dict = {}
-        self.dims_used: set[Var] = set()
+        self.dims_used: set = set()       # the dimension symbols spelled
         self.root: Expr | None = None
+        self.recorded: list[Var] | None = None   # a dry run: the variables named
 
     # ------------------------------------------------------------ what the passes ask
     def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
@@ -97,12 +98,20 @@ class NumpyPrinter:
                 e.exponent.value in (HALF, 2, -1) and not _reciprocal_zero(e):
             operand = e.base
         elif isinstance(e, Hadamard) and len(e.factors) == 2:
-            divisor, exp = split_power(multiply_first(e.factors)[1])
-            if exp == -1 and not _reciprocal_zero(power(divisor, Const(-1))):
+            second = multiply_first(e.factors)[1]
+            divisor, exp = split_power(second)
+            if exp == -1 and second not in bound and not _reciprocal_zero(second):
                 operand = divisor
         if operand is None or operand not in bound or operand.shape != e.shape:
             return None
         return operand
+
+    def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
+        """(the variables, the dimension symbols) the spelling of ``s`` names."""
+        reader = NumpyPrinter()
+        reader.bound, reader.recorded, reader.dims_used = program.bound, [], set()
+        reader.statement(s)
+        return reader.recorded, reader.dims_used
 
     # ------------------------------------------------------------ statements
     def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
@@ -118,17 +127,18 @@ class NumpyPrinter:
             lines = self.statement(s)
             (checks if s.op == "check" else body).extend(lines)
         for s in program.statements:
-            if s.op == "dimension" and s.target in self.dims_used:
-                param, = s.reads_vars
-                dims.append(f"{self.name(s.target)} = {self.name(param)}.shape[{s.params[0]}]")
+            if s.op == "dimension" and s.target.source in self.dims_used:
+                dims += self.statement(s)
         return checks + dims + body
 
     def name(self, var: Var) -> str:
+        if self.recorded is not None:
+            self.recorded.append(var)
+            return "_"
         return self.names[var.storage]
 
     def statement(self, s: Statement) -> list[str]:
         target = s.target
-        comment = f"  # {_shape_comment(target.shape)}" if target.role == "temporary" else ""
         if s.op == "check":
             self.helpers.add("_expect_shape")
             p = s.target
@@ -136,6 +146,9 @@ class NumpyPrinter:
             expected = ", ".join(str(d) if d.is_Integer else "None" for d in dims)
             expected += "," if len(dims) == 1 else ""
             return [f"_expect_shape({self.name(p)}, {p.hint!r}, ({expected}))"]
+        if s.op == "dimension":
+            param, = s.reads_vars
+            return [f"{self.name(target)} = {self.name(param)}.shape[{s.params[0]}]"]
         if s.op == "softmax_logsumexp":
             self.helpers.add("_softmax_logsumexp")
             names = ", ".join(self.name(t) for t in s.targets)
@@ -148,6 +161,7 @@ class NumpyPrinter:
             return [f"{self.name(target)} {s.operator} {operand}"]
         # the node this statement computes is printed, not read under its own name
         self.root = s.expr if self.bound.get(s.expr) in s.targets else None
+        comment = f"  # {_shape_comment(target.shape)}" if target.role == "temporary" else ""
         try:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
@@ -234,14 +248,15 @@ class NumpyPrinter:
 
     def number(self, value: sympy.Expr) -> tuple[str, int]:
         symbols = value.free_symbols
-        for s in symbols:
-            self.dims_used.add(self.dim_vars[s])
+        self.dims_used |= symbols
         if value.is_Integer:
             return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL
         if value.is_Float:
             return repr(float(value)), ATOM
+        if self.recorded is not None:
+            return "_", MUL
         renamed = value.subs({s: sympy.Symbol(self.name(self.dim_vars[s])) for s in symbols})
         return sympy.pycode(renamed), MUL
 
@@ -346,7 +361,7 @@ class NumpyPrinter:
         text = ""
         for i, f in enumerate(multiply_first(e.factors)):
             base, exp = split_power(f)
-            if i > 0 and exp.is_number and exp < 0:
+            if i > 0 and exp.is_number and exp < 0 and not self.is_bound(f):
                 text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1, strip)
             else:
                 part = self.aligned(f, target, MUL + 1 if i else MUL, strip)
@@ -612,12 +627,12 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     needed: set = set()
     for node in reached:
         if node not in prepared:
-            needed |= {d for d in _dims_spelled(node) if d not in per_call_dims}
+            needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
     namer = Namer(_reserved(parameters))
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
-        name = namer.exact(python_name(node.name)) if isinstance(node, Symbol) \
-            else namer.numbered("p")
+        # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
+        name = python_name(node.name) if isinstance(node, Symbol) else namer.numbered("p")
         prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
     dim_vars: dict = {}
     for d in sorted(needed, key=str):
@@ -635,8 +650,6 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
     prepare_body = prepare.body() if prepare else []
     dim_lines = [f"{v.hint} = {_dim_source(d, data)}" for d, v in dim_vars.items()]
-    passed = [f"{prepared_vars[n].hint} = {python_name(n.name)}" for n in prepared
-              if isinstance(n, Symbol) and prepared_vars[n].hint != python_name(n.name)]
     packed = ", ".join(returned) + ("," if len(returned) == 1 else "")
     unpack = [f"{packed} = prepared"] if returned else []
     note = ["The squared norms were expanded into traces of products of the data, computed",
@@ -653,17 +666,12 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     data_checks = _Function(printer, data, [], reserved, share=False).body() if not prepare \
         else []
     functions = [
-        _function("prepare", data_signature, data_checks + prepare_body + dim_lines + passed,
+        _function("prepare", data_signature, data_checks + prepare_body + dim_lines,
                   f"({packed})", prepare_doc),
         _function("value_and_grad", ", ".join(per_call.signature + ["prepared"]),
                   unpack + per_call.body(), per_call.returned, call_doc),
     ]
     return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
-
-
-def _dims_spelled(node: Expr) -> set:
-    from ..program.statements import dimensions_of
-    return dimensions_of(node)
 
 
 def _dim_source(dim, data: list[Symbol]) -> str:
@@ -686,7 +694,7 @@ def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]
     available = {d for s in data for d in s.shape}
     dims: dict[Expr, set] = {}
     for node in postorder(outputs):
-        own = set(node.shape) | (node.value.free_symbols if isinstance(node, Const) else set())
+        own = set(node.shape) | dimensions_of(node)
         dims[node] = own.union(*(dims[c] for c in node.children))
 
     def worth_preparing(node: Expr) -> bool:

@@ -14,7 +14,7 @@ import sympy
 from ..expr import (HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
                     MatMul, Power, Symbol, Transpose, add, mul, neg, postorder, power, split_power)
 from ..functions import lookup
-from .statements import Output, Program, Statement, Target, Var, dimensions_of, kind_of_shape
+from .statements import Output, Program, Statement, Target, Var
 
 LONG_SUM = 32
 
@@ -58,35 +58,42 @@ class _Lowering:
         shared = [n for n in order if (uses.get(n, 0) > 1 and not _cheap(n)
                                        or _long_sum(n) and n not in output_exprs)
                   and n not in self.bound]
-        shared = _with_square_roots(order, shared)
+        roots = _square_roots(order)
+        shared += [n for n in roots if n not in shared]
         pairs = _softmax_pairs(order)
         shared += [n for pair in pairs.values() for n in pair if n not in shared]
-        wanted = set(shared)
+        wanted = set(shared) | set(roots.values())
         for node in (n for n in order if n in wanted):
-            if node in self.bound:
-                continue
-            pair = next((p for p in pairs.values() if node in p), None)
-            if pair:
-                softmax, lse = pair
-                targets = (self.new(softmax), self.new(lse))
-                axis = lse.params[0]
-                self.statements.append(Statement("softmax_logsumexp", targets, softmax.arg,
-                                                 params=(axis,)))
-                self.bound[softmax], self.bound[lse] = targets
-                continue
-            var = self.new(node)
-            self.statements += self.assignment(var, node)
-            self.bound[node] = var
+            if node in roots and roots[node] not in self.bound:
+                self.define(roots[node], pairs)   # the root first: 1 / root reads it
+            if node not in self.bound:
+                self.define(node, pairs, roots.get(node))
         returns = []
         for out in outputs:
             var = Var(out.expr.shape, "output", out.name)
             self.statements += [Statement("assign", (var,), out.expr)] if out.name == "value" \
                 else self.assignment(var, out.expr)
             returns.append(var)
-        program = Program(self.parameters, [], self.bound, {}, returns)
+        program = Program(self.parameters, [], self.bound, {}, returns, self.target)
         program.statements = self.checks() + self.dimensions(program, provided_dims) \
             + self.statements
         return program
+
+    def define(self, node: Expr, pairs: dict, root: Expr | None = None) -> None:
+        """The statement(s) computing ``node``; bind it to its variable."""
+        pair = next((p for p in pairs.values() if node in p), None)
+        if pair:
+            softmax, lse = pair
+            targets = (self.new(softmax), self.new(lse))
+            self.statements.append(Statement("softmax_logsumexp", targets, softmax.arg,
+                                             params=(lse.params[0],)))
+            self.bound[softmax], self.bound[lse] = targets
+            return
+        var = self.new(node)
+        # b^(-1/2) beside b^(1/2) is 1 / root, a node built as it is (not simplified back)
+        self.statements += self.assignment(var, node if root is None
+                                           else Power(root, Const(-ONE)))
+        self.bound[node] = var
 
     def new(self, node: Expr, hint: str = "t") -> Var:
         base, readonly = self.target.aliases(node, self.bound)
@@ -164,12 +171,7 @@ class _Lowering:
     def dimensions(self, program: Program, provided: dict) -> list[Statement]:
         needed: set = set()
         for s in self.statements:
-            if s.expr is None:
-                continue
-            own = s.expr if self.bound.get(s.expr) in s.targets else None
-            for node in postorder(s.expr, lambda n: n is own or n not in self.bound):
-                if node is own or node not in self.bound:
-                    needed |= dimensions_of(node)
+            needed |= self.target.spelled_reads(s, program)[1]
         out = []
         for dim in sorted(needed, key=str):
             if dim in provided:
@@ -207,24 +209,12 @@ def _long_sum(e: Expr) -> bool:
     return isinstance(e, Add) and len(e.terms) > LONG_SUM
 
 
-def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
-    """Where b^(1/2) and b^(-1/2) are both needed, compute the root once: 1 / root."""
+def _square_roots(order: list[Expr]) -> dict[Expr, Expr]:
+    """b^(-1/2) -> b^(1/2) where both are needed: the root is computed once."""
     present = set(order)
-    roots = [Power(n.base, Const(HALF)) for n in order
-             if isinstance(n, Power) and n.exponent == Const(-HALF)
-             and Power(n.base, Const(HALF)) in present]
-    if not roots:
-        return shared
-    wanted = set(shared) | set(roots)
-    # Each root goes right after its base, before anything that divides by it.
-    out: list[Expr] = []
-    for node in order:
-        if node in wanted and node not in roots:
-            out.append(node)
-        for root in roots:
-            if root.base == node:
-                out.append(root)
-    return out
+    return {n: Power(n.base, Const(HALF)) for n in order
+            if isinstance(n, Power) and n.exponent == Const(-HALF)
+            and Power(n.base, Const(HALF)) in present}
 
 
 def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:

@@ -14,8 +14,7 @@ import keyword
 def python_name(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> str:
     """A formula's name as a Python parameter: a keyword or a name the code needs
     (``np``, ``value``, a helper) gets a trailing underscore."""
-    while keyword.iskeyword(name) or keyword.issoftkeyword(name) and name == "_" \
-            or name in reserved:
+    while keyword.iskeyword(name) or name in reserved:
         name += "_"
     return name
 

@@ -13,18 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..expr import Broadcast, Const, Expr, Identity, MatMul, Shape, postorder
+from ..expr import ONE, Broadcast, Const, Expr, Identity, MatMul, Shape, postorder
 
 
 def kind_of_shape(shape: Shape) -> str:
     rows, cols = shape
-    if rows == 1 and cols == 1:
-        return "scalar"
-    if cols == 1:
-        return "col"
-    if rows == 1:
-        return "row"
-    return "matrix"
+    # SymPy's 1 is a singleton: identity is exact and much cheaper than ==.
+    if rows is ONE or rows == 1:
+        return "scalar" if cols is ONE or cols == 1 else "row"
+    return "col" if cols is ONE or cols == 1 else "matrix"
 
 
 @dataclass(eq=False)
@@ -93,23 +90,18 @@ class Program:
     bound: dict[Expr, Var]            # every materialised node, and the parameters' symbols
     dims: dict[object, Var]           # dimension symbol -> its Var
     returns: list[Var] = field(default_factory=list)
+    target: Target | None = None
+    _reads: dict[int, list[Var]] = field(default_factory=dict, repr=False)
 
     def reads(self, s: Statement) -> list[Var]:
-        """The variables statement ``s`` reads (an update also reads its target)."""
-        found: list[Var] = list(s.reads_vars)
-        if s.op == "update":
-            found.append(s.target)
-        if s.expr is not None:
-            # the node this statement computes is its own, not read under its name
-            own = s.expr if self.bound.get(s.expr) in s.targets else None
-            for node in postorder(s.expr, lambda n: n is own or n not in self.bound):
-                if node in self.bound and node is not own:
-                    found.append(self.bound[node])
-                    continue
-                for d in dimensions_of(node):
-                    if d in self.dims:
-                        found.append(self.dims[d])
-        return found
+        """The variables statement ``s`` reads: what its spelling names, so that no
+        printer's rewriting (x / r for x .* r^-1) can read a value behind the passes' back."""
+        key = id(s)
+        if key not in self._reads:
+            names, dims = self.target.spelled_reads(s, self)
+            self._reads[key] = list(s.reads_vars) + names + [self.dims[d] for d in dims
+                                                            if d in self.dims]
+        return self._reads[key]
 
 
 def dimensions_of(node: Expr) -> set:
@@ -133,3 +125,6 @@ class Target(Protocol):
 
     def in_place_operand(self, e: Expr, bound: dict[Expr, Var]) -> Expr | None:
         """A bound operand of ``e`` whose array the code of ``e`` could be written into."""
+
+    def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
+        """(the variables, the dimension symbols) the spelling of ``s`` names."""
