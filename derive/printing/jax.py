@@ -69,6 +69,7 @@ class JaxPrinter(NumpyPrinter):
     np = "jnp"
     imports = "import jax\nimport jax.numpy as jnp"
     helper_sources = HELPERS
+    like = None   # the argument whose dtype (and device) constants take; set by spell()
 
     def spell(self, program, names) -> list[str]:
         # an array argument whose dtype the constants take (none if every argument is a scalar)

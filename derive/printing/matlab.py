@@ -161,8 +161,9 @@ class MatlabPrinter:
         self.bound: dict[Expr, Var] = {}
         self.names: dict[Var, str] = {}
         self.dim_vars: dict = {}
-        self.dims_used: set[Var] = set()
+        self.dims_used: set = set()       # the dimension symbols spelled
         self.root: Expr | None = None
+        self.recorded: list[Var] | None = None   # a dry run: the variables named
 
     # ------------------------------------------------------------ what the passes ask
     def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
@@ -170,6 +171,13 @@ class MatlabPrinter:
 
     def in_place_operand(self, e: Expr, bound: dict[Expr, Var]) -> Expr | None:
         return None
+
+    def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
+        """(the variables, the dimension symbols) the spelling of ``s`` names."""
+        reader = MatlabPrinter()
+        reader.bound, reader.recorded = program.bound, []
+        reader.statement(s)
+        return reader.recorded, reader.dims_used
 
     @staticmethod
     def parameter_name(name: str) -> str:
@@ -183,28 +191,31 @@ class MatlabPrinter:
         checks: list[str] = []
         body: list[str] = []
         for s in program.statements:
-            if s.op == "check":
-                checks += self.check(s.target)
-            elif s.op != "dimension":
-                body += self.statement(s)
-        dims = []
+            if s.op != "dimension":
+                (checks if s.op == "check" else body).extend(self.statement(s))
+        dims: list[str] = []
         for s in program.statements:
-            if s.op == "dimension" and s.target in self.dims_used:
-                param, = s.reads_vars
-                axis = param.shape.index(s.target.source) + 1
-                dims.append(f"{self.name(s.target)} = size({self.name(param)}, {axis});")
+            if s.op == "dimension" and s.target.source in self.dims_used:
+                dims += self.statement(s)
         return checks + dims + body
 
     def name(self, var: Var) -> str:
+        if self.recorded is not None:
+            self.recorded.append(var)
+            return "_"
         return self.names[var.storage]
 
-    def check(self, p: Var) -> list[str]:
-        """An integer dimension declared by --shape is checked against the argument."""
-        self.helpers.add("expect_shape_")
-        expected = ", ".join(str(d) if d.is_Integer else "NaN" for d in p.shape)
-        return [f"expect_shape_({self.name(p)}, '{p.hint}', [{expected}]);"]
-
     def statement(self, s: Statement) -> list[str]:
+        if s.op == "check":
+            # an integer dimension declared by --shape is checked against the argument
+            self.helpers.add("expect_shape_")
+            p = s.target
+            expected = ", ".join(str(d) if d.is_Integer else "NaN" for d in p.shape)
+            return [f"expect_shape_({self.name(p)}, '{p.hint}', [{expected}]);"]
+        if s.op == "dimension":
+            param, = s.reads_vars
+            axis = param.shape.index(s.target.source) + 1   # MATLAB's shapes are the formula's
+            return [f"{self.name(s.target)} = size({self.name(param)}, {axis});"]
         if s.op == "softmax_logsumexp":
             helper = "softmax_logsumexp_" if s.params[0] is None \
                 else "softmax_logsumexp_columns_"
@@ -249,22 +260,24 @@ class MatlabPrinter:
         return self.wrap(e, level)
 
     def number(self, value: sympy.Expr) -> tuple[str, int]:
+        self.dims_used |= value.free_symbols
         if value.is_Integer:
             return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL
         if value.is_Float:
             return repr(float(value)), ATOM
-        renamed = value.subs({s: sympy.Symbol(self.dimension(s)) for s in value.free_symbols})
-        return f"({sympy.octave_code(renamed)})", ATOM
+        if self.recorded is not None:
+            return "_", ATOM
+        names = {s: sympy.Symbol(self.name(self.dim_vars[s])) for s in value.free_symbols}
+        return f"({sympy.octave_code(value.subs(names))})", ATOM
 
     def dimension(self, d) -> str:
         d = sympy.sympify(d)
         if d.is_Integer:
             return str(d)
-        var = self.dim_vars[d]
-        self.dims_used.add(var)
-        return self.name(var)
+        self.dims_used.add(d)
+        return self.name(self.dim_vars[d]) if self.recorded is None else "_"
 
     # ------------------------------------------------------------ the nodes
     def _print_Shared(self, e: Shared) -> tuple[str, int]:

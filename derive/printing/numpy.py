@@ -108,7 +108,7 @@ class NumpyPrinter:
 
     def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
         """(the variables, the dimension symbols) the spelling of ``s`` names."""
-        reader = NumpyPrinter()
+        reader = type(self)()
         reader.bound, reader.recorded, reader.dims_used = program.bound, [], set()
         reader.statement(s)
         return reader.recorded, reader.dims_used

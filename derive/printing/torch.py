@@ -80,6 +80,7 @@ class TorchPrinter(NumpyPrinter):
     np = "torch"
     imports = "import torch"
     helper_sources = HELPERS
+    like = None   # the argument whose dtype (and device) constants take; set by spell()
     in_place_ufuncs = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh",
                        "abs": "torch.abs", "sin": "torch.sin", "cos": "torch.cos",
                        "sign": "torch.sign"}
