@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,18 @@ class Call:
     function: str          # value_and_grad, grad_X, ...
     args: list             # NumPy data, as the NumPy snippet takes it
     outputs: int           # how many results it returns
+    kinds: list[str] = field(default_factory=list)   # each argument's: scalar, col, row, matrix
+    # hoisted code: prepare(*data) first, and the call gets what it returned last
+    data: list | None = None
+    data_kinds: list[str] = field(default_factory=list)
+
+
+def call_python(functions: dict, call: Call, convert=lambda f: f):
+    """Run a call of a Python snippet's functions (``convert`` wraps each, as jax.jit does)."""
+    function = convert(functions[call.function])
+    if call.data is None:
+        return function(*call.args)
+    return function(*call.args, functions["prepare"](*call.data))
 
 
 def kinds(derivation) -> list[str]:
@@ -58,19 +70,21 @@ def namespace(code: str) -> dict:
 def run_jax(code: str, call: Call, jit: bool = False) -> list[np.ndarray]:
     import jax
     import jax.numpy as jnp
-    function = namespace(code)[call.function]
-    if jit:
-        function = jax.jit(function)
-    args = [jnp.asarray(a) for a in call.args]
-    return _outputs(function(*args), call.outputs)
+    call = _converted(call, jnp.asarray)
+    return _outputs(call_python(namespace(code), call, jax.jit if jit else lambda f: f),
+                    call.outputs)
+
+
+def _converted(call: Call, convert) -> Call:
+    return Call(call.function, [convert(a) for a in call.args], call.outputs, call.kinds,
+                None if call.data is None else [convert(a) for a in call.data])
 
 
 def run_torch(code: str, call: Call, dtype=None) -> list[np.ndarray]:
     import torch
-    function = namespace(code)[call.function]
-    args = [torch.tensor(np.asarray(a), dtype=dtype or torch.float64) for a in call.args]
+    call = _converted(call, lambda a: torch.tensor(np.asarray(a), dtype=dtype or torch.float64))
     with torch.enable_grad():   # the code must not need autograd, nor build a graph anyway
-        results = function(*args)
+        results = call_python(namespace(code), call)
     for r in (results if isinstance(results, tuple) else (results,)):
         assert isinstance(r, torch.Tensor), f"{call.function} returned a {type(r).__name__}"
         assert not r.requires_grad and r.grad_fn is None
@@ -104,24 +118,28 @@ def literal(x, kind: str) -> str:
 
 @dataclass
 class OctaveCase:
-    file: str              # the emitted file (value_and_grad.m)
+    file: str              # the emitted file: value_and_grad.m, or prepare.m (hoisted code)
     calls: list[Call]
-    kinds: list[str]       # each argument's kind: scalar, col, row, matrix
 
 
 def _driver(case: OctaveCase) -> list[str]:
     lines = []
     for number, call in enumerate(case.calls):
-        args = ", ".join(literal(a, k) for a, k in zip(call.args, case.kinds))
-        results = [f"r{i}" for i in range(call.outputs)]
-        # value_and_grad is the file's own function; grad_X a local one, reached through
-        # a copy of the file whose first function passes a call on to it.
-        callee = call.function if call.function == "value_and_grad" else "call_local_"
-        first = [] if callee == call.function else [f"'{call.function}'"]
-        lines.append(f"[{', '.join(results)}] = {callee}({', '.join(first + [args])});")
+        args = [literal(a, k) for a, k in zip(call.args, call.kinds)]
+        results = f"[{', '.join(f'r{i}' for i in range(call.outputs))}]"
+        if call.data is not None:
+            data = ", ".join(literal(a, k) for a, k in zip(call.data, call.data_kinds))
+            lines += [f"[prepared, per_call] = prepare({data});",
+                      f"{results} = per_call({', '.join(args + ['prepared'])});"]
+        elif call.function == "value_and_grad":
+            lines.append(f"{results} = value_and_grad({', '.join(args)});")
+        else:
+            # grad_X is a local function, reached through a copy of the file whose first
+            # function passes a call on to it
+            lines.append(f"{results} = call_local_({', '.join([repr(call.function)] + args)});")
         lines.append(f"fprintf('CALL {number}\\n');")
-        for r in results:
-            lines.append(f"fprintf('%d %d\\n', size({r})); fprintf('%.17g\\n', {r});")
+        for i in range(call.outputs):
+            lines.append(f"fprintf('%d %d\\n', size(r{i})); fprintf('%.17g\\n', r{i});")
     return lines
 
 
@@ -132,7 +150,8 @@ def run_octave(cases: list[OctaveCase], timeout: float = 300) -> list[list[list[
         for index, case in enumerate(cases):
             folder = Path(tmp) / f"case{index}"
             folder.mkdir()
-            (folder / "value_and_grad.m").write_text(case.file)
+            primary = case.file.split("(")[0].split("=")[-1].strip()   # the file's function
+            (folder / f"{primary}.m").write_text(case.file)
             (folder / "call_local_.m").write_text(
                 "function varargout = call_local_(name, varargin)\n"
                 "  [varargout{1:nargout}] = feval(str2func(name), varargin{:});\n"

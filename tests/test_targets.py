@@ -60,18 +60,30 @@ class Reference:
 
     def __init__(self, formula: str, wrt: list[str], shapes) -> None:
         self.derivation = derive.gradient(formula, wrt, shapes)
-        self.args, _, _ = random_instance(self.derivation, seed=1)
-        functions = namespace(self.derivation.numpy)
-        self.calls = [Call("value_and_grad", self.args, 1 + len(self.derivation.wrt))] + \
-            [Call(f"grad_{w}", self.args, 1) for w in self.derivation.wrt]
+        d = self.derivation
+        self.args, _, _ = random_instance(d, seed=1)
+        functions = namespace(d.numpy)
+        every = kinds(d)
+        self.calls = [Call("value_and_grad", self.args, 1 + len(d.wrt), every)] + \
+            [Call(f"grad_{w}", self.args, 1, every) for w in d.wrt]
         self.expected = []
         for call in self.calls:
             results = functions[call.function](*self.args)
             results = results if isinstance(results, tuple) else (results,)
             self.expected.append([np.asarray(r, dtype=float) for r in results])
+        # hoisted code: prepare(data) once, then value_and_grad(variables, prepared), each
+        # in the order of the formula
+        names = [s.name for s in d.formula.symbols]
+        split = [[(a, k) for a, k, n in zip(self.args, every, names) if (n in d.wrt) == wrt]
+                 for wrt in (True, False)]
+        self.hoisted = Call("value_and_grad", [a for a, _ in split[0]], 1 + len(d.wrt),
+                            [k for _, k in split[0]], data=[a for a, _ in split[1]],
+                            data_kinds=[k for _, k in split[1]])
 
-    def compare(self, got: list[list[np.ndarray]], target: str) -> None:
-        for call, outputs, expected in zip(self.calls, got, self.expected):
+    def compare(self, got: list[list[np.ndarray]], target: str, hoisted: bool = False) -> None:
+        calls, expectations = ([self.hoisted], self.expected[:1]) if hoisted \
+            else (self.calls, self.expected)
+        for call, outputs, expected in zip(calls, got, expectations):
             for i, (result, reference) in enumerate(zip(outputs, expected)):
                 what = f"{target} {call.function} output {i}"
                 result = np.asarray(result, dtype=float)
@@ -121,6 +133,23 @@ def test_torch_code_computes_what_numpy_computes(case_id):
     ref.compare([run_torch(code, call) for call in ref.calls], "torch")
 
 
+NOT_RANDOM = [i for i in IDS if not i.startswith("random")]
+
+
+@pytest.mark.parametrize("case_id", NOT_RANDOM)
+def test_hoisted_jax_code_under_jit_computes_what_numpy_computes(case_id):
+    ref = reference(case_id)
+    code = ref.derivation.code("jax", hoist=True)
+    ref.compare([run_jax(code, ref.hoisted, jit=True)], "hoisted jax.jit", hoisted=True)
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_hoisted_torch_code_computes_what_numpy_computes(case_id):
+    ref = reference(case_id)
+    code = ref.derivation.code("torch", hoist=True)
+    ref.compare([run_torch(code, ref.hoisted)], "hoisted torch", hoisted=True)
+
+
 @pytest.fixture(scope="module")
 def octave_results():
     if not octave_available():
@@ -128,15 +157,19 @@ def octave_results():
             pytest.fail("octave-cli is missing under CI: .ci/run installs Debian's octave")
         pytest.skip("octave-cli is not installed (Debian: apt-get install octave); "
                     "the MATLAB code is not run")
-    cases = []
+    cases, keys = [], []
     for case_id in IDS:
         ref = reference(case_id)
-        cases.append(OctaveCase(ref.derivation.code("matlab"), ref.calls, kinds(ref.derivation)))
-    return dict(zip(IDS, run_octave(cases)))
+        cases.append(OctaveCase(ref.derivation.code("matlab"), ref.calls))
+        cases.append(OctaveCase(ref.derivation.code("matlab", hoist=True), [ref.hoisted]))
+        keys += [(case_id, False), (case_id, True)]
+    return dict(zip(keys, run_octave(cases)))
 
 
+@pytest.mark.parametrize("hoist", [False, True], ids=["plain", "hoisted"])
 @pytest.mark.parametrize("case_id", IDS)
-def test_matlab_code_computes_what_numpy_computes(case_id, octave_results):
-    got = octave_results[case_id]
-    assert not isinstance(got, str), f"Octave: {got}\n{reference(case_id).derivation.code('matlab')}"
-    reference(case_id).compare(got, "matlab")
+def test_matlab_code_computes_what_numpy_computes(case_id, hoist, octave_results):
+    got = octave_results[case_id, hoist]
+    code = reference(case_id).derivation.code("matlab", hoist=hoist)
+    assert not isinstance(got, str), f"Octave: {got}\n{code}"
+    reference(case_id).compare(got, "matlab", hoisted=hoist)

@@ -15,7 +15,7 @@ from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
                     Sum, Symbol, Transpose, mul, power, split_power, transpose)
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var
-from .numpy import _definition_hints, _Function
+from .numpy import EXPANDED_NOTE, _definition_hints, _Function, hoisting
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 HALF = sympy.Rational(1, 2)
@@ -308,7 +308,7 @@ class MatlabPrinter:
         out = ""
         for i, term in enumerate(e.terms):
             negative, positive = _negated(term)
-            if negative and i > 0:
+            if negative and i > 0 and not self.is_bound(term):
                 out += " - " + self.operand(positive, ADD + 1, strip)
             else:
                 text = self.operand(term, ADD + 1 if i else ADD, strip)
@@ -356,7 +356,7 @@ class MatlabPrinter:
         text = ""
         for i, f in enumerate(factors):
             base, exp = split_power(f)
-            if i > 0 and _reciprocal(f):
+            if i > 0 and _reciprocal(f) and not self.is_bound(f):
                 text += " ./ " + self.operand(power(base, Const(-exp)), MUL + 1, strip)
             else:
                 part = self.operand(f, MUL + 1 if i else MUL, strip)
@@ -398,8 +398,10 @@ class MatlabPrinter:
             # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
             *left, last = arg.chain
             scale = mul(Const(arg.coeff), *arg.scalars)
-            inner = f"sum(sum({self.wrap(transpose(mul(*left)), MUL + 1)} .* " \
-                    f"{self.wrap(last, MUL + 1)}))"
+            first = transpose(mul(*left))
+            if isinstance(first, Transpose) and isinstance(last, Transpose):
+                first, last = first.arg, last.arg   # <P', Q'> = <P, Q>, without transposing
+            inner = f"sum(sum({self.wrap(first, MUL + 1)} .* {self.wrap(last, MUL + 1)}))"
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
@@ -491,5 +493,46 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             help_text(f"Gradient of F with respect to {name}.", source, parameters, names, notes,
                       f"dF/d{name}, shaped like {name}"),
             one.body()))
+    functions += [HELPERS[h] for h in sorted(printer.helpers)]
+    return "\n\n".join(functions) + "\n"
+
+
+def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
+                    gradients: dict[str, Expr], notes: list[str], expanded: bool,
+                    definitions: dict[str, Expr] | None = None) -> str:
+    """A function file ``prepare.m``: ``[prepared, value_and_grad] = prepare(data...)`` once,
+    then ``value_and_grad(variables..., prepared)`` per call, through the handle it returns
+    (a MATLAB file shows one function; the per-call one is its local function)."""
+    printer = MatlabPrinter()
+    plan = hoisting(parameters, wrt, value, gradients, definitions, printer,
+                    _reserved(parameters, gradients))
+    names = {p.name: matlab_name(p.name) for p in parameters}
+    per_call = plan.per_call
+    prepare_body = plan.prepare.body() if plan.prepare else plan.data_checks.body()
+    dim_lines = []
+    for d, var in plan.dim_vars.items():
+        param = next(p for p in plan.data if d in p.shape)
+        dim_lines.append(f"{var.hint} = size({names[param.name]}, {param.shape.index(d) + 1});")
+    packed = ", ".join(plan.returned)
+    returned = [per_call.names[v.storage] for v in per_call.program.returns]
+    call = f"[{', '.join(returned)}] = value_and_grad({', '.join(per_call.signature)}, prepared)"
+    usage = ["", "Usage:", f"  [prepared, value_and_grad] = prepare({', '.join(names[p.name] for p in plan.data)});",
+             f"  {call};"]
+    prepare_help = help_text("Everything that does not involve " + ", ".join(wrt) + ": call "
+                             "once; it returns the prepared values and value_and_grad.",
+                             source, plan.data, names, notes,
+                             "the prepared values (a cell array) and a handle to value_and_grad")
+    call_help = help_text("Value of F and its gradients, from the prepared data.", source,
+                          plan.variables, names, notes, ", ".join(returned))
+    if expanded:
+        call_help += ["%"] + ["% " + line for line in EXPANDED_NOTE]
+    functions = [
+        function("prepare", ["prepared", "value_and_grad"], [names[p.name] for p in plan.data],
+                 prepare_help + ["% " + line if line else "%" for line in usage],
+                 prepare_body + dim_lines + [f"prepared = {{{packed}}};",
+                                             "value_and_grad = @value_and_grad;"]),
+        function("value_and_grad", returned, per_call.signature + ["prepared"], call_help,
+                 ([f"[{packed}] = prepared{{:}};"] if plan.returned else []) + per_call.body()),
+    ]
     functions += [HELPERS[h] for h in sorted(printer.helpers)]
     return "\n\n".join(functions) + "\n"

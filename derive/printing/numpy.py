@@ -9,6 +9,10 @@ the dimensions allow; diagonal and identity matrices are never built.
 """
 from __future__ import annotations
 
+import functools
+
+from dataclasses import dataclass
+
 import sympy
 
 from ..expr import (deep, neg, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
@@ -95,13 +99,14 @@ class NumpyPrinter:
         if isinstance(e, Func) and e.name in self.in_place_ufuncs:
             operand = e.arg
         elif isinstance(e, Power) and isinstance(e.exponent, Const) and \
-                e.exponent.value in (HALF, 2, -1) and not _reciprocal_zero(e):
+                e.exponent.value in (HALF, 2):
             operand = e.base
+        elif isinstance(e, Power) and _divisor(e) is not None and not _reciprocal_zero(e):
+            operand = _divisor(e)                    # 1.0 / x
         elif isinstance(e, Hadamard) and len(e.factors) == 2:
             second = multiply_first(e.factors)[1]
-            divisor, exp = split_power(second)
-            if exp == -1 and second not in bound and not _reciprocal_zero(second):
-                operand = divisor
+            if second not in bound and _divisor(second) is not None:
+                operand = _divisor(second)           # a / x
         if operand is None or operand not in bound or operand.shape != e.shape:
             return None
         return operand
@@ -177,7 +182,7 @@ class NumpyPrinter:
             return f"{self.in_place_ufuncs[e.name]}({x}, out={x})"
         if isinstance(e, Power):
             p = e.exponent.value
-            if p == -1:
+            if p < 0:
                 return f"{self.np}.divide(1.0, {x}, out={x})"
             return f"{self.np}.{'sqrt' if p == HALF else 'square'}({x}, out={x})"
         numerator = multiply_first(e.factors)[0]
@@ -192,9 +197,9 @@ class NumpyPrinter:
         """The cost as the target returns it: a float in NumPy."""
         return f"float({code})"
 
-    def vdot(self, a: str, b: str) -> str:
+    def vdot(self, a: Expr, b: Expr) -> str:
         """The sum of the products of the entries of a and b (same shape)."""
-        return f"{self.np}.vdot({a}, {b})"
+        return f"{self.np}.vdot({self.code(a)}, {self.code(b)})"
 
     def spelling(self, e: Func, args: list[str]) -> str:
         """A function call: the operation's own spelling for this target."""
@@ -334,7 +339,7 @@ class NumpyPrinter:
 
         ``scaled`` maps a factor's index to the scalar it is multiplied by first.
         """
-        _, split = chain_order(chain_dims(chain, _size))
+        split = _split(tuple(chain_dims(chain, _size)))
         return self._subchain(chain, split, scaled or {}, 0, len(chain) - 1)
 
     def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
@@ -360,9 +365,9 @@ class NumpyPrinter:
         strip = self.has_full_operand(e, e.factors)
         text = ""
         for i, f in enumerate(multiply_first(e.factors)):
-            base, exp = split_power(f)
-            if i > 0 and exp.is_number and exp < 0 and not self.is_bound(f):
-                text += " / " + self.aligned(power(base, Const(-exp)), target, MUL + 1, strip)
+            divisor = _divisor(f) if i > 0 and not self.is_bound(f) else None
+            if divisor is not None:
+                text += " / " + self.aligned(divisor, target, MUL + 1, strip)
             else:
                 part = self.aligned(f, target, MUL + 1 if i else MUL, strip)
                 text = part if i == 0 else text + " * " + part
@@ -380,10 +385,8 @@ class NumpyPrinter:
                 return f"{self.np}.square({self.code(base)})", ATOM
             if p == HALF:
                 return f"{self.np}.sqrt({self.code(base)})", ATOM
-            if p == -1:
-                return f"1.0 / {self.wrap(base, MUL + 1)}", MUL
-            if p == -HALF:
-                return f"1.0 / {self.wrap(Power(base, Const(HALF)), MUL + 1)}", MUL
+            if p in (-1, -HALF):
+                return f"1.0 / {self.wrap(_divisor(e), MUL + 1)}", MUL
             if p.is_Integer and p > 0:
                 return f"{self.wrap(base, POWER + 1)} ** {p}", POWER
         exponent = self.wrap(e.exponent, POWER + 1)
@@ -398,12 +401,10 @@ class NumpyPrinter:
         arg = e.arg
         if e.axis is None:
             if isinstance(arg, Power) and arg.exponent == Const(2) and not self.is_bound(arg):
-                x = self.code(arg.base)
-                return self.vdot(x, x), ATOM
+                return self.vdot(arg.base, arg.base), ATOM
             if isinstance(arg, Hadamard) and len(arg.factors) == 2 and not self.is_bound(arg) \
                     and all(f.shape == arg.shape for f in arg.factors):
-                a, b = (self.code(f) for f in arg.factors)
-                return self.vdot(a, b), ATOM
+                return self.vdot(*arg.factors), ATOM
             return f"{self.np}.sum({self.code(arg)})", ATOM
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
@@ -417,7 +418,7 @@ class NumpyPrinter:
             first = transpose(mul(*left))
             if isinstance(first, Transpose) and isinstance(last, Transpose):
                 first, last = first.arg, last.arg   # <P^T, Q^T> = <P, Q>, without copies
-            inner = self.vdot(self.code(first), self.code(last))
+            inner = self.vdot(first, last)
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
@@ -429,6 +430,15 @@ class NumpyPrinter:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
         return spelling, ATOM
+
+
+def _divisor(f: Expr) -> Expr | None:
+    """What the code divides by for a factor b^-p (p > 0): b^p; b^(1/2) as it is (a root
+    that may be computed once); None for other factors."""
+    base, exp = split_power(f)
+    if not (exp.is_number and exp < 0):
+        return None
+    return Power(base, Const(HALF)) if exp == -HALF else power(base, Const(-exp))
 
 
 def _negative(term: Expr) -> bool:
@@ -444,6 +454,12 @@ def _axes(p: Var) -> tuple[bool, bool]:
     """Which of (rows, cols) are axes of the parameter's array."""
     k = p.kind
     return (k in ("col", "matrix"), k in ("row", "matrix"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(dims: tuple[int, ...]) -> list[list[int]]:
+    """The cheapest order of a chain (a statement is spelled more than once: cached)."""
+    return chain_order(list(dims))[1]
 
 
 def _chain_kind(chain: list[Expr]) -> str:
@@ -606,15 +622,26 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
     return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
 
-@deep
-def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
-                    gradients: dict[str, Expr], notes: list[str], expanded: bool,
-                    definitions: dict[str, Expr] | None = None,
-                    printer: NumpyPrinter | None = None) -> str:
-    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
+@dataclass
+class Hoisting:
+    """The two functions of hoisted code, as programs: prepare(data) and the per-call code."""
+    variables: list[Symbol]
+    data: list[Symbol]
+    outputs: list[Output]
+    per_call: _Function
+    prepare: _Function | None          # None: nothing to compute, only data to pass on
+    data_checks: _Function | None      # the data's shape checks, where prepare is None
+    returned: list[str]                # what prepare returns: prepared values, dimensions
+    dim_vars: dict                     # dimension symbol -> the prepared Var holding it
+
+
+def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: dict[str, Expr],
+             definitions: dict[str, Expr] | None, printer, reserved: set[str]) -> Hoisting:
+    """What prepare() computes once, and the per-call program that reads it (any target)."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
-    outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
+    # the gradients in the order of --wrt, as value_and_grad of the plain snippet returns them
+    outputs = [Output("value", value)] + [Output(f"grad_{n}", gradients[n]) for n in wrt]
     shared = share_products([o.expr for o in outputs], _run_cost)
     outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
     prepared = _prepared_nodes([o.expr for o in outputs], frozenset(wrt), data)
@@ -628,18 +655,20 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     for node in reached:
         if node not in prepared:
             needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
-    namer = Namer(_reserved(parameters))
+    namer = Namer(reserved)
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
         # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
-        name = python_name(node.name) if isinstance(node, Symbol) else namer.numbered("p")
+        name = printer.parameter_name(node.name) if isinstance(node, Symbol) \
+            else namer.numbered("p")
         prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
+    # a dimension that a prepared array's shape gives is read from it in the per-call code
+    needed -= {d for v in prepared_vars.values() for d in v.shape}
     dim_vars: dict = {}
     for d in sorted(needed, key=str):
         if any(d in s.shape for s in data):
             dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
     reserved = set(namer.taken)
-    printer = printer or NumpyPrinter()
     hints = _definition_hints(definitions)
     per_call = _Function(printer, variables, outputs, reserved,
                          inputs=prepared_vars,
@@ -647,31 +676,46 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     computed = [Output(prepared_vars[n].hint, n) for n in prepared if not isinstance(n, Symbol)]
     prepare = _Function(printer, data, computed, reserved, hints=hints, share=False) \
         if computed else None
+    data_checks = _Function(printer, data, [], reserved, share=False) if not prepare else None
     returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
-    prepare_body = prepare.body() if prepare else []
-    dim_lines = [f"{v.hint} = {_dim_source(d, data)}" for d, v in dim_vars.items()]
-    packed = ", ".join(returned) + ("," if len(returned) == 1 else "")
-    unpack = [f"{packed} = prepared"] if returned else []
-    note = ["The squared norms were expanded into traces of products of the data, computed",
-            "once in prepare(): faster, but the value loses accuracy when the residual is",
-            "small against the data."] if expanded else []
+    return Hoisting(variables, data, outputs, per_call, prepare, data_checks, returned, dim_vars)
+
+
+@deep
+def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
+                    gradients: dict[str, Expr], notes: list[str], expanded: bool,
+                    definitions: dict[str, Expr] | None = None,
+                    printer: NumpyPrinter | None = None) -> str:
+    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
+    printer = printer or NumpyPrinter()
+    plan = hoisting(parameters, wrt, value, gradients, definitions, printer,
+                    _reserved(parameters))
+    variables, data, outputs, per_call = plan.variables, plan.data, plan.outputs, plan.per_call
+    prepare_body = plan.prepare.body() if plan.prepare else plan.data_checks.body()
+    dim_lines = [f"{v.hint} = {_dim_source(d, data)}" for d, v in plan.dim_vars.items()]
+    packed = ", ".join(plan.returned) + ("," if len(plan.returned) == 1 else "")
+    unpack = [f"{packed} = prepared"] if plan.returned else []
     returned_grads = ", ".join(o.name for o in outputs)
     prepare_doc = _docstring("Everything that does not involve " + ", ".join(wrt) +
                              ": call once, pass the result to value_and_grad.",
                              source, data, notes, "the prepared values, a tuple")
     call_doc = _docstring("Value of F and its gradients, from the prepared data.", source,
                           variables, notes, f"({returned_grads})",
-                          ("prepared: the tuple prepare() returned",), tuple(note))
+                          ("prepared: the tuple prepare() returned",),
+                          tuple(EXPANDED_NOTE if expanded else ()))
     data_signature = ", ".join(python_name(p.name) for p in data)
-    data_checks = _Function(printer, data, [], reserved, share=False).body() if not prepare \
-        else []
     functions = [
-        _function("prepare", data_signature, data_checks + prepare_body + dim_lines,
-                  f"({packed})", prepare_doc),
+        _function("prepare", data_signature, prepare_body + dim_lines, f"({packed})",
+                  prepare_doc),
         _function("value_and_grad", ", ".join(per_call.signature + ["prepared"]),
                   unpack + per_call.body(), per_call.returned, call_doc),
     ]
     return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
+
+
+EXPANDED_NOTE = ("The squared norms were expanded into traces of products of the data, computed",
+                 "once in prepare(): faster, but the value loses accuracy when the residual is",
+                 "small against the data.")
 
 
 def _dim_source(dim, data: list[Symbol]) -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from ..expr import Broadcast, Const, Expr, Func, Identity, Power
 from ..functions import Spelling, lookup, spelled
-import re
-
 from .numpy import ATOM, NumpyPrinter, hoisted_snippet as _hoisted, kind, snippet as _snippet
 
 HELPERS: dict[str, str] = {
@@ -107,11 +105,14 @@ class TorchPrinter(NumpyPrinter):
     def value(self, code: str) -> str:
         return code   # already a 0-d tensor: float() would wait for the device
 
-    def vdot(self, a: str, b: str) -> str:
-        # torch.vdot takes vectors only: the sum of the products, as a tensor
-        if a == b:
-            return f"torch.sum(torch.square({a}))"
-        return f"torch.sum({_operand(a)} * {_operand(b)})"
+    def vdot(self, a: Expr, b: Expr) -> str:
+        # torch.vdot takes vectors only; tensordot contracts matrices without a product array
+        if a == b and not self.is_bound(a):
+            return f"torch.sum(torch.square({self.code(a)}))"   # a computed once
+        how = {"scalar": "torch.mul", "col": "torch.dot", "row": "torch.dot"}.get(kind(a))
+        if how is None:
+            return f"torch.tensordot({self.code(a)}, {self.code(b)}, dims=2)"
+        return f"{how}({self.code(a)}, {self.code(b)})"
 
     def spelling(self, e: Func, args: list[str]) -> str:
         # a number argument becomes a tensor: torch's functions take tensors only
@@ -145,11 +146,6 @@ class TorchPrinter(NumpyPrinter):
         operand = self.aligned(inner, target, ATOM) if target == "matrix" \
             else self.wrap(inner, ATOM)
         return f"{operand}.expand({shape}).clone()", ATOM
-
-
-def _operand(code: str) -> str:
-    """Printed code as an operand of ``*``: a name (or its transpose) as it is."""
-    return code if re.fullmatch(r"\w+(\.T)?", code) else f"({code})"
 
 
 def snippet(*args, **kwargs) -> str:
