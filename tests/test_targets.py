@@ -28,7 +28,8 @@ jax.config.update("jax_enable_x64", True)
 
 RTOL = 1e-8
 RANDOM_SAMPLE = 40     # random formulas of the default run (DERIVE_TARGET_FORMULAS=N for more)
-JAX_RANDOM_SAMPLE = 12  # of which JAX runs the first few: each compiles under jit (~0.5 s)
+JAX_RANDOM_SAMPLE = 6   # of which JAX runs the first few: each compiles under jit (~0.5 s)
+JAX_HOISTED_SAMPLE = 8  # cases whose hoisted JAX code runs under jit (all of them with --slow)
 UFLDL = [
     ("ufldl_sparse_coding", "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2", ["A", "s"],
      {"s": ("n", "k"), "x": ("m", "k")}),
@@ -50,7 +51,10 @@ def _random_cases(count: int) -> list[tuple]:
     return cases
 
 
-CASES = UFLDL + [(r.name, r.formula, list(r.variables), dict(r.shapes)) for r in all_recipes()] \
+# Names that are keywords, constants or built-ins of a target, or its module.
+NAMES = ("names", "eps*norm(end)^2 + sum(i .* e) + pi*sum(sum(NaN)) + sum(torch .* jnp)",
+         ["end", "i", "torch"], None)
+CASES = UFLDL + [NAMES] + [(r.name, r.formula, list(r.variables), dict(r.shapes)) for r in all_recipes()] \
     + _random_cases(int(os.environ.get("DERIVE_TARGET_FORMULAS", RANDOM_SAMPLE)))
 IDS = [c[0] for c in CASES]
 
@@ -137,7 +141,9 @@ NOT_RANDOM = [i for i in IDS if not i.startswith("random")]
 
 
 @pytest.mark.parametrize("case_id", NOT_RANDOM)
-def test_hoisted_jax_code_under_jit_computes_what_numpy_computes(case_id):
+def test_hoisted_jax_code_under_jit_computes_what_numpy_computes(case_id, slow):
+    if NOT_RANDOM.index(case_id) >= JAX_HOISTED_SAMPLE and not slow:
+        pytest.skip("compiling every recipe's hoisted code under jit is for --slow")
     ref = reference(case_id)
     code = ref.derivation.code("jax", hoist=True)
     ref.compare([run_jax(code, ref.hoisted, jit=True)], "hoisted jax.jit", hoisted=True)
@@ -173,3 +179,85 @@ def test_matlab_code_computes_what_numpy_computes(case_id, hoist, octave_results
     code = reference(case_id).derivation.code("matlab", hoist=hoist)
     assert not isinstance(got, str), f"Octave: {got}\n{code}"
     reference(case_id).compare(got, "matlab", hoisted=hoist)
+
+
+# ---------------------------------------------------------------- what each target promises
+
+ICA = UFLDL[2][1]
+
+
+def _ica_data(dtype=np.float64):
+    rng = np.random.default_rng(3)
+    return rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal(4).astype(dtype)
+
+
+def test_jax_code_runs_under_vmap_and_in_float32():
+    d = derive.gradient(ICA, "W")
+    value_and_grad = namespace(d.code("jax"))["value_and_grad"]
+    reference = namespace(d.numpy)["value_and_grad"]
+    W, x = _ica_data()
+    batch = np.stack([W, 2 * W, -W])
+    values, grads = jax.jit(jax.vmap(value_and_grad, in_axes=(0, None)))(batch, x)
+    for i in range(3):
+        value, grad = reference(batch[i], x)
+        np.testing.assert_allclose(values[i], value, rtol=1e-12)
+        np.testing.assert_allclose(grads[i], grad, rtol=1e-12)
+    value, grad = value_and_grad(*(jax.numpy.asarray(a) for a in _ica_data(np.float32)))
+    assert value.shape == () and value.dtype == np.float32 and grad.dtype == np.float32
+
+
+def test_torch_code_keeps_dtype_builds_no_graph_and_leaves_its_arguments_alone():
+    d = derive.gradient("norm(W'*W*x - x)^2 + alpha*sum(sigmoid(W*x))", "W")
+    value_and_grad = namespace(d.code("torch"))["value_and_grad"]
+    W, x = (torch.tensor(a, requires_grad=True) for a in _ica_data(np.float32))
+    before = W.detach().clone(), x.detach().clone()
+    value, grad = value_and_grad(W, x, 0.5)        # a scalar may be a Python float
+    assert value.shape == () and value.dtype == grad.dtype == torch.float32
+    assert value.grad_fn is None and grad.grad_fn is None and not grad.requires_grad
+    assert torch.equal(W.detach(), before[0]) and torch.equal(x.detach(), before[1])
+    expected = namespace(d.numpy)["value_and_grad"](before[0].double().numpy(),
+                                                    before[1].double().numpy(), 0.5)
+    np.testing.assert_allclose(value.item(), expected[0], rtol=1e-5)
+    np.testing.assert_allclose(grad.numpy(), expected[1], rtol=1e-4, atol=1e-5)
+
+
+def test_names_of_each_language_are_renamed_as_python_keywords_are():
+    """(NAMES is also one of the cases every target runs.)"""
+    _, formula, wrt, shapes = NAMES
+    d = derive.gradient(formula, wrt, shapes)
+    assert "value_and_grad(eps_, end_, i_, e_, pi_, NaN_, torch, jnp)" in d.code("matlab")
+    for target in ("numpy", "jax", "torch"):
+        assert "value_and_grad(eps, end, i, e, pi, NaN, torch_, jnp_)" in d.code(target)
+
+
+def test_an_integer_size_is_checked_by_every_target():
+    d = derive.gradient("mean((X*w - y).^2)", "w", {"X": (5, 3)})
+    rng = np.random.default_rng(0)
+    X, w, y = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(4)
+    with pytest.raises(ValueError, match="argument X has shape"):
+        namespace(d.code("jax"))["value_and_grad"](X, w, y)
+    with pytest.raises(ValueError, match="argument X has shape"):
+        namespace(d.code("torch"))["value_and_grad"](*(torch.tensor(a) for a in (X, w, y)))
+    if octave_available():
+        got, = run_octave([OctaveCase(d.code("matlab"), [
+            Call("value_and_grad", [X, w, y], 2, ["matrix", "col", "col"])])])
+        assert "argument X has size [4 3]" in got
+
+
+def test_command_line_prints_every_target():
+    from conftest import run
+    for target, first in (("jax", "import jax"), ("torch", "import torch"),
+                          ("matlab", "function [value, grad_W] = value_and_grad(W, x)")):
+        code, out, err = run("grad", ICA, "--wrt", "W", "--format", target)
+        assert code == 0 and out.startswith(first), err
+        code, out, err = run("grad", ICA, "--wrt", "W", "--format", target, "--hoist")
+        assert code == 0 and "prepare" in out, err
+        code, out, err = run("recipe", "sparse_coding", "--format", target)
+        assert code == 0 and out == derive.recipes.load("sparse_coding").gradient().code(target)
+    code, out, _ = run("grad", ICA, "--wrt", "W", "--format", "json")
+    import json
+    assert {"numpy", "jax", "torch", "matlab"} <= set(json.loads(out))
+    code, _, err = run("grad", ICA, "--wrt", "W", "--hoist")
+    assert code == 2 and "--hoist" in err
+    with pytest.raises(derive.DeriveError, match="the targets are numpy, jax, torch, matlab"):
+        derive.gradient(ICA, "W").code("fortran")
