@@ -54,8 +54,9 @@ def _random_cases(count: int) -> list[tuple]:
 # Names that are keywords, constants or built-ins of a target, or its module.
 NAMES = ("names", "eps*norm(end)^2 + sum(i .* e) + pi*sum(sum(NaN)) + sum(torch .* jnp)",
          ["end", "i", "torch"], None)
-CASES = UFLDL + [NAMES] + [(r.name, r.formula, list(r.variables), dict(r.shapes)) for r in all_recipes()] \
-    + _random_cases(int(os.environ.get("DERIVE_TARGET_FORMULAS", RANDOM_SAMPLE)))
+RECIPES = [(r.name, r.formula, list(r.variables), dict(r.shapes)) for r in all_recipes()]
+RANDOM = _random_cases(int(os.environ.get("DERIVE_TARGET_FORMULAS", RANDOM_SAMPLE)))
+CASES = UFLDL + [NAMES] + RECIPES + RANDOM
 IDS = [c[0] for c in CASES]
 
 

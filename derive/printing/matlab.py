@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sympy
 
-from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared,
-                    Sum, Symbol, Transpose, mul, power, split_power, transpose)
+from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
+                    Shared, Sum, Symbol, Transpose, mul, power, split_power, transpose)
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var
 from .numpy import EXPANDED_NOTE, _definition_hints, _Function, hoisting
@@ -101,8 +101,8 @@ end""",
   % a size declared with --shape is checked, never assumed (NaN: any size)
   actual = size(array);
   if numel(actual) ~= 2 || any(actual ~= expected & ~isnan(expected))
-    error('argument %s has size %s, but the code was derived for size %s (declared with --shape)', ...
-          name, mat2str(actual), mat2str(expected));
+    error(['argument %s has size %s, but the code was derived for size %s ' ...
+           '(declared with --shape)'], name, mat2str(actual), mat2str(expected));
   end
 end""",
     "inverse_or_zero_": """function r = inverse_or_zero_(n)
@@ -326,6 +326,12 @@ class MatlabPrinter:
             parts.append(text if prec >= MUL + 1 else f"({text})")
         parts += [self.wrap(f, MUL + 1) for f in e.scalars]
         chain = list(e.chain)
+        sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
+        smallest = min(range(len(chain)), key=sizes.__getitem__, default=0)
+        if (parts or negative) and len(chain) > 1 \
+                and sizes[smallest] < _size(e.shape[0]) * _size(e.shape[1]):
+            # the scale (and sign) goes on the smallest factor, if one is smaller than the product
+            return self._chain(chain, {smallest: ("-" if negative else "") + " * ".join(parts)})
         if chain:
             text, prec = self._chain(chain)
             # * and .* and ./ are one left-to-right level, and a scalar factor commutes
@@ -334,17 +340,23 @@ class MatlabPrinter:
         # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is -(a b)
         return ("-" + text, UNARY) if negative else (text, MUL)
 
-    def _chain(self, chain: list[Expr]) -> tuple[str, int]:
-        """The product of a chain, in the cheapest order the dimensions allow."""
+    def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
+               ) -> tuple[str, int]:
+        """The product of a chain, in the cheapest order the dimensions allow; ``scaled``
+        maps a factor's index to the scalar it is multiplied by first."""
         _, split = chain_order(chain_dims(chain, _size))
-        return self._subchain(chain, split, 0, len(chain) - 1)
+        return self._subchain(chain, split, scaled or {}, 0, len(chain) - 1)
 
-    def _subchain(self, chain, split, i: int, j: int) -> tuple[str, int]:
+    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
         if i == j:
+            if scaled.get(i) == "-":
+                return f"(-{self.wrap(chain[i], UNARY)})", ATOM
+            if i in scaled:
+                return f"({scaled[i]} * {self.wrap(chain[i], MUL + 1)})", ATOM
             return self._code(chain[i])
         k = split[i][j]
-        left, left_prec = self._subchain(chain, split, i, k - 1)
-        right, right_prec = self._subchain(chain, split, k, j)
+        left, left_prec = self._subchain(chain, split, scaled, i, k - 1)
+        right, right_prec = self._subchain(chain, split, scaled, k, j)
         left = left if left_prec >= MUL else f"({left})"
         right = right if right_prec > MUL else f"({right})"
         return f"{left} * {right}", MUL
@@ -516,8 +528,8 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     packed = ", ".join(plan.returned)
     returned = [per_call.names[v.storage] for v in per_call.program.returns]
     call = f"[{', '.join(returned)}] = value_and_grad({', '.join(per_call.signature)}, prepared)"
-    usage = ["", "Usage:", f"  [prepared, value_and_grad] = prepare({', '.join(names[p.name] for p in plan.data)});",
-             f"  {call};"]
+    data = ", ".join(names[p.name] for p in plan.data)
+    usage = ["", "Usage:", f"  [prepared, value_and_grad] = prepare({data});", f"  {call};"]
     prepare_help = help_text("Everything that does not involve " + ", ".join(wrt) + ": call "
                              "once; it returns the prepared values and value_and_grad.",
                              source, plan.data, names, notes,
