@@ -202,3 +202,18 @@ def like_numpy(result: np.ndarray, reference) -> np.ndarray:
     if reference.ndim < 2:
         assert 1 in result.shape, result.shape
     return result.reshape(reference.shape)
+
+
+def octave_script(files: dict[str, str], script: str, timeout: float = 120) -> str:
+    """Run a script in Octave in a folder holding ``files`` (name -> text); its output."""
+    with tempfile.TemporaryDirectory(prefix="derive-octave-") as tmp:
+        for name, text in files.items():
+            (Path(tmp) / name).write_text(text)
+        (Path(tmp) / "script_.m").write_text(script)
+        done = subprocess.run([OCTAVE, "--quiet", "--no-gui", "--norc", "--eval",
+                               f"cd('{tmp}'); script_"], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, "HOME": tmp})
+    errors = [line for line in done.stderr.splitlines() if line.strip() not in ("", OCTAVE_NOISE)]
+    if done.returncode != 0 or errors:
+        raise RuntimeError("Octave: " + "\n".join(errors))
+    return done.stdout

@@ -11,6 +11,8 @@ reason, where ``octave-cli`` is missing, but never under CI).
 from __future__ import annotations
 
 import os
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from derive.numcheck import random_instance
 from derive.recipes import all_recipes
 from formula_generator import generate
 from target_runner import (Call, OctaveCase, kinds, like_numpy, namespace, octave_available,
-                           run_jax, run_octave, run_torch)
+                           octave_script, run_jax, run_octave, run_torch)
 
 jax = pytest.importorskip("jax")
 torch = pytest.importorskip("torch")
@@ -262,3 +264,43 @@ def test_command_line_prints_every_target():
     assert code == 2 and "--hoist" in err
     with pytest.raises(derive.DeriveError, match="the targets are numpy, jax, torch, matlab"):
         derive.gradient(ICA, "W").code("fortran")
+
+
+def _readme_block(language: str, first_line: str) -> str:
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", readme, flags=re.S)
+    block, = [b for b in blocks if b.startswith(first_line)]
+    return block
+
+
+def _decreasing(output: str) -> None:
+    values = [float(line.split()[1]) for line in output.strip().splitlines()]
+    assert len(values) == 3 and values[0] > values[1] > values[2], output
+
+
+TRAINED = "norm(W'*W*X - X, 'fro')^2"
+
+
+@pytest.mark.parametrize("target, first_line, module", [
+    ("jax", "# JAX:", "ica_jax"), ("torch", "# PyTorch:", "ica_torch")])
+def test_readme_train_it_examples_train(target, first_line, module, tmp_path, monkeypatch,
+                                        capsys):
+    code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code(target)
+    (tmp_path / f"{module}.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # small products: a second thread only waits on a busy machine
+    try:
+        exec(compile(_readme_block("python", first_line), "<README>", "exec"), {})
+    finally:
+        torch.set_num_threads(threads)
+    sys.modules.pop(module, None)
+    _decreasing(capsys.readouterr().out)
+
+
+def test_readme_train_it_example_trains_in_octave():
+    if not octave_available():
+        pytest.skip("octave-cli is not installed")
+    code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code("matlab")
+    _decreasing(octave_script({"value_and_grad.m": code}, _readme_block("matlab", "% MATLAB")))
