@@ -1,13 +1,17 @@
-"""The rule tables: one row per function, as HIPS autograd keeps one line per primitive.
+"""The rule records: one ``Op`` per operation, as HIPS autograd keeps one line per primitive.
 
 ``ACTIVATIONS`` are the elementwise functions of the layers (f, f', spellings).
 ``MATRIX_OPS`` are the functions that act on a whole matrix (shape rule, the
 vector-Jacobian product that backprop applies, spellings). Adding a function
 means adding a row here and, if users may type it, a line in ``build.CALLS``.
 
-Spellings are format strings over the already-printed argument ``{0}``; NumPy
-spellings may name a helper from ``NUMPY_HELPERS``, which the emitter defines
-once in the snippet that uses it.
+A ``Func`` node holds its ``Op``: backprop, the constructors (transpose,
+rebuild) and the printers read the rules from the node, never by name. A
+spelling receives the printed arguments and the operation's parameters, so
+``logsumexp(X, 1)`` cannot lose its axis in any output; NumPy spellings may
+name a helper from ``NUMPY_HELPERS``, which the emitter defines once in the
+snippet that uses it. ``apply(name, arg, *params)`` builds a node by name,
+through the rewrites (a simpler equal form: softmax of a row is 1).
 """
 from __future__ import annotations
 

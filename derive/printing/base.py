@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
+from ..expr import (deep, mul, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Symbol, Transpose, split_power)
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
@@ -187,7 +187,6 @@ class Printer:
 def _negated(term: Expr) -> tuple[bool, Expr]:
     """(True, -term) when the term prints with a leading minus."""
     if isinstance(term, MatMul) and term.coeff.could_extract_minus_sign():
-        from ..expr import mul
         return True, mul(Const(-term.coeff), *term.factors)
     if isinstance(term, Const) and term.value.could_extract_minus_sign():
         return True, Const(-term.value)

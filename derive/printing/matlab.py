@@ -12,10 +12,11 @@ from __future__ import annotations
 import sympy
 
 from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
-                    Shared, Sum, Symbol, Transpose, mul, power, split_power, transpose)
+                    Shared, Sum, Symbol, Transpose, mul)
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var
-from .numpy import EXPANDED_NOTE, _definition_hints, _Function, hoisting
+from ..program.lower import divisor as divisor_of, multiply_first
+from .numpy import EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 HALF = sympy.Rational(1, 2)
@@ -363,13 +364,11 @@ class MatlabPrinter:
 
     def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
         strip = _has_full_operand(e, e.factors)
-        # multiply first, then divide: x ./ b costs one pass less than x .* (1 ./ b)
-        factors = sorted(e.factors, key=lambda f: _reciprocal(f))
         text = ""
-        for i, f in enumerate(factors):
-            base, exp = split_power(f)
-            if i > 0 and _reciprocal(f) and not self.is_bound(f):
-                text += " ./ " + self.operand(power(base, Const(-exp)), MUL + 1, strip)
+        for i, f in enumerate(multiply_first(e.factors)):
+            divisor = divisor_of(f, self.bound) if i > 0 and not self.is_bound(f) else None
+            if divisor is not None:
+                text += " ./ " + self.operand(divisor, MUL + 1, strip)
             else:
                 part = self.operand(f, MUL + 1 if i else MUL, strip)
                 text = part if i == 0 else text + " .* " + part
@@ -385,10 +384,8 @@ class MatlabPrinter:
                 return (inverse, ATOM) if p == -1 else (f"{inverse}^{-p}", POWER)
             if p == HALF:
                 return f"sqrt({self.code(base)})", ATOM
-            if p == -1:
-                return f"1 ./ {self.wrap(base, MUL + 1)}", MUL
-            if p == -HALF:
-                return f"1 ./ sqrt({self.code(base)})", MUL
+            if p in (-1, -HALF):
+                return f"1 ./ {self.wrap(divisor_of(e, self.bound), MUL + 1)}", MUL
         exponent = self.wrap(e.exponent, POWER + 1)
         return f"{self.wrap(base, POWER + 1)}.^{exponent}", POWER
 
@@ -410,8 +407,10 @@ class MatlabPrinter:
             # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
             *left, last = arg.chain
             scale = mul(Const(arg.coeff), *arg.scalars)
-            first = transpose(mul(*left))
-            if isinstance(first, Transpose) and isinstance(last, Transpose):
+            # a computed value is transposed as it is, never taken apart (as in NumPy)
+            first = NumpyPrinter.transposed(self, mul(*left))
+            if isinstance(first, Transpose) and isinstance(last, Transpose) \
+                    and not self.is_bound(last):
                 first, last = first.arg, last.arg   # <P', Q'> = <P, Q>, without transposing
             inner = f"sum(sum({self.wrap(first, MUL + 1)} .* {self.wrap(last, MUL + 1)}))"
             if scale == Const(1):
@@ -421,11 +420,6 @@ class MatlabPrinter:
         if helper:
             self.helpers.add(helper)
         return spelling.format(*[self.code(a) for a in e.args]), ATOM
-
-
-def _reciprocal(f: Expr) -> bool:
-    exp = split_power(f)[1]
-    return bool(exp.is_number and exp < 0)
 
 
 def _negated(term: Expr) -> tuple[bool, Expr]:

@@ -10,19 +10,19 @@ the dimensions allow; diagonal and identity matrices are never built.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 import sympy
 
 from ..expr import (deep, neg, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
                     MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, mul, postorder,
-                    power, split_power, symbols_in, transpose)
+                    symbols_in)
 from ..errors import DeriveError
 from ..functions import NUMPY_HELPERS
 from ..optimize import chain_dims, chain_order, share_products
 from ..program import Namer, Output, Program, Statement, Var, drop_dead, lower, reuse_buffers
 from ..program.lower import MissingDimension, multiply_first
+from ..program.lower import divisor as divisor_of
 from ..program.namer import python_name as _python_name
 from ..program.statements import dimensions_of, kind_of_shape
 
@@ -101,12 +101,12 @@ class NumpyPrinter:
         elif isinstance(e, Power) and isinstance(e.exponent, Const) and \
                 e.exponent.value in (HALF, 2):
             operand = e.base
-        elif isinstance(e, Power) and _divisor(e) is not None and not _reciprocal_zero(e):
-            operand = _divisor(e)                    # 1.0 / x
+        elif isinstance(e, Power) and divisor_of(e, bound) is not None and not _reciprocal_zero(e):
+            operand = divisor_of(e, bound)                  # 1.0 / x
         elif isinstance(e, Hadamard) and len(e.factors) == 2:
             second = multiply_first(e.factors)[1]
-            if second not in bound and _divisor(second) is not None:
-                operand = _divisor(second)           # a / x
+            if second not in bound and divisor_of(second, bound) is not None:
+                operand = divisor_of(second, bound)           # a / x
         if operand is None or operand not in bound or operand.shape != e.shape:
             return None
         return operand
@@ -365,7 +365,7 @@ class NumpyPrinter:
         strip = self.has_full_operand(e, e.factors)
         text = ""
         for i, f in enumerate(multiply_first(e.factors)):
-            divisor = _divisor(f) if i > 0 and not self.is_bound(f) else None
+            divisor = divisor_of(f, self.bound) if i > 0 and not self.is_bound(f) else None
             if divisor is not None:
                 text += " / " + self.aligned(divisor, target, MUL + 1, strip)
             else:
@@ -386,7 +386,7 @@ class NumpyPrinter:
             if p == HALF:
                 return f"{self.np}.sqrt({self.code(base)})", ATOM
             if p in (-1, -HALF):
-                return f"1.0 / {self.wrap(_divisor(e), MUL + 1)}", MUL
+                return f"1.0 / {self.wrap(divisor_of(e, self.bound), MUL + 1)}", MUL
             if p.is_Integer and p > 0:
                 return f"{self.wrap(base, POWER + 1)} ** {p}", POWER
         exponent = self.wrap(e.exponent, POWER + 1)
@@ -408,6 +408,17 @@ class NumpyPrinter:
             return f"{self.np}.sum({self.code(arg)})", ATOM
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
+    def transposed(self, e: Expr) -> Expr:
+        """e^T for the code: a computed value is transposed as it is, never taken apart (its
+        parts may not be at hand)."""
+        if self.is_bound(e):
+            return Transpose(e)
+        if isinstance(e, Transpose):
+            return e.arg
+        if isinstance(e, MatMul):
+            return mul(Const(e.coeff), *e.scalars, *[self.transposed(f) for f in reversed(e.chain)])
+        return Transpose(e)
+
     def _print_Func(self, e: Func) -> tuple[str, int]:
         arg = e.arg
         if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
@@ -415,8 +426,9 @@ class NumpyPrinter:
             # tr(P Q) = <P^T, Q>: no product beyond what P needs is formed.
             *left, last = arg.chain
             scale = mul(Const(arg.coeff), *arg.scalars)
-            first = transpose(mul(*left))
-            if isinstance(first, Transpose) and isinstance(last, Transpose):
+            first = self.transposed(mul(*left))
+            if isinstance(first, Transpose) and isinstance(last, Transpose) \
+                    and not self.is_bound(last):
                 first, last = first.arg, last.arg   # <P^T, Q^T> = <P, Q>, without copies
             inner = self.vdot(first, last)
             if scale == Const(1):
@@ -430,15 +442,6 @@ class NumpyPrinter:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
         return spelling, ATOM
-
-
-def _divisor(f: Expr) -> Expr | None:
-    """What the code divides by for a factor b^-p (p > 0): b^p; b^(1/2) as it is (a root
-    that may be computed once); None for other factors."""
-    base, exp = split_power(f)
-    if not (exp.is_number and exp < 0):
-        return None
-    return Power(base, Const(HALF)) if exp == -HALF else power(base, Const(-exp))
 
 
 def _negative(term: Expr) -> bool:
@@ -614,7 +617,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
                    f"({', '.join(o.name for o in outputs)})"))]
     for name, gradient in gradients.items():
         one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
-                        hints=hints, share=False)
+                        hints=hints)
         functions.append(_function(
             f"grad_{name}", signature, one.body(), one.returned,
             _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,

@@ -9,8 +9,6 @@ its user's expression, which the printer spells in one line.
 """
 from __future__ import annotations
 
-import sympy
-
 from ..expr import (HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity,
                     MatMul, Power, Symbol, Transpose, add, mul, neg, postorder, power, split_power)
 from ..functions import lookup
@@ -58,19 +56,17 @@ class _Lowering:
         shared = [n for n in order if (uses.get(n, 0) > 1 and not _cheap(n)
                                        or _long_sum(n) and n not in output_exprs)
                   and n not in self.bound]
-        roots = _square_roots(order)
-        shared += [n for n in roots if n not in shared]
         pairs = _softmax_pairs(order)
         shared += [n for pair in pairs.values() for n in pair if n not in shared]
-        wanted = set(shared) | set(roots.values())
-        for node in (n for n in order if n in wanted):
-            if node in roots and roots[node] not in self.bound:
-                self.define(roots[node], pairs)   # the root first: 1 / root reads it
+        # in the order of the tree; a root right after its base, before what divides by it
+        for node in _with_square_roots(order, shared):
             if node not in self.bound:
-                self.define(node, pairs, roots.get(node))
+                self.define(node, pairs)
         returns = []
         for out in outputs:
-            var = Var(out.expr.shape, "output", out.name)
+            # an output may be a view of a temporary (grad_x = t1): it keeps that array alive
+            var = Var(out.expr.shape, "output", out.name,
+                      *self.target.aliases(out.expr, self.bound))
             self.statements += [Statement("assign", (var,), out.expr)] if out.name == "value" \
                 else self.assignment(var, out.expr)
             returns.append(var)
@@ -79,7 +75,7 @@ class _Lowering:
             + self.statements
         return program
 
-    def define(self, node: Expr, pairs: dict, root: Expr | None = None) -> None:
+    def define(self, node: Expr, pairs: dict) -> None:
         """The statement(s) computing ``node``; bind it to its variable."""
         pair = next((p for p in pairs.values() if node in p), None)
         if pair:
@@ -90,9 +86,7 @@ class _Lowering:
             self.bound[softmax], self.bound[lse] = targets
             return
         var = self.new(node)
-        # b^(-1/2) beside b^(1/2) is 1 / root, a node built as it is (not simplified back)
-        self.statements += self.assignment(var, node if root is None
-                                           else Power(root, Const(-ONE)))
+        self.statements += self.assignment(var, node)
         self.bound[node] = var
 
     def new(self, node: Expr, hint: str = "t") -> Var:
@@ -123,16 +117,15 @@ class _Lowering:
                 if scaled:
                     # c * (s / r): one new array, scaled in place, then added
                     scale, array = scaled
-                    term = Var(array.shape, "temporary", "t")
+                    term = Var(array.shape, "temporary",
+                               f"{var.hint}_term" if var.role == "output" else "t")
                     out += [Statement("assign", (term,), array),
                             Statement("update", (term,), scale, "*="),
                             Statement("update", (var,), None, operator, reads_vars=(term,))]
                     continue
             else:
-                base, exp = split_power(operand)
-                negative = operand not in self.bound and bool(exp.is_number and exp < 0)
-                operator, operand = ("/=", power(base, Const(-exp))) if negative \
-                    else ("*=", operand)
+                below = divisor(operand, self.bound) if operand not in self.bound else None
+                operator, operand = ("/=", below) if below is not None else ("*=", operand)
             out.append(Statement("update", (var,), operand, operator))
         return out
 
@@ -211,12 +204,24 @@ def _long_sum(e: Expr) -> bool:
     return isinstance(e, Add) and len(e.terms) > LONG_SUM
 
 
-def _square_roots(order: list[Expr]) -> dict[Expr, Expr]:
-    """b^(-1/2) -> b^(1/2) where both are needed: the root is computed once."""
+def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
+    """Where b^(1/2) and b^(-1/2) are both needed, compute the root once: the printer
+    spells b^(-1/2) as 1 / root. Each root goes right after its base."""
     present = set(order)
-    return {n: Power(n.base, Const(HALF)) for n in order
-            if isinstance(n, Power) and n.exponent == Const(-HALF)
-            and Power(n.base, Const(HALF)) in present}
+    roots = [Power(n.base, Const(HALF)) for n in order
+             if isinstance(n, Power) and n.exponent == Const(-HALF)
+             and Power(n.base, Const(HALF)) in present]
+    if not roots:
+        return [n for n in order if n in set(shared)]
+    wanted = set(shared) | set(roots)
+    out: list[Expr] = []
+    for node in order:
+        if node in wanted and node not in roots:
+            out.append(node)
+        for root in roots:
+            if root.base == node and root not in out:
+                out.append(root)
+    return out
 
 
 def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:
@@ -231,6 +236,20 @@ def _softmax_pairs(order: list[Expr]) -> dict[Expr, tuple[Expr, Expr]]:
             if lse in present:
                 pairs[node.arg] = (node, lse)
     return pairs
+
+
+def divisor(f: Expr, bound: dict) -> Expr | None:
+    """What the code divides by for a factor b^-p (p > 0): b^p, None for other factors.
+
+    b^(1/2) stays as it is (a root computed once is bound to it); a computed b is not
+    taken apart by the constructors (its parts may not be at hand: hoisted code).
+    """
+    base, exp = split_power(f)
+    if not (exp.is_number and exp < 0):
+        return None
+    if exp == -1:
+        return base
+    return Power(base, Const(-exp)) if exp == -HALF or base in bound else power(base, Const(-exp))
 
 
 def multiply_first(factors) -> list[Expr]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..expr import ONE, Broadcast, Const, Expr, Identity, MatMul, Shape, postorder
+from ..expr import ONE, Broadcast, Const, Expr, Identity, MatMul, Shape
 
 
 def kind_of_shape(shape: Shape) -> str:
