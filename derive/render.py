@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from .api import TARGETS as CODE_TARGETS, Derivation
+from .errors import DeriveError
 from .expr import Expr
 from .layers import Layer, Network
 from .printing.latex import latex_name, to_latex
@@ -118,6 +119,15 @@ def _expr_json(e: Expr) -> dict:
     return {"text": to_text(e), "latex": to_latex(e)}
 
 
+def _code(d: Derivation, target: str) -> str | None:
+    """A target's code, or None where that language refuses the formula (a MATLAB name
+    over 63 characters): the other targets are still given."""
+    try:
+        return d.code(target)
+    except DeriveError:
+        return None
+
+
 def as_json(d: Derivation) -> dict:
     return {
         "formula": d.formula.source,
@@ -128,7 +138,7 @@ def as_json(d: Derivation) -> dict:
         "gradients": {name: {**_expr_json(g), "latex_equation":
                              rf"\nabla_{{{latex_name(name)}}} F = {to_latex(g)}"}
                       for name, g in d.gradients.items()},
-        **{target: d.code(target) for target in CODE_TARGETS},
+        **{target: _code(d, target) for target in CODE_TARGETS},
         "layers": [_network_json(n) for n in d.layers],
         "notes": d.subgradients,
     }

@@ -10,9 +10,10 @@ gives float32 results, with or without ``jax_enable_x64``).
 """
 from __future__ import annotations
 
-from ..expr import Broadcast, Const, Expr, Func, Identity
+from ..expr import Broadcast, Const, Expr, Func, Identity, Transpose
 from ..functions import Spelling, lookup, spelled
-from .numpy import ATOM, NumpyPrinter, hoisted_snippet as _hoisted, kind, snippet as _snippet
+from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, hoisted_snippet as _hoisted, kind,
+                    snippet as _snippet)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -100,6 +101,26 @@ class JaxPrinter(NumpyPrinter):
 
     def spelling(self, e: Func, args: list[str]) -> str:
         return SPELLINGS[e.op](args, e.params)
+
+    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
+        # X.T @ v as v @ X, and r @ X.T as X @ r: XLA on a CPU copies a transposed operand
+        # of a matrix-vector product first (five times slower on a tall X)
+        if i < j:
+            k = split[i][j]
+            if k == i + 1 and self._plain_transpose(chain[i], i, scaled) \
+                    and _chain_kind(chain[k:j + 1]) == "col":
+                vector, prec = super()._subchain(chain, split, scaled, k, j)
+                vector = vector if prec > MUL else f"({vector})"
+                return f"{vector} @ {self.wrap(chain[i].arg, MUL + 1)}", MUL
+            if k == j and self._plain_transpose(chain[j], j, scaled) \
+                    and _chain_kind(chain[i:k]) == "row":
+                vector, _ = super()._subchain(chain, split, scaled, i, k - 1)
+                return f"{self.wrap(chain[j].arg, MUL)} @ ({vector})", MUL
+        return super()._subchain(chain, split, scaled, i, j)
+
+    def _plain_transpose(self, e: Expr, index: int, scaled) -> bool:
+        return isinstance(e, Transpose) and kind(e) == "matrix" and not self.is_bound(e) \
+            and index not in scaled
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
         return f"jnp.eye({self.number(e.shape[0])[0]}{self.dtype_of_arguments()})", ATOM

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import sympy
 
+from ..errors import DeriveError
 from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
                     Shared, Sum, Symbol, Transpose, mul)
+from ..functions import Spelling, lookup, spelled
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var
 from ..program.lower import divisor as divisor_of, multiply_first
@@ -37,13 +39,17 @@ BUILTINS = frozenset("""
     log1p lu max min NA nan NaN nargin nargout norm numel ones pi repmat reshape sign sin
     size sqrt sum tanh trace true zeros value
 """.split())
-RESERVED = KEYWORDS | BUILTINS
+# MATLAB's longest name (namelengthmax): a longer one would be cut short, silently
+LONGEST_NAME = 63
 
 
-def matlab_name(name: str, taken: frozenset[str] | set[str] = frozenset()) -> str:
-    """A formula's name as a MATLAB variable: keywords and built-ins get a trailing ``_``."""
-    while name in RESERVED or name in taken:
+def matlab_name(name: str) -> str:
+    """A formula's name as a MATLAB variable: one MATLAB reserves gets a trailing ``_``."""
+    while name in RESERVED:
         name += "_"
+    if len(name) > LONGEST_NAME:
+        raise DeriveError(f"the name {name[:40]}... is longer than MATLAB's {LONGEST_NAME} "
+                          "characters: shorten it for --format matlab")
     return name
 
 
@@ -114,41 +120,35 @@ end""",
   end
 end""",
 }
+# ... and the file's own functions, which a variable of the same name would hide
+RESERVED = KEYWORDS | BUILTINS | set(HELPERS) | {"value_and_grad", "prepare", "prepared"}
 
 
-def _func_spelling(e: Func) -> tuple[str, str | None]:
-    """(format over the printed argument {0}, the helper it calls) for each function."""
-    name, arg = e.name, e.arg
-    if name == "norm":
-        vector = arg.shape[0] == 1 or arg.shape[1] == 1
-        return ("norm({0})" if vector else "norm({0}, 'fro')"), None
-    if name == "logsumexp":
-        return ("logsumexp_({0})", "logsumexp_") if e.params == (None,) \
-            else ("logsumexp_columns_({0})", "logsumexp_columns_")
-    return SPELLINGS[name]
-
-
-# One row per function: how MATLAB spells it, and the local function it needs, if any.
-SPELLINGS: dict[str, tuple[str, str | None]] = {
-    "exp": ("exp({0})", None),
-    "log": ("log({0})", None),
-    "sin": ("sin({0})", None),
-    "cos": ("cos({0})", None),
-    "tanh": ("tanh({0})", None),
-    "abs": ("abs({0})", None),
-    "sign": ("sign({0})", None),
-    "relu": ("max({0}, 0)", None),
-    "step": ("double({0} > 0)", None),
-    "sigmoid": ("sigmoid_({0})", "sigmoid_"),
-    "softplus": ("softplus_({0})", "softplus_"),
-    "tr": ("trace({0})", None),
-    "det": ("det({0})", None),
-    "logdet": ("logabsdet_({0})", "logabsdet_"),
-    "inv": ("inv({0})", None),
-    "diag": ("diag({0})", None),
-    "softmax": ("softmax_({0})", "softmax_"),
-    "softmax_all": ("softmax_all_({0})", "softmax_all_"),
-}
+# One row per operation: how MATLAB spells it (a name ending in _ is a local function
+# of the file, HELPERS above). A norm is spelled by the printer: norm(X) of a matrix is
+# its largest singular value in MATLAB, so a matrix needs norm(X, 'fro').
+SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
+    "exp": spelled("exp({0})"),
+    "log": spelled("log({0})"),
+    "sin": spelled("sin({0})"),
+    "cos": spelled("cos({0})"),
+    "tanh": spelled("tanh({0})"),
+    "abs": spelled("abs({0})"),
+    "sign": spelled("sign({0})"),
+    "relu": spelled("max({0}, 0)"),
+    "step": spelled("double({0} > 0)"),
+    "sigmoid": spelled("sigmoid_({0})"),
+    "softplus": spelled("softplus_({0})"),
+    "tr": spelled("trace({0})"),
+    "det": spelled("det({0})"),
+    "logdet": spelled("logabsdet_({0})"),
+    "inv": spelled("inv({0})"),
+    "diag": spelled("diag({0})"),
+    "softmax": spelled("softmax_({0})"),
+    "softmax_all": spelled("softmax_all_({0})"),
+    "logsumexp": lambda args, params: f"logsumexp_({args[0]})" if params == (None,)
+    else f"logsumexp_columns_({args[0]})",
+}.items()}
 
 
 class MatlabPrinter:
@@ -416,10 +416,13 @@ class MatlabPrinter:
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
-        spelling, helper = _func_spelling(e)
-        if helper:
-            self.helpers.add(helper)
-        return spelling.format(*[self.code(a) for a in e.args]), ATOM
+        args = [self.code(a) for a in e.args]
+        if e.name == "norm":
+            vector = arg.shape[0] == 1 or arg.shape[1] == 1
+            return (f"norm({args[0]})" if vector else f"norm({args[0]}, 'fro')"), ATOM
+        spelling = SPELLINGS[e.op](args, e.params)
+        self.helpers.update(h for h in HELPERS if h + "(" in spelling)
+        return spelling, ATOM
 
 
 def _negated(term: Expr) -> tuple[bool, Expr]:
@@ -473,8 +476,8 @@ def function(name: str, outputs: list[str], parameters: list[str], help_lines: l
 
 def _reserved(parameters: list[Symbol], gradients: dict[str, Expr]) -> set[str]:
     """Names no temporary may take: MATLAB's, the file's functions, every parameter's."""
-    functions = {"value_and_grad", "prepare"} | {f"grad_{n}" for n in gradients} | set(HELPERS)
-    return set(RESERVED) | functions | {matlab_name(p.name) for p in parameters}
+    return set(RESERVED) | {f"grad_{n}" for n in gradients} \
+        | {matlab_name(p.name) for p in parameters}
 
 
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
