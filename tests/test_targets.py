@@ -24,9 +24,27 @@ from formula_generator import generate
 from target_runner import (Call, OctaveCase, kinds, like_numpy, namespace, octave_available,
                            octave_script, run_jax, run_octave, run_torch)
 
-jax = pytest.importorskip("jax")
-torch = pytest.importorskip("torch")
-jax.config.update("jax_enable_x64", True)
+try:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+except ImportError:   # pragma: no cover - the test extras install it
+    jax = None
+try:
+    import torch
+except ImportError:   # pragma: no cover
+    torch = None
+needs_jax = pytest.mark.skipif(jax is None, reason="jax is not installed (pip install -e '.[test]')")
+needs_torch = pytest.mark.skipif(torch is None,
+                                 reason="torch is not installed (pip install -e '.[test]')")
+
+
+def require_octave() -> None:
+    """Skip where Octave is missing, with the reason; never under CI (.ci/run installs it)."""
+    if not octave_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("octave-cli is missing under CI: .ci/run installs Debian's octave")
+        pytest.skip("octave-cli is not installed (Debian: apt-get install octave); "
+                    "the MATLAB code is not run")
 
 RTOL = 1e-8
 RANDOM_SAMPLE = 40     # random formulas of the default run (DERIVE_TARGET_FORMULAS=N for more)
@@ -118,6 +136,7 @@ def _jax_ids() -> list[str]:
     return [i for i in IDS if not i.startswith("random") or i in keep]
 
 
+@needs_jax
 @pytest.mark.parametrize("case_id", _jax_ids())
 def test_jax_code_under_jit_computes_what_numpy_computes(case_id):
     ref = reference(case_id)
@@ -125,6 +144,7 @@ def test_jax_code_under_jit_computes_what_numpy_computes(case_id):
     ref.compare([run_jax(code, ref.calls[0], jit=True)], "jax.jit")
 
 
+@needs_jax
 @pytest.mark.parametrize("case_id", [c[0] for c in UFLDL])
 def test_jax_code_of_ufldl_examples_runs_plainly_and_each_gradient_alone(case_id):
     ref = reference(case_id)
@@ -133,6 +153,7 @@ def test_jax_code_of_ufldl_examples_runs_plainly_and_each_gradient_alone(case_id
     ref.compare([run_jax(code, call, jit=True) for call in ref.calls], "jax.jit")
 
 
+@needs_torch
 @pytest.mark.parametrize("case_id", IDS)
 def test_torch_code_computes_what_numpy_computes(case_id):
     ref = reference(case_id)
@@ -143,6 +164,7 @@ def test_torch_code_computes_what_numpy_computes(case_id):
 NOT_RANDOM = [i for i in IDS if not i.startswith("random")]
 
 
+@needs_jax
 @pytest.mark.parametrize("case_id", NOT_RANDOM)
 def test_hoisted_jax_code_under_jit_computes_what_numpy_computes(case_id, slow):
     if NOT_RANDOM.index(case_id) >= JAX_HOISTED_SAMPLE and not slow:
@@ -152,6 +174,7 @@ def test_hoisted_jax_code_under_jit_computes_what_numpy_computes(case_id, slow):
     ref.compare([run_jax(code, ref.hoisted, jit=True)], "hoisted jax.jit", hoisted=True)
 
 
+@needs_torch
 @pytest.mark.parametrize("case_id", IDS)
 def test_hoisted_torch_code_computes_what_numpy_computes(case_id):
     ref = reference(case_id)
@@ -161,11 +184,7 @@ def test_hoisted_torch_code_computes_what_numpy_computes(case_id):
 
 @pytest.fixture(scope="module")
 def octave_results():
-    if not octave_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("octave-cli is missing under CI: .ci/run installs Debian's octave")
-        pytest.skip("octave-cli is not installed (Debian: apt-get install octave); "
-                    "the MATLAB code is not run")
+    require_octave()
     cases, keys = [], []
     for case_id in IDS:
         ref = reference(case_id)
@@ -194,6 +213,7 @@ def _ica_data(dtype=np.float64):
     return rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal(4).astype(dtype)
 
 
+@needs_jax
 def test_jax_code_runs_under_vmap_and_in_float32():
     d = derive.gradient(ICA, "W")
     value_and_grad = namespace(d.code("jax"))["value_and_grad"]
@@ -209,6 +229,7 @@ def test_jax_code_runs_under_vmap_and_in_float32():
     assert value.shape == () and value.dtype == np.float32 and grad.dtype == np.float32
 
 
+@needs_torch
 def test_torch_code_keeps_dtype_builds_no_graph_and_leaves_its_arguments_alone():
     d = derive.gradient("norm(W'*W*x - x)^2 + alpha*sum(sigmoid(W*x))", "W")
     value_and_grad = namespace(d.code("torch"))["value_and_grad"]
@@ -233,6 +254,8 @@ def test_names_of_each_language_are_renamed_as_python_keywords_are():
         assert "value_and_grad(eps, end, i, e, pi, NaN, torch_, jnp_)" in d.code(target)
 
 
+@needs_jax
+@needs_torch
 def test_an_integer_size_is_checked_by_every_target():
     d = derive.gradient("mean((X*w - y).^2)", "w", {"X": (5, 3)})
     rng = np.random.default_rng(0)
@@ -241,7 +264,7 @@ def test_an_integer_size_is_checked_by_every_target():
         namespace(d.code("jax"))["value_and_grad"](X, w, y)
     with pytest.raises(ValueError, match="argument X has shape"):
         namespace(d.code("torch"))["value_and_grad"](*(torch.tensor(a) for a in (X, w, y)))
-    if octave_available():
+    if octave_available():   # (the other Octave tests fail under CI without it)
         got, = run_octave([OctaveCase(d.code("matlab"), [
             Call("value_and_grad", [X, w, y], 2, ["matrix", "col", "col"])])])
         assert "argument X has size [4 3]" in got
@@ -282,6 +305,8 @@ def _decreasing(output: str) -> None:
 TRAINED = "norm(W'*W*X - X, 'fro')^2"
 
 
+@needs_jax
+@needs_torch
 @pytest.mark.parametrize("target, first_line, module", [
     ("jax", "# JAX:", "ica_jax"), ("torch", "# PyTorch:", "ica_torch")])
 def test_readme_train_it_examples_train(target, first_line, module, tmp_path, monkeypatch,
@@ -300,7 +325,6 @@ def test_readme_train_it_examples_train(target, first_line, module, tmp_path, mo
 
 
 def test_readme_train_it_example_trains_in_octave():
-    if not octave_available():
-        pytest.skip("octave-cli is not installed")
+    require_octave()
     code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code("matlab")
     _decreasing(octave_script({"value_and_grad.m": code}, _readme_block("matlab", "% MATLAB")))
