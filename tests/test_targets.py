@@ -76,7 +76,9 @@ NAMES = ("names", "eps*norm(end)^2 + sum(i .* e) + pi*sum(sum(NaN)) + sum(torch 
          ["end", "i", "torch"], None)
 RECIPES = [(r.name, r.formula, list(r.variables), dict(r.shapes)) for r in all_recipes()]
 RANDOM = _random_cases(int(os.environ.get("DERIVE_TARGET_FORMULAS", RANDOM_SAMPLE)))
-CASES = UFLDL + [NAMES] + RECIPES + RANDOM
+# A negation of a negation: Octave reads "--q" as a decrement.
+NEGATED = ("negated_twice", "-(q*(-s))", ["q"], {"q": (1, 3), "s": (3,)})
+CASES = UFLDL + [NAMES, NEGATED] + RECIPES + RANDOM
 IDS = [c[0] for c in CASES]
 
 

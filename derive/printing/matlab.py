@@ -339,7 +339,10 @@ class MatlabPrinter:
             parts.append(text if prec >= MUL else f"({text})")
         text = " * ".join(parts)
         # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is -(a b)
-        return ("-" + text, UNARY) if negative else (text, MUL)
+        if not negative:
+            return text, MUL
+        # never "--": Octave reads --q as a decrement of q
+        return "-" + (f"({text})" if text.startswith("-") else text), UNARY
 
     def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
                ) -> tuple[str, int]:
@@ -351,7 +354,7 @@ class MatlabPrinter:
     def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
         if i == j:
             if scaled.get(i) == "-":
-                return f"(-{self.wrap(chain[i], UNARY)})", ATOM
+                return f"(-{self.wrap(chain[i], UNARY + 1)})", ATOM
             if i in scaled:
                 return f"({scaled[i]} * {self.wrap(chain[i], MUL + 1)})", ATOM
             return self._code(chain[i])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..expr import Broadcast, Const, Expr, Func, Identity, Power
 from ..functions import Spelling, lookup, spelled
-from .numpy import ATOM, NumpyPrinter, hoisted_snippet as _hoisted, kind, snippet as _snippet
+from .numpy import ATOM, POWER, NumpyPrinter, hoisted_snippet as _hoisted, kind, snippet as _snippet
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -132,6 +132,11 @@ class TorchPrinter(NumpyPrinter):
             number = self.number(s.expr.value)[0]
             return [f"{self.name(s.target)} = torch.tensor({number}{self.placed()})"]
         return super().statement(s)
+
+    def _print_Power(self, e: Power) -> tuple[str, int]:
+        if isinstance(e.base, Const):   # a number: Python's power (torch.sqrt takes tensors)
+            return f"{self.wrap(e.base, POWER + 1)} ** {self.wrap(e.exponent, POWER + 1)}", POWER
+        return super()._print_Power(e)
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
         return f"torch.eye({self.number(e.shape[0])[0]}{self.placed()})", ATOM
