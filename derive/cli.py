@@ -75,6 +75,10 @@ wrt_option = click.option("--wrt", "wrt", multiple=True, required=True, metavar=
                           help="Variable to differentiate with respect to (repeatable).")
 shape_option = click.option("--shape", "shape", multiple=True, metavar="NAME=DIMS",
                             help="Declare a shape: s=n,k (matrix), b=m (vector), gamma= (scalar).")
+hoist_option = click.option(
+    "--hoist", is_flag=True,
+    help="Code split into prepare(data), run once, and value_and_grad(variables, prepared), "
+         "run per call (with --format numpy, jax, torch or matlab).")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
                              show_default=True, help="Output format.")
 
@@ -94,20 +98,19 @@ def main() -> None:
 @shape_option
 @format_option
 @click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
-@click.option("--hoist", is_flag=True,
-              help="Code split into prepare(data), run once, and value_and_grad(variables, "
-                   "prepared), run per call (with --format numpy, jax, torch or matlab).")
+@hoist_option
 def grad(formula: str, wrt, shape, fmt: str, steps: bool, hoist: bool) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
-    def action() -> None:
-        from .render import render
-        derivation = _derive(formula, wrt, shape)
-        if hoist and fmt not in CODE_FORMATS:
-            raise DeriveError("--hoist changes the emitted code: use it with --format numpy, "
-                              "jax, torch or matlab")
-        click.echo(derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps),
-                   nl=False)
-    _guarded(action)
+    _guarded(lambda: _print_derivation(_derive(formula, wrt, shape), fmt, steps, hoist))
+
+
+def _print_derivation(derivation, fmt: str, steps: bool, hoist: bool) -> None:
+    from .render import render
+    if hoist and fmt not in CODE_FORMATS:
+        raise DeriveError("--hoist changes the emitted code: use it with --format numpy, "
+                          "jax, torch or matlab")
+    click.echo(derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps),
+               nl=False)
 
 
 @main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
@@ -157,7 +160,8 @@ Examples:
               help="Derive only this one of the recipe's variables (repeatable; default: all).")
 @format_option
 @click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
-def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
+@hoist_option
+def recipe(name: str | None, wrt, fmt: str, steps: bool, hoist: bool) -> None:
     """List the recipes (classic costs), or derive the recipe NAME.
 
     With NAME, the output is that of `derive grad` on the recipe's formula and
@@ -166,10 +170,9 @@ def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
     def action() -> None:
         from .recipes import all_recipes, load
         if name is None:
-            if wrt or steps or fmt in ("latex",) + CODE_FORMATS:
-                raise DeriveError("--wrt, --steps and --format latex/numpy/jax/torch/matlab need "
-                                  "a recipe name: "
-                                  "derive recipe NAME ...")
+            if wrt or steps or hoist or fmt in ("latex",) + CODE_FORMATS:
+                raise DeriveError("--wrt, --steps, --hoist and --format latex/numpy/jax/torch/"
+                                  "matlab need a recipe name: derive recipe NAME ...")
             recipes = all_recipes()
             if fmt == "json":
                 import json
@@ -182,8 +185,7 @@ def recipe(name: str | None, wrt, fmt: str, steps: bool) -> None:
                 from .recipes import listing
                 click.echo(listing(recipes), nl=False)
             return
-        from .render import render
-        click.echo(render(load(name).gradient(wrt), fmt, steps), nl=False)
+        _print_derivation(load(name).gradient(wrt), fmt, steps, hoist)
     _guarded(action)
 
 

@@ -280,8 +280,11 @@ def test_command_line_prints_every_target():
         assert code == 0 and out.startswith(first), err
         code, out, err = run("grad", ICA, "--wrt", "W", "--format", target, "--hoist")
         assert code == 0 and "prepare" in out, err
+        recipe = derive.recipes.load("sparse_coding").gradient()
         code, out, err = run("recipe", "sparse_coding", "--format", target)
-        assert code == 0 and out == derive.recipes.load("sparse_coding").gradient().code(target)
+        assert code == 0 and out == recipe.code(target)
+        code, out, err = run("recipe", "sparse_coding", "--format", target, "--hoist")
+        assert code == 0 and out == recipe.code(target, hoist=True)
     code, out, _ = run("grad", ICA, "--wrt", "W", "--format", "json")
     import json
     assert {"numpy", "jax", "torch", "matlab"} <= set(json.loads(out))
