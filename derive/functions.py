@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-
-from .expr import (Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose,
-                   broadcast, hadamard, is_const, mul, neg, ones, power, sub, summation, transpose, zeros)
+from .expr import (Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape,
+                   Transpose, broadcast, hadamard, is_const, mul, neg, ones, power, sub, summation,
+                   transpose, zeros)
 
 
 Spelling = Callable[[list[str], tuple], str]   # (printed arguments, parameters) -> text
@@ -73,14 +73,14 @@ class Op:
         return f"Op({self.name})"
 
 
-def Activation(name: str, derivative, text: str, latex: str, numpy: str,
+def elementwise_op(name: str, derivative, text: str, latex: str, numpy: str,
                subgradient: str | None = None) -> Op:
     """An elementwise function f with its derivative f'."""
     return Op(name, spelled(text), spelled(latex), spelled(numpy), derivative=derivative,
               subgradient=subgradient)
 
 
-def MatrixOp(name: str, shape, vjp, text, latex, numpy, **rest) -> Op:
+def matrix_op(name: str, shape, vjp, text, latex, numpy, **rest) -> Op:
     """A function of whole matrices: shape rule, vector-Jacobian product, spellings."""
     as_spelling = lambda s: spelled(s) if isinstance(s, str) else s
     return Op(name, as_spelling(text), as_spelling(latex), as_spelling(numpy), shape=shape,
@@ -118,28 +118,32 @@ def _one_minus(e: Expr) -> Expr:
 def _activation_rows() -> dict[str, Op]:
     f = apply
     rows = [
-        Activation("exp", lambda z: f("exp", z), "exp({0})", r"\exp\left({0}\right)", "np.exp({0})"),
-        Activation("log", lambda z: power(z, Const(-ONE)), "log({0})", r"\log\left({0}\right)",
-                   "np.log({0})"),
-        Activation("sin", lambda z: f("cos", z), "sin({0})", r"\sin\left({0}\right)", "np.sin({0})"),
-        Activation("cos", lambda z: neg(f("sin", z)), "cos({0})", r"\cos\left({0}\right)",
-                   "np.cos({0})"),
-        Activation("tanh", lambda z: _one_minus(power(f("tanh", z), Const(2))), "tanh({0})",
-                   r"\tanh\left({0}\right)", "np.tanh({0})"),
-        Activation("sigmoid", lambda z: hadamard(f("sigmoid", z), _one_minus(f("sigmoid", z))),
-                   "sigmoid({0})", r"\sigma\left({0}\right)", "_sigmoid({0})"),
-        Activation("softplus", lambda z: f("sigmoid", z), "softplus({0})",
-                   r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})"),
-        Activation("abs", lambda z: f("sign", z), "abs({0})", r"\left|{0}\right|", "np.abs({0})",
-                   subgradient="abs'(0) is taken as 0 (the subgradient sign(x))"),
-        Activation("relu", lambda z: f("step", z), "relu({0})",
-                   r"\operatorname{{relu}}\left({0}\right)", "np.maximum({0}, 0.0)",
-                   subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)"),
-        Activation("step", lambda z: zeros(z.shape), "step({0})", r"\mathbb{{1}}\left[{0} > 0\right]",
-                   "np.heaviside({0}, 0.0)", subgradient="step'(0) is taken as 0"),
-        Activation("sign", lambda z: zeros(z.shape), "sign({0})",
-                   r"\operatorname{{sign}}\left({0}\right)", "np.sign({0})",
-                   subgradient="sign'(0) is taken as 0"),
+        elementwise_op("exp", lambda z: f("exp", z), "exp({0})", r"\exp\left({0}\right)",
+                       "np.exp({0})"),
+        elementwise_op("log", lambda z: power(z, Const(-ONE)), "log({0})", r"\log\left({0}\right)",
+                       "np.log({0})"),
+        elementwise_op("sin", lambda z: f("cos", z), "sin({0})", r"\sin\left({0}\right)",
+                       "np.sin({0})"),
+        elementwise_op("cos", lambda z: neg(f("sin", z)), "cos({0})", r"\cos\left({0}\right)",
+                       "np.cos({0})"),
+        elementwise_op("tanh", lambda z: _one_minus(power(f("tanh", z), Const(2))), "tanh({0})",
+                       r"\tanh\left({0}\right)", "np.tanh({0})"),
+        elementwise_op("sigmoid", lambda z: hadamard(f("sigmoid", z), _one_minus(f("sigmoid", z))),
+                       "sigmoid({0})", r"\sigma\left({0}\right)", "_sigmoid({0})"),
+        elementwise_op("softplus", lambda z: f("sigmoid", z), "softplus({0})",
+                       r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})"),
+        elementwise_op("abs", lambda z: f("sign", z), "abs({0})", r"\left|{0}\right|",
+                       "np.abs({0})",
+                       subgradient="abs'(0) is taken as 0 (the subgradient sign(x))"),
+        elementwise_op("relu", lambda z: f("step", z), "relu({0})",
+                       r"\operatorname{{relu}}\left({0}\right)", "np.maximum({0}, 0.0)",
+                       subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)"),
+        elementwise_op("step", lambda z: zeros(z.shape), "step({0})",
+                       r"\mathbb{{1}}\left[{0} > 0\right]", "np.heaviside({0}, 0.0)",
+                       subgradient="step'(0) is taken as 0"),
+        elementwise_op("sign", lambda z: zeros(z.shape), "sign({0})",
+                       r"\operatorname{{sign}}\left({0}\right)", "np.sign({0})",
+                       subgradient="sign'(0) is taken as 0"),
     ]
     return {row.name: row for row in rows}
 
@@ -221,47 +225,47 @@ def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
 
 def _matrix_op_rows() -> dict[str, Op]:
     rows = [
-        MatrixOp("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
-                 "np.linalg.norm({0})", subgradient="the gradient of a norm at 0 is taken as 0",
-                 derivative_text="delta * z / norm(z)", reciprocal_zero_at_zero=True),
-        MatrixOp("tr", lambda n: SCALAR,
-                 lambda n, d: (mul(d, Identity(n.arg.shape[0])),),
-                 "tr({0})", r"\operatorname{{tr}}\left({0}\right)", "np.trace({0})",
-                 transpose=lambda n: n, derivative_text="delta * I",
-                 rewrite=_of_scalar(lambda x: x)),
-        MatrixOp("det", lambda n: SCALAR,
-                 lambda n, d: (mul(d, n, _inverse_t(n.arg)),),
-                 "det({0})", r"\det\left({0}\right)", "np.linalg.det({0})",
-                 derivative_text="delta * det(z) * inv(z)^T", rewrite=_of_scalar(lambda x: x)),
-        MatrixOp("logdet", lambda n: SCALAR,
-                 lambda n, d: (mul(d, _inverse_t(n.arg)),),
-                 "logdet({0})", r"\log\det\left({0}\right)", "np.linalg.slogdet({0})[1]",
-                 derivative_text="delta * inv(z)^T",
-                 rewrite=_of_scalar(lambda x: apply("log", x))),
-        MatrixOp("inv", lambda n: n.arg.shape,
-                 lambda n, d: (neg(mul(transpose(n), d, transpose(n))),),
-                 "inv({0})", "{0}^{{-1}}", "np.linalg.inv({0})",
-                 derivative_text="-inv(z)^T delta inv(z)^T",
-                 rewrite=_of_scalar(lambda x: power(x, Const(-ONE)))),
-        MatrixOp("diag", _diag_shape, _diag_vjp, "diag({0})",
-                 r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
-                 transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),
-                 derivative_text="diag(delta)", rewrite=_diag_rewrite, numpy_view=True),
-        MatrixOp("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
-                 r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
-                 derivative_text="S .* (delta - 1 sum(S .* delta, 1))", rewrite=_softmax_rewrite),
-        MatrixOp("softmax_all", lambda n: n.arg.shape, _softmax_vjp,
-                 "exp({0} - logsumexp({0}))",
-                 r"\exp\left({0} - \operatorname{{logsumexp}}\left({0}\right)\right)",
-                 "_softmax({0}, axis=None)",
-                 derivative_text="S .* (delta - sum(S .* delta))",
-                 rewrite=_softmax_all_rewrite),
-        MatrixOp("logsumexp",
-                 lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
-                 _logsumexp_vjp, _with_axis("logsumexp({0}{axis})", ", 1"),
-                 _with_axis(r"\operatorname{{logsumexp}}\left({0}{axis}\right)", ", 1"),
-                 lambda args, params: f"_logsumexp({args[0]}, axis={params[0]})",
-                 derivative_text="delta .* softmax(z)", rewrite=_logsumexp_rewrite),
+        matrix_op("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
+                  "np.linalg.norm({0})", subgradient="the gradient of a norm at 0 is taken as 0",
+                  derivative_text="delta * z / norm(z)", reciprocal_zero_at_zero=True),
+        matrix_op("tr", lambda n: SCALAR,
+                  lambda n, d: (mul(d, Identity(n.arg.shape[0])),),
+                  "tr({0})", r"\operatorname{{tr}}\left({0}\right)", "np.trace({0})",
+                  transpose=lambda n: n, derivative_text="delta * I",
+                  rewrite=_of_scalar(lambda x: x)),
+        matrix_op("det", lambda n: SCALAR,
+                  lambda n, d: (mul(d, n, _inverse_t(n.arg)),),
+                  "det({0})", r"\det\left({0}\right)", "np.linalg.det({0})",
+                  derivative_text="delta * det(z) * inv(z)^T", rewrite=_of_scalar(lambda x: x)),
+        matrix_op("logdet", lambda n: SCALAR,
+                  lambda n, d: (mul(d, _inverse_t(n.arg)),),
+                  "logdet({0})", r"\log\det\left({0}\right)", "np.linalg.slogdet({0})[1]",
+                  derivative_text="delta * inv(z)^T",
+                  rewrite=_of_scalar(lambda x: apply("log", x))),
+        matrix_op("inv", lambda n: n.arg.shape,
+                  lambda n, d: (neg(mul(transpose(n), d, transpose(n))),),
+                  "inv({0})", "{0}^{{-1}}", "np.linalg.inv({0})",
+                  derivative_text="-inv(z)^T delta inv(z)^T",
+                  rewrite=_of_scalar(lambda x: power(x, Const(-ONE)))),
+        matrix_op("diag", _diag_shape, _diag_vjp, "diag({0})",
+                  r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
+                  transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),
+                  derivative_text="diag(delta)", rewrite=_diag_rewrite, numpy_view=True),
+        matrix_op("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
+                  r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
+                  derivative_text="S .* (delta - 1 sum(S .* delta, 1))", rewrite=_softmax_rewrite),
+        matrix_op("softmax_all", lambda n: n.arg.shape, _softmax_vjp,
+                  "exp({0} - logsumexp({0}))",
+                  r"\exp\left({0} - \operatorname{{logsumexp}}\left({0}\right)\right)",
+                  "_softmax({0}, axis=None)",
+                  derivative_text="S .* (delta - sum(S .* delta))",
+                  rewrite=_softmax_all_rewrite),
+        matrix_op("logsumexp",
+                  lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
+                  _logsumexp_vjp, _with_axis("logsumexp({0}{axis})", ", 1"),
+                  _with_axis(r"\operatorname{{logsumexp}}\left({0}{axis}\right)", ", 1"),
+                  lambda args, params: f"_logsumexp({args[0]}, axis={params[0]})",
+                  derivative_text="delta .* softmax(z)", rewrite=_logsumexp_rewrite),
     ]
     return {row.name: row for row in rows}
 
@@ -304,13 +308,15 @@ NUMPY_HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
     return 1.0 / n if n != 0 else 0.0''',
     "_sigmoid": '''def _sigmoid(z):
-    # 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) below: accurate in both tails, down to
-    # about 1e-150 (z = -345); 0 below, so that products of a few stay normal numbers
-    with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
-        e = np.exp(-np.abs(z))
-    e = e * (e > 1e-150)
-    s = 1.0 / (1.0 + e)
-    return np.where(z >= 0, s, e * s)[()]''',
+    # 1 / (1 + e^-z) is accurate to a few ulps in both tails; e^-z overflowing to inf
+    # (z < -709) gives 0. Below z = -345 (1e-150) it is 0, so products of a few stay
+    # normal numbers.
+    with np.errstate(over="ignore", under="ignore"):
+        e = np.exp(-z)
+    e += 1.0
+    s = 1.0 / e
+    s *= e < 1e150
+    return s''',
     "_softplus": '''def _softplus(z):
     with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0: harmless here
         return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))''',

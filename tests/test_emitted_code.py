@@ -153,7 +153,7 @@ def test_no_update_in_place_of_the_read_only_diagonal_view():
     check("sum(sqrt(diag(S)))", ["S"], None, lambda S: np.sqrt(np.diag(S)).sum(), {"S": S})
 
 
-# ---------------------------------------------------------------- 3. precedence of a negated divisor
+# ---------------------------------------------------------------- 3. a negated divisor
 
 def test_division_by_a_negated_product():
     check("sum(x ./ (-2*A*y))", ["x"], None, lambda x, A, y: np.sum(x / (-2 * (A @ y))),
@@ -213,6 +213,13 @@ def test_names_of_numpy_the_value_keywords_and_builtins():
     assert np.isclose(value, plain(A, x, v, 0.7, f, t1))
     want = _numeric_gradient(lambda np_: plain(A, np_, v, 0.7, f, t1), {"np_": x}, "np_")
     np.testing.assert_allclose(grad_np, want, rtol=1e-6)
+
+
+def test_a_renamed_parameter_does_not_take_another_name_of_the_formula():
+    # np becomes a parameter np__, as np_ is the formula's too
+    check("sum(np .* np_) + norm(value)^2", ["np", "value"], None,
+          lambda np, np_, value: float(np @ np_ + value @ value),
+          {"np": vec(3), "np_": vec(3), "value": vec(2)})
 
 
 def test_hoisted_code_with_a_vector_named_p1():

@@ -180,10 +180,6 @@ class MatlabPrinter:
         reader.statement(s)
         return reader.recorded, reader.dims_used
 
-    @staticmethod
-    def parameter_name(name: str) -> str:
-        return matlab_name(name)
-
     # ------------------------------------------------------------ statements
     def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
         """The lines of a function body."""
@@ -477,21 +473,33 @@ def function(name: str, outputs: list[str], parameters: list[str], help_lines: l
 
 
 
-def _reserved(parameters: list[Symbol], gradients: dict[str, Expr]) -> set[str]:
+def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
+    """Each formula name as a MATLAB parameter: as in the formula; one MATLAB reserves gets
+    a trailing underscore, more if the formula has that name too."""
+    formula_names = {p.name for p in parameters}
+    out: dict[str, str] = {}
+    for p in parameters:
+        name = matlab_name(p.name)
+        while name != p.name and name in formula_names:
+            name = matlab_name(name + "_")
+        out[p.name] = name
+    return out
+
+
+def _reserved(pnames: dict[str, str], gradients: dict[str, Expr]) -> set[str]:
     """Names no temporary may take: MATLAB's, the file's functions, every parameter's."""
-    return set(RESERVED) | {f"grad_{n}" for n in gradients} \
-        | {matlab_name(p.name) for p in parameters}
+    return set(RESERVED) | {f"grad_{n}" for n in gradients} | set(pnames.values())
 
 
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
             notes: list[str], definitions: dict[str, Expr] | None = None) -> str:
     """The function file of SPEC section 4: value_and_grad, then grad_X and the helpers."""
     printer = MatlabPrinter()
-    reserved = _reserved(parameters, gradients)
+    names = parameter_names(parameters)
+    reserved = _reserved(names, gradients)
     hints = _definition_hints(definitions)
-    names = {p.name: matlab_name(p.name) for p in parameters}
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
-    whole = _Function(printer, parameters, outputs, reserved, hints=hints)
+    whole = _Function(printer, parameters, outputs, reserved, names, hints=hints)
     returned = [whole.names[v.storage] for v in whole.program.returns]
     functions = [function("value_and_grad", returned, whole.signature,
                           help_text("Value of F and its gradients, sharing the work.", source,
@@ -499,7 +507,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
                           whole.body())]
     for name, gradient in gradients.items():
         one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
-                        hints=hints, share=False)
+                        names, hints=hints, share=False)
         functions.append(function(
             f"grad_{name}", [one.names[v.storage] for v in one.program.returns], one.signature,
             help_text(f"Gradient of F with respect to {name}.", source, parameters, names, notes,
@@ -516,11 +524,11 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     then ``value_and_grad(variables..., prepared)`` per call, through the handle it returns
     (a MATLAB file shows one function; the per-call one is its local function)."""
     printer = MatlabPrinter()
-    plan = hoisting(parameters, wrt, value, gradients, definitions, printer,
-                    _reserved(parameters, gradients))
-    names = {p.name: matlab_name(p.name) for p in parameters}
+    names = parameter_names(parameters)
+    plan = hoisting(parameters, wrt, value, gradients, definitions, printer, names,
+                    _reserved(names, gradients))
     per_call = plan.per_call
-    prepare_body = plan.prepare.body() if plan.prepare else plan.data_checks.body()
+    prepare_body = (plan.prepare or plan.data_checks).body()
     dim_lines = []
     for d, var in plan.dim_vars.items():
         param = next(p for p in plan.data if d in p.shape)

@@ -41,9 +41,18 @@ def kind(e: Expr) -> str:
     return kind_of_shape(e.shape)
 
 
-def python_name(name: str) -> str:
-    """A formula's name as a parameter of the emitted functions."""
-    return _python_name(name, SNIPPET_NAMES)
+def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
+    """Each formula name as a parameter of the emitted functions: as in the formula; a
+    keyword or a name the snippet uses (``np``, ``value``) gets a trailing underscore,
+    more if the formula has that name too."""
+    formula_names = {p.name for p in parameters}
+    out: dict[str, str] = {}
+    for p in parameters:
+        name = _python_name(p.name, SNIPPET_NAMES)
+        while name != p.name and name in formula_names:
+            name = _python_name(name + "_", SNIPPET_NAMES)
+        out[p.name] = name
+    return out
 
 
 _EXPECT_SHAPE = '''def _expect_shape(array, name, expected):
@@ -188,11 +197,6 @@ class NumpyPrinter:
         numerator = multiply_first(e.factors)[0]
         return f"{self.np}.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
 
-    @staticmethod
-    def parameter_name(name: str) -> str:
-        """A formula's name as a parameter of the emitted functions."""
-        return python_name(name)
-
     def value(self, code: str) -> str:
         """The cost as the target returns it: a float in NumPy."""
         return f"float({code})"
@@ -288,7 +292,8 @@ class NumpyPrinter:
         if inner.is_scalar:
             return f"{self.np}.full({shape}, {self.code(inner)}, dtype=float)", ATOM
         target = kind(e)
-        operand = self.aligned(inner, target, ATOM) if target == "matrix" else self.wrap(inner, ATOM)
+        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
+            else self.wrap(inner, ATOM)
         return f"{self.np}.broadcast_to({operand}, {shape}).copy()", ATOM
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
@@ -506,7 +511,7 @@ class _Function:
     """One emitted function: its parameters, its program, and the names in it."""
 
     def __init__(self, printer: NumpyPrinter, parameters: list[Symbol], outputs: list[Output],
-                 reserved: set[str], inputs: dict[Expr, Var] | None = None,
+                 reserved: set[str], pnames: dict[str, str], inputs: dict[Expr, Var] | None = None,
                  hints: dict[Expr, str] | None = None, provided_dims: dict | None = None,
                  share: bool = True) -> None:
         self.params = [Var(p.shape, "parameter", p.name, readonly=True, source=p)
@@ -521,7 +526,7 @@ class _Function:
                               f"code: declare it with --shape (an integer), or use it in the "
                               f"shape of a variable") from None
         self.program = reuse_buffers(drop_dead(program), printer)
-        self.names = _allocate_names(self.program, reserved, inputs, printer.parameter_name)
+        self.names = _allocate_names(self.program, reserved, pnames, inputs)
         self.printer = printer
 
     @property
@@ -536,15 +541,15 @@ class _Function:
         return ", ".join(self.names[v.storage] for v in self.program.returns)
 
 
-def _allocate_names(program: Program, reserved: set[str], inputs: dict[Expr, Var] | None,
-                    parameter_name=python_name) -> dict[Var, str]:
+def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str],
+                    inputs: dict[Expr, Var] | None) -> dict[Var, str]:
     """Every name last: parameters as in the formula, then dimensions, outputs, prepared
     values, definitions, and temporaries t1, t2, ... none equal to another."""
     outputs = {v.hint for v in program.returns}
     namer = Namer(set(reserved) - outputs)   # "value" is the output's, never a parameter's
     names: dict[Var, str] = {}
     for p in program.parameters:
-        names[p] = parameter_name(p.hint)
+        names[p] = pnames[p.hint]
         namer.taken.add(names[p])
     for v in list((inputs or {}).values()) + list(program.dims.values()):
         if v.role == "prepared":
@@ -561,23 +566,22 @@ def _allocate_names(program: Program, reserved: set[str], inputs: dict[Expr, Var
     return names
 
 
-def _reserved(parameters: list[Symbol], extra: tuple[str, ...] = ()) -> set[str]:
+def _reserved(pnames: dict[str, str]) -> set[str]:
     """Names no temporary may take: the snippet's own, every parameter's, every function's."""
-    return set(SNIPPET_NAMES | FUNCTION_NAMES) | {python_name(p.name) for p in parameters} \
-        | set(extra)
+    return set(SNIPPET_NAMES | FUNCTION_NAMES) | set(pnames.values())
 
 
 def _definition_hints(definitions: dict[str, Expr] | None) -> dict[Expr, str]:
     return {e: name for name, e in (definitions or {}).items() if not isinstance(e, Symbol)}
 
 
-def _docstring(summary: str, source: str, parameters: list[Symbol], notes: list[str],
-               returns: str, extra_arguments: tuple[str, ...] = (),
+def _docstring(summary: str, source: str, parameters: list[Symbol], pnames: dict[str, str],
+               notes: list[str], returns: str, extra_arguments: tuple[str, ...] = (),
                remarks: tuple[str, ...] = ()) -> list[str]:
     formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
     formula = formula.replace("\\", "\\\\").replace('"', '\\"')
     lines = [f'"""{summary}', "", f"    F = {formula}", "", "Arguments:"]
-    lines += [f"    {python_name(p.name)}: {_kind_word(p)}" for p in parameters]
+    lines += [f"    {pnames[p.name]}: {_kind_word(p)}" for p in parameters]
     lines += [f"    {argument}" for argument in extra_arguments]
     lines += ["", f"Returns {returns}."]
     if notes:
@@ -606,21 +610,22 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             printer: NumpyPrinter | None = None) -> str:
     """The whole program of SPEC section 4 (for NumPy, or the target ``printer`` spells)."""
     printer = printer or NumpyPrinter()
-    reserved = _reserved(parameters)
+    pnames = parameter_names(parameters)
+    reserved = _reserved(pnames)
     hints = _definition_hints(definitions)
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
-    whole = _Function(printer, parameters, outputs, reserved, hints=hints)
+    whole = _Function(printer, parameters, outputs, reserved, pnames, hints=hints)
     signature = ", ".join(whole.signature)
     functions = [_function(
         "value_and_grad", signature, whole.body(), whole.returned,
-        _docstring("Value of F and its gradients, sharing the work.", source, parameters, notes,
-                   f"({', '.join(o.name for o in outputs)})"))]
+        _docstring("Value of F and its gradients, sharing the work.", source, parameters, pnames,
+                   notes, f"({', '.join(o.name for o in outputs)})"))]
     for name, gradient in gradients.items():
         one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
-                        hints=hints)
+                        pnames, hints=hints)
         functions.append(_function(
             f"grad_{name}", signature, one.body(), one.returned,
-            _docstring(f"Gradient of F with respect to {name}.", source, parameters, notes,
+            _docstring(f"Gradient of F with respect to {name}.", source, parameters, pnames, notes,
                        f"dF/d{name}, shaped like {name}")))
     return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
@@ -639,7 +644,8 @@ class Hoisting:
 
 
 def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: dict[str, Expr],
-             definitions: dict[str, Expr] | None, printer, reserved: set[str]) -> Hoisting:
+             definitions: dict[str, Expr] | None, printer, pnames: dict[str, str],
+             reserved: set[str]) -> Hoisting:
     """What prepare() computes once, and the per-call program that reads it (any target)."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
@@ -662,10 +668,10 @@ def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: d
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
         # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
-        name = printer.parameter_name(node.name) if isinstance(node, Symbol) \
-            else namer.numbered("p")
+        name = pnames[node.name] if isinstance(node, Symbol) else namer.numbered("p")
         prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
     # a dimension that a prepared array's shape gives is read from it in the per-call code
+    # (jax.jit cannot take a size as a value)
     needed -= {d for v in prepared_vars.values() for d in v.shape}
     dim_vars: dict = {}
     for d in sorted(needed, key=str):
@@ -673,13 +679,14 @@ def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: d
             dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
     reserved = set(namer.taken)
     hints = _definition_hints(definitions)
-    per_call = _Function(printer, variables, outputs, reserved,
+    per_call = _Function(printer, variables, outputs, reserved, pnames,
                          inputs=prepared_vars,
                          hints=hints, provided_dims=dim_vars, share=False)
     computed = [Output(prepared_vars[n].hint, n) for n in prepared if not isinstance(n, Symbol)]
-    prepare = _Function(printer, data, computed, reserved, hints=hints, share=False) \
+    prepare = _Function(printer, data, computed, reserved, pnames, hints=hints, share=False) \
         if computed else None
-    data_checks = _Function(printer, data, [], reserved, share=False) if not prepare else None
+    data_checks = None if prepare else \
+        _Function(printer, data, [], reserved, pnames, share=False)
     returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
     return Hoisting(variables, data, outputs, per_call, prepare, data_checks, returned, dim_vars)
 
@@ -691,22 +698,23 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
                     printer: NumpyPrinter | None = None) -> str:
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
     printer = printer or NumpyPrinter()
-    plan = hoisting(parameters, wrt, value, gradients, definitions, printer,
-                    _reserved(parameters))
+    pnames = parameter_names(parameters)
+    plan = hoisting(parameters, wrt, value, gradients, definitions, printer, pnames,
+                    _reserved(pnames))
     variables, data, outputs, per_call = plan.variables, plan.data, plan.outputs, plan.per_call
-    prepare_body = plan.prepare.body() if plan.prepare else plan.data_checks.body()
-    dim_lines = [f"{v.hint} = {_dim_source(d, data)}" for d, v in plan.dim_vars.items()]
+    prepare_body = (plan.prepare or plan.data_checks).body()
+    dim_lines = [f"{v.hint} = {_dim_source(d, data, pnames)}" for d, v in plan.dim_vars.items()]
     packed = ", ".join(plan.returned) + ("," if len(plan.returned) == 1 else "")
     unpack = [f"{packed} = prepared"] if plan.returned else []
     returned_grads = ", ".join(o.name for o in outputs)
     prepare_doc = _docstring("Everything that does not involve " + ", ".join(wrt) +
                              ": call once, pass the result to value_and_grad.",
-                             source, data, notes, "the prepared values, a tuple")
+                             source, data, pnames, notes, "the prepared values, a tuple")
     call_doc = _docstring("Value of F and its gradients, from the prepared data.", source,
-                          variables, notes, f"({returned_grads})",
+                          variables, pnames, notes, f"({returned_grads})",
                           ("prepared: the tuple prepare() returned",),
-                          tuple(EXPANDED_NOTE if expanded else ()))
-    data_signature = ", ".join(python_name(p.name) for p in data)
+                          EXPANDED_NOTE if expanded else ())
+    data_signature = ", ".join(pnames[p.name] for p in data)
     functions = [
         _function("prepare", data_signature, prepare_body + dim_lines, f"({packed})",
                   prepare_doc),
@@ -721,11 +729,11 @@ EXPANDED_NOTE = ("The squared norms were expanded into traces of products of the
                  "small against the data.")
 
 
-def _dim_source(dim, data: list[Symbol]) -> str:
+def _dim_source(dim, data: list[Symbol], pnames: dict[str, str]) -> str:
     for p in data:
         for axis, d in enumerate(p.shape):
             if d == dim:
-                return f"{python_name(p.name)}.shape[{axis if kind(p) == 'matrix' else 0}]"
+                return f"{pnames[p.name]}.shape[{axis if kind(p) == 'matrix' else 0}]"
     raise AssertionError(dim)
 
 
