@@ -78,7 +78,26 @@ RECIPES = [(r.name, r.formula, list(r.variables), dict(r.shapes)) for r in all_r
 RANDOM = _random_cases(int(os.environ.get("DERIVE_TARGET_FORMULAS", RANDOM_SAMPLE)))
 # A negation of a negation: Octave reads "--q" as a decrement.
 NEGATED = ("negated_twice", "-(q*(-s))", ["q"], {"q": (1, 3), "s": (3,)})
-CASES = UFLDL + [NAMES, NEGATED] + RECIPES + RANDOM
+# The formulas of the emitted code's known past defects (tests/test_emitted_code.py).
+DEFECTS = [
+    ("softmax_of_a_row", "sum(softmax(x'))", ["x"], {"x": (3,)}),
+    ("logsumexp_of_a_row", "sum(logsumexp(R, 1)) + sum(sum(softmax(R) .* C))", ["R"],
+     {"R": (1, 4), "C": (1, 4)}),
+    ("aliased_view", "sqrt(exp(x)')*r", ["x"], {"x": (3,), "r": (3,)}),
+    ("aliased_views", "norm(exp(A)'*F)^2 + sum(sum(sqrt(exp(A)')))", ["A"], None),
+    ("aliased_inverse", "logdet(0.1*tanh(inv(diag(softplus(q)))) + eye(3))", ["q"], {"q": (3,)}),
+    ("read_only_view", "sum(sqrt(diag(S)))", ["S"], None),
+    ("negated_divisor", "sum(x ./ (-2*A*y)) + sum(x)/(-2*x'*x)", ["x"], None),
+    ("scaled_matrix_inverse", "mean(sqrt(exp(tanh(abs(-diag(R^-1))))))", ["R"], None),
+    ("replications", "sum(sum(tanh(alpha - x*ones(1,4)))) + sum(sum(exp(x*ones(1,4)/3)))",
+     ["alpha", "x"], {"x": (3,)}),
+    ("temporaries_names", "norm(A*np - value)^2 + lambda*sum(sigmoid(float)) + sum(t2)"
+     " + sum(exp(t1))*sum(exp(t1))", ["np", "t1"], None),
+    ("functions_of_a_scalar", "softmax(alpha) + logsumexp(alpha) + sum(diag(alpha))",
+     ["alpha"], None),
+    ("definition", "H = sigmoid(W1*X + b1); sum(sum(H .* H)) + sum(sum(H))", ["W1"], None),
+]
+CASES = UFLDL + [NAMES, NEGATED] + DEFECTS + RECIPES + RANDOM
 IDS = [c[0] for c in CASES]
 
 

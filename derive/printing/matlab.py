@@ -245,6 +245,11 @@ class MatlabPrinter:
     def is_bound(self, e: Expr) -> bool:
         return e in self.bound and e is not self.root
 
+    # Whether an operand's code has the full shape, as in NumPy: implicit expansion, like
+    # NumPy's broadcasting, replicates what a stripped broadcast repeats.
+    full = NumpyPrinter.full
+    has_full_operand = NumpyPrinter.has_full_operand
+
     def wrap(self, e: Expr, level: int) -> str:
         text, prec = self._code(e)
         return f"({text})" if prec < level else text
@@ -301,7 +306,7 @@ class MatlabPrinter:
         return f"repmat({self.code(inner)}, {rows}, 1)", ATOM
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
-        strip = _has_full_operand(e, e.terms)
+        strip = self.has_full_operand(e, e.terms)
         out = ""
         for i, term in enumerate(e.terms):
             negative, positive = _negated(term)
@@ -322,6 +327,7 @@ class MatlabPrinter:
             text, prec = self.number(coeff)
             parts.append(text if prec >= MUL + 1 else f"({text})")
         parts += [self.wrap(f, MUL + 1) for f in e.scalars]
+        single = len(parts) == 1   # a product of one factor binds as that factor
         chain = list(e.chain)
         sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
         smallest = min(range(len(chain)), key=sizes.__getitem__, default=0)
@@ -331,14 +337,15 @@ class MatlabPrinter:
             return self._chain(chain, {smallest: ("-" if negative else "") + " * ".join(parts)})
         if chain:
             text, prec = self._chain(chain)
+            single = not parts and prec > MUL
             # * and .* and ./ are one left-to-right level, and a scalar factor commutes
             parts.append(text if prec >= MUL else f"({text})")
         text = " * ".join(parts)
-        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is -(a b)
         if not negative:
             return text, MUL
-        # never "--": Octave reads --q as a decrement of q
-        return "-" + (f"({text})" if text.startswith("-") else text), UNARY
+        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is a
+        # product, (-a) * b; and never "--", which Octave reads as a decrement
+        return "-" + (f"({text})" if text.startswith("-") else text), (UNARY if single else MUL)
 
     def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
                ) -> tuple[str, int]:
@@ -362,7 +369,7 @@ class MatlabPrinter:
         return f"{left} * {right}", MUL
 
     def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
-        strip = _has_full_operand(e, e.factors)
+        strip = self.has_full_operand(e, e.factors)
         text = ""
         for i, f in enumerate(multiply_first(e.factors)):
             divisor = divisor_of(f, self.bound) if i > 0 and not self.is_bound(f) else None
@@ -431,10 +438,6 @@ def _negated(term: Expr) -> tuple[bool, Expr]:
     if isinstance(term, Const) and term.value.could_extract_minus_sign():
         return True, Const(-term.value)
     return False, term
-
-
-def _has_full_operand(e: Expr, operands) -> bool:
-    return any(o.shape == e.shape and not isinstance(o, Broadcast) for o in operands)
 
 
 def _size(d) -> int:
