@@ -120,12 +120,6 @@ class TorchPrinter(NumpyPrinter):
                 for a, text in zip(e.args, args)]
         return SPELLINGS[e.op](args, e.params)
 
-    def in_place(self, s) -> str:
-        if isinstance(s.expr, Power) and s.expr.exponent == Const(-1):
-            x = self.name(self.bound[s.in_place])
-            return f"torch.reciprocal({x}, out={x})"
-        return super().in_place(s)
-
     def statement(self, s) -> list[str]:
         if s.op == "assign" and isinstance(s.expr, Const):
             # a constant result (a gradient that is 0) is a tensor all the same
