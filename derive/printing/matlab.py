@@ -121,7 +121,8 @@ end""",
 end""",
 }
 # ... and the file's own functions, which a variable of the same name would hide
-RESERVED = KEYWORDS | BUILTINS | set(HELPERS) | {"value_and_grad", "prepare", "prepared"}
+RESERVED = KEYWORDS | BUILTINS | set(HELPERS) | {"value_and_grad", "prepare", "prepared",
+                                                  "per_call"}
 
 
 # One row per operation: how MATLAB spells it (a name ending in _ is a local function
@@ -509,7 +510,8 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
                                     parameters, names, notes, ", ".join(returned)),
                           whole.body())]
     for name, gradient in gradients.items():
-        one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
+        # the result is "grad", not grad_X: a variable named as its function is best avoided
+        one = _Function(printer, parameters, [Output("grad", gradient)], reserved,
                         names, hints=hints, share=False)
         functions.append(function(
             f"grad_{name}", [one.names[v.storage] for v in one.program.returns], one.signature,
@@ -550,10 +552,10 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     if expanded:
         call_help += ["%"] + ["% " + line for line in EXPANDED_NOTE]
     functions = [
-        function("prepare", ["prepared", "value_and_grad"], [names[p.name] for p in plan.data],
+        function("prepare", ["prepared", "per_call"], [names[p.name] for p in plan.data],
                  prepare_help + ["% " + line if line else "%" for line in usage],
                  prepare_body + dim_lines + [f"prepared = {{{packed}}};",
-                                             "value_and_grad = @value_and_grad;"]),
+                                             "per_call = @value_and_grad;"]),
         function("value_and_grad", returned, per_call.signature + ["prepared"], call_help,
                  ([f"[{packed}] = prepared{{:}};"] if plan.returned else []) + per_call.body()),
     ]
