@@ -73,7 +73,7 @@ class JaxPrinter(NumpyPrinter):
     like = None   # the argument whose dtype (and device) constants take; set by spell()
 
     def spell(self, program, names) -> list[str]:
-        # an array argument whose dtype the constants take (none if every argument is a scalar)
+        # the argument whose dtype the constants take: an array, or else the first scalar
         arrays = [p for p in program.parameters if p.kind != "scalar"]
         self.like = (arrays or program.parameters or [None])[0]
         return super().spell(program, names)
