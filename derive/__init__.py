@@ -4,8 +4,11 @@
     d = derive.gradient("norm(A*s - x, 'fro')^2", wrt="A")
     print(d.text, d.latex, d.numpy)
 """
+from . import recipes
 from .api import Derivation, check, gradient
-from .errors import DeriveError
+from .errors import DeriveError, DeriveWarning, InternalError
+from .second_order import hessian, hvp
 
-__all__ = ["Derivation", "DeriveError", "check", "gradient"]
+__all__ = ["Derivation", "DeriveError", "DeriveWarning", "InternalError", "check", "gradient",
+           "hessian", "hvp", "recipes"]
 __version__ = "0.1.0"

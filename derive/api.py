@@ -1,16 +1,23 @@
 """The Python API: ``derive.gradient`` and ``derive.check``."""
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import import_module
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import sympy
 
 from .backprop import Backprop, backprop
 from .build import Formula, build
-from .errors import DeriveError
+from .errors import DeriveError, DeriveWarning, internal
 from .expr import TooLarge
-from .shapes import parse_declaration
+from .shapes import PROPERTIES, parse_assumption, parse_declaration
+
+if TYPE_CHECKING:
+    from .objective import Objective
 
 
 # The languages of the emitted code (SPEC section 4), each a module of derive.printing.
@@ -34,6 +41,21 @@ def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
     return declared
 
 
+def _assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
+    """Assumptions as ``{"Sigma": "spd"}`` or as ``--assume`` strings ``["Sigma=spd"]``."""
+    if not assume:
+        return {}
+    texts = [f"{name}={prop}" for name, prop in assume.items()] if isinstance(assume, dict) \
+        else list(assume)
+    out: dict[str, str] = {}
+    for text in texts:
+        name, prop = parse_assumption(str(text))
+        if out.get(name, prop) != prop:
+            raise DeriveError(f"--assume {text!r} contradicts an earlier --assume for {name}")
+        out[name] = prop
+    return out
+
+
 def _dims_text(name, dims) -> str:
     """A shape given in Python, as its --shape text: ("n", "k"), "n", 3, () ..."""
     if isinstance(dims, (str, int)) and not isinstance(dims, bool):
@@ -44,6 +66,15 @@ def _dims_text(name, dims) -> str:
     raise DeriveError(f"the shape of {str(name)[:40]!r} must be a tuple of dimensions (names or "
                       f"positive integers), like ('n', 'k'), ('m',) or () for a scalar; "
                       f"got {dims!r:.40}")
+
+
+def _derived(method: Callable) -> cached_property:
+    """A result computed on first use; a failure there is derive's, an InternalError."""
+    @functools.wraps(method)
+    def compute(self):
+        with internal(self.formula.source):
+            return method(self)
+    return cached_property(compute)
 
 
 def _names(symbols, most: int = 12) -> str:
@@ -59,6 +90,7 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
+    _objective: object = field(default=None, init=False, repr=False, compare=False)
     _code: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -69,22 +101,38 @@ class Derivation:
     def subgradients(self) -> list[str]:
         return self.result.subgradients
 
-    @cached_property
+    @property
+    def assumed(self) -> list[str]:
+        """The --assume declarations the results use, one note each."""
+        return [f"assumed: {name} {PROPERTIES[prop]} (--assume {name}={prop})"
+                for name, prop in self.formula.assumptions.items()]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a default kind may have got wrong (also issued as a DeriveWarning)."""
+        return self.formula.warnings
+
+    @property
+    def notes(self) -> list[str]:
+        """What the output says beside the result: assumptions used, then subgradients taken."""
+        return self.assumed + self.subgradients
+
+    @_derived
     def text(self) -> str:
         from .printing.text import to_text
         return "\n".join(f"grad_{n} = {to_text(g)}" for n, g in self.gradients.items())
 
-    @cached_property
+    @_derived
     def latex(self) -> str:
         from .printing.latex import latex_name, to_latex
         return "\n".join(rf"\nabla_{{{latex_name(n)}}} F = {to_latex(g)}"
                          for n, g in self.gradients.items())
 
-    @property
+    @_derived
     def numpy(self) -> str:
         return self.code("numpy")
 
-    @property
+    @_derived
     def hoisted(self) -> str:
         """The snippet split into prepare(data) and value_and_grad(variables, prepared)."""
         return self.code("numpy", hoist=True)
@@ -99,22 +147,30 @@ class Derivation:
             raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
                               f"{', '.join(TARGETS)}")
         key = (target, hoist)
-        if key not in self._code:
-            printer = import_module(f"derive.printing.{target}")
+        if key in self._code:
+            return self._code[key]
+        printer = import_module(f"derive.printing.{target}")
+        with internal(self.formula.source):
             if hoist:
                 from .hoist import hoisted_outputs
                 variables = [s for s in self.formula.symbols if s.name in self.wrt]
                 value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
-                self._code[key] = printer.hoisted_snippet(
+                code = printer.hoisted_snippet(
                     self.formula.source, self.formula.symbols, self.wrt, value, gradients,
                     self.subgradients, expanded, self.formula.definitions)
             else:
-                self._code[key] = printer.snippet(
+                code = printer.snippet(
                     self.formula.source, self.formula.symbols, self.formula.cost,
-                    self.gradients, self.subgradients, self.formula.definitions)
-        return self._code[key]
+                    self.gradients, self.subgradients, self.formula.definitions,
+                    **self._more_code())
+        self._code[key] = code
+        return code
 
-    @cached_property
+    def _more_code(self) -> dict:
+        """What a kind of derivation adds to the emitted code (second order: the products)."""
+        return {}
+
+    @_derived
     def layers(self):
         from .layers import layer_tables
         return layer_tables(self.formula.cost, self.result)
@@ -125,6 +181,32 @@ class Derivation:
         exec(compile(self.numpy, "<derive>", "exec"), namespace)
         return namespace
 
+    @cached_property
+    def sympy(self) -> sympy.Basic | dict[str, sympy.Basic]:
+        """Each gradient as a SymPy matrix expression: one expression for one variable,
+        else a dict {name: expression} in the order of ``wrt``."""
+        from .printing.to_sympy import to_sympy
+        out = to_sympy(self.gradients, getattr(self.formula, "originals", None))
+        return next(iter(out.values())) if len(out) == 1 else out
+
+    def objective(self, data: dict, sizes: dict | None = None) -> Objective:
+        """``f(flat) -> (value, flat gradient)`` for ``scipy.optimize.minimize(f, x0, jac=True)``.
+
+        The variables (``wrt``) are packed in order, each in C order; ``data`` gives
+        the other names' values (keyed by name or SymPy symbol), ``sizes`` the
+        dimensions the data does not fix ({"n": 10}).
+        """
+        from .objective import Objective
+        self._objective = Objective(self, data, sizes)
+        return self._objective
+
+    def unpack(self, flat) -> dict:
+        """The variables in ``flat`` as a dict {name: array}, laid out as by ``objective``."""
+        if self._objective is None:
+            raise DeriveError("unpack follows objective(data): the data fixes the variables' "
+                              "sizes")
+        return self._objective.unpack(flat)
+
     def function(self) -> Callable:
         """The compiled gradient: grad_X for one variable, else a function returning all."""
         namespace = self.namespace()
@@ -134,13 +216,40 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
-def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
-    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several)."""
+def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shapes=None,
+             assume=None) -> Derivation:
+    """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
+
+    ``formula`` is the text of SPEC section 1, or a SymPy matrix expression (``wrt`` then
+    its MatrixSymbols or Symbols, or their names). ``shapes`` declares shapes
+    (``{"s": ("n", "k")}``), ``assume`` what the formula cannot show (``{"Sigma": "spd"}``).
+    Bad input raises DeriveError; a failure of derive itself raises InternalError.
+    """
+    if not isinstance(formula, str):
+        from .sympy_input import from_sympy, wrt_names
+        if shapes or assume:
+            raise DeriveError("the shapes of a SymPy expression are its MatrixSymbols' shapes; "
+                              "shapes= and assume= are for text formulas")
+        with internal(str(formula)):
+            return _derive(from_sympy(formula), wrt_names(wrt))
+    # The arguments are the caller's: a wrong type there is theirs, not a bug of derive.
     names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"wrt must be a name or a list of names, not {wrt!r:.60}")
+    declared = _declarations(shapes)
+    assumptions = _assumptions(assume)
+    with internal(formula):
+        derivation = _gradient(formula, names, declared, assumptions)
+    for message in derivation.warnings:
+        warnings.warn(message, DeriveWarning, stacklevel=2)
+    return derivation
+
+
+def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
+              assumptions: dict[str, str]) -> Derivation:
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
-    declared = _declarations(shapes)
-    parsed = build(formula, declared)
+    parsed = build(formula, declared, assumptions)
     if not parsed.symbols:
         raise DeriveError("the cost is a constant: it has no variables to differentiate")
     for name in declared:
@@ -148,6 +257,16 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
             what = "a definition" if name in parsed.definitions else "not a name of the formula"
             raise DeriveError(f"--shape {name[:40]}: {name[:40]!r} is {what} (its variables: "
                               f"{_names(parsed.symbols)})")
+    for name in assumptions:
+        if parsed.symbol(name) is None:
+            what = "a definition" if name in parsed.definitions else "not a name of the formula"
+            raise DeriveError(f"--assume {name[:40]}: {name[:40]!r} is {what} (its variables: "
+                              f"{_names(parsed.symbols)})")
+    return _derive(parsed, names)
+
+
+def _derive(parsed: Formula, names: list[str]) -> Derivation:
+    """Backpropagation for the named variables of a built formula."""
     variables = []
     for name in names:
         symbol = parsed.symbol(name)
@@ -168,7 +287,9 @@ def gradient(formula: str, wrt: str | Iterable[str], shapes=None) -> Derivation:
 
 
 def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,
-          tolerance: float = 1e-6):
+          tolerance: float = 1e-6, assume=None):
     """The finite-difference check of the emitted gradient (see ``derive.check``)."""
     from .numcheck import check_derivation
-    return check_derivation(gradient(formula, wrt, shapes), seed=seed, tolerance=tolerance)
+    derivation = gradient(formula, wrt, shapes, assume)
+    with internal(formula):
+        return check_derivation(derivation, seed=seed, tolerance=tolerance)

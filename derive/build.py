@@ -81,7 +81,26 @@ def _logsumexp(x: Expr, axis: int | None = None) -> Expr:
 
 
 def _diag(x: Expr) -> Expr:
+    if x.is_scalar:
+        return x                      # a 1x1 is its own diagonal
+    if x.shape[0] == 1:
+        x = transpose(x)              # diag of a row is the diagonal matrix, as in MATLAB
     return apply("diag", x)
+
+
+# A 1x1 is a scalar wherever a scalar is expected: these are what the four are of a scalar.
+_OF_A_SCALAR: dict[str, Callable[[Expr], Expr]] = {
+    "tr": lambda s: s,
+    "det": lambda s: s,
+    "logdet": lambda s: apply("log", s),
+    "inv": lambda s: power(s, Const(-ONE)),
+}
+
+
+def _square(name: str) -> CallRule:
+    def make(x: Expr) -> Expr:
+        return _OF_A_SCALAR[name](x) if x.is_scalar else apply(name, x)
+    return CallRule(("expr",), make, square=True)
 
 
 CALLS: dict[str, CallRule] = {
@@ -94,11 +113,11 @@ CALLS: dict[str, CallRule] = {
     "norm": CallRule(("expr", "norm?"), _norm),
     "norm1": CallRule(("expr",), lambda x: _norm(x, 1)),
     "norm2": CallRule(("expr",), lambda x: _norm(x, 2)),
-    "tr": CallRule(("expr",), lambda x: apply("tr", x), square=True),
-    "trace": CallRule(("expr",), lambda x: apply("tr", x), square=True),
-    "det": CallRule(("expr",), lambda x: apply("det", x), square=True),
-    "logdet": CallRule(("expr",), lambda x: apply("logdet", x), square=True),
-    "inv": CallRule(("expr",), lambda x: apply("inv", x), square=True),
+    "tr": _square("tr"),
+    "trace": _square("tr"),
+    "det": _square("det"),
+    "logdet": _square("logdet"),
+    "inv": _square("inv"),
     "diag": CallRule(("expr",), _diag),
     "softmax": CallRule(("expr",), lambda x: apply("softmax", x)),
     "logsumexp": CallRule(("expr", "axis?"), _logsumexp),
@@ -116,36 +135,161 @@ class Formula:
     cost: Expr
     symbols: list[Symbol]                 # free names, in order of first appearance
     definitions: dict[str, Expr] = field(default_factory=dict)
+    # Names whose kind a default decided, with the kind: {"beta": "scalar"}.
+    defaults: dict[str, str] = field(default_factory=dict)
+    # What a default kind may have got wrong (a product that fits only by scaling).
+    warnings: list[str] = field(default_factory=list)
+    assumptions: dict[str, str] = field(default_factory=dict)   # --assume NAME=PROPERTY
 
     def symbol(self, name: str) -> Symbol | None:
         return next((s for s in self.symbols if s.name == name), None)
 
 
-def build(source: str, declared: dict[str, tuple] | None = None) -> Formula:
-    """Parse ``source`` and build its cost; ``declared`` maps names to ``--shape`` dimensions."""
+# Trying other kinds for the names costs a walk each: only for formulas typed by hand.
+MAX_KIND_TRIALS = 24
+MAX_TRIAL_LENGTH = 20_000
+
+
+def build(source: str, declared: dict[str, tuple] | None = None,
+          assume: dict[str, str] | None = None) -> Formula:
+    """Parse ``source`` and build its cost; ``declared`` maps names to ``--shape`` dimensions,
+    ``assume`` names to ``--assume`` properties."""
     if len(source) > MAX_LENGTH:
         raise DeriveError(f"the formula is {len(source):,} characters long; derive reads at "
                           f"most {MAX_LENGTH:,}", source=source, offset=MAX_LENGTH)
     program = syntax.parse(source)
     declared = declared or {}
+    assume = assume or {}
+    try:
+        typer = _typed(program, declared, assume)
+    except DeriveError as error:
+        raise _blame_default_kind(program, declared, assume, error) from None
+    renames = _renames(typer, declared)
+    final = {name: tuple(_final_dim(typer, declared, d, renames) for d in shape)
+             for name, shape in typer.shapes.items()}
+    builder = _Builder(program, final, assume, lambda d: _final_dim(typer, declared, d, renames))
+    cost = builder.run()
+    order = sorted(typer.first_seen, key=typer.first_seen.get)
+    symbols = [builder.symbols[n] for n in order]
+    defaults = {n: k for n, k in typer.kinds.items() if typer.origin.get(n) == "default"}
+    return Formula(source, cost, symbols, builder.definitions,
+                   {n: defaults[n] for n in order if n in defaults},
+                   _scaling_warnings(program, declared, assume, typer), dict(assume))
+
+
+def _typed(program: syntax.Program, declared: dict[str, tuple], assume: dict[str, str],
+           kinds: dict[str, str] | None = None) -> "_Typer":
+    """The first walk, with the cost checked to be a scalar; ``kinds`` overrides defaults."""
     dims = Dimensions()
-    typer = _Typer(program, {n: declared_shape(d) for n, d in declared.items()}, dims)
+    typer = _Typer(program, {n: declared_shape(d) for n, d in declared.items()}, dims,
+                   _declared_dim_symbols(declared), assume, kinds or {})
     cost_shape = typer.run()
     if cost_shape != SCALAR:
         what = {"col": "a column vector", "row": "a row vector"}.get(
             "col" if cost_shape[1] == 1 else "row" if cost_shape[0] == 1 else "", "a matrix")
-        raise DeriveError(f"the cost must be a scalar, but it is {what} "
-                          f"({format_shape(cost_shape, dims)}): wrap it in sum(...) or "
-                          "norm(...)^2", source=source, offset=_start(program.cost))
-    taken = {s.name for s in _declared_dim_symbols(declared)} | set(typer.first_seen)
-    renames = dims.readable_names(list(typer.shapes.values()), taken)
-    final = {name: tuple(renames.get(dims.find(d), dims.find(d)) for d in shape)
-             for name, shape in typer.shapes.items()}
-    builder = _Builder(program, final)
-    cost = builder.run()
-    order = sorted(typer.first_seen, key=typer.first_seen.get)
-    symbols = [builder.symbols[n] for n in order]
-    return Formula(source, cost, symbols, builder.definitions)
+        fact = f"the cost must be a scalar, but it is {what} ({format_shape(cost_shape, dims)})"
+        raise DeriveError(f"{fact}: wrap it in sum(...) or norm(...)^2", fact=fact,
+                          source=program.source, offset=_start(program.cost))
+    return typer
+
+
+def _renames(typer: "_Typer", declared: dict[str, tuple]) -> dict:
+    taken = {s.name for s in _declared_dim_symbols(declared)} | set(typer.first_seen) \
+        | typer.dimension_names
+    return typer.dims.readable_names(list(typer.shapes.values()), taken)
+
+
+def _final_dim(typer: "_Typer", declared: dict[str, tuple], d: sympy.Expr,
+               renames: dict | None = None) -> sympy.Expr:
+    root = typer.dims.find(d)
+    return (renames if renames is not None else _renames(typer, declared)).get(root, root)
+
+
+_OTHER_KINDS = {"scalar": ("vector",), "vector": ("scalar", "matrix"),
+                "matrix": ("vector", "scalar")}
+_LIKELY_SLIP = ("scalar", "vector", "matrix")
+_A_KIND = {"scalar": "a scalar", "vector": "a column vector", "row": "a row vector",
+           "matrix": "a matrix"}
+_WHY = {"scalar": "a Greek", "vector": "a lower-case", "matrix": "an upper-case"}
+
+
+def _another_kind(program, declared, assume, name: str, kind: str) -> "_Typer | None":
+    """The typing with ``name`` of another kind, if the formula then fits."""
+    try:
+        return _typed(program, declared, assume, {name: kind})
+    except DeriveError:
+        return None
+
+
+def _shape_option(name: str, kind: str, typer: "_Typer", declared) -> str:
+    """The --shape that gives ``name`` the shape it has in ``typer``, as text."""
+    if kind == "scalar":
+        return f"--shape {name}="
+    dims = [_final_dim(typer, declared, d) for d in typer.shapes[name]]
+    dims = [str(d) if d.is_Integer or not typer.dims.is_fresh(d) else letter
+            for d, letter in zip(dims, ("m", "n"))]
+    return f"--shape {name}={','.join(dims[:1] if kind == 'vector' else dims)}"
+
+
+def _blame_default_kind(program, declared, assume, error: DeriveError) -> DeriveError:
+    """The error again, pointing at a name whose default kind caused it, with the fix.
+
+    A name is to blame when giving it another kind (and nothing else) makes the formula fit.
+    """
+    if len(program.source) > MAX_TRIAL_LENGTH or error.fact is None:
+        return error    # not a disagreement of shapes (those say what they are without advice)
+    forced = _forced_scalars(program)
+    names = [n for n in _free_names(program) if n not in declared and n not in forced
+             and n not in assume][:MAX_KIND_TRIALS]
+    # A Greek scalar that is a vector, or a lower-case vector that is a scalar, is the likely
+    # slip; an upper-case name that is not a matrix the unlikely one.
+    names.sort(key=lambda n: _LIKELY_SLIP.index(default_kind(n)))
+    fixes: list[tuple[str, str, _Typer]] = []
+    for name in names:
+        for kind in _OTHER_KINDS[default_kind(name)]:
+            typer = _another_kind(program, declared, assume, name, kind)
+            if typer is not None:
+                fixes.append((name, kind, typer))
+                break
+        if len(fixes) == 2:
+            break
+    if not fixes:
+        return error
+    name, _, first = fixes[0]
+    default = default_kind(name)
+    advice = "; or ".join(f"if {n} is {_A_KIND[k]}, declare it with "
+                          f"{_shape_option(n, k, t, declared)}" for n, k, t in fixes)
+    return DeriveError(f"{name} is taken as {_A_KIND[default]} (the default for "
+                       f"{_WHY[default]} name), and then {error.fact}; {advice}",
+                       source=program.source, offset=first.first_seen[name])
+
+
+def _scaling_warnings(program, declared, assume, typer: "_Typer") -> list[str]:
+    """A default scalar times a matrix, where a vector would fit as well: say so."""
+    if len(program.source) > MAX_TRIAL_LENGTH:
+        return []
+    out = []
+    for name, node in list(typer.scaled.items())[:4]:
+        other = _another_kind(program, declared, assume, name, "vector")
+        if other is not None:
+            fix = _shape_option(name, "vector", other, declared)
+            out.append(f"{name} is taken as a scalar (the default for a Greek name), so "
+                       f"{_Quoted(node)} scales a matrix; if {name} is a vector and this a "
+                       f"matrix-vector product, declare {fix}")
+    return out
+
+
+def _free_names(program: syntax.Program) -> list[str]:
+    """The names that are not definitions nor functions, in order of first appearance."""
+    defined = {d.name for d in program.definitions}
+    found: dict[str, int] = {}
+    stack = [d.expr for d in program.definitions] + [program.cost]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, syntax.Name) and node.name not in defined and node.name not in CALLS:
+            found[node.name] = min(found.get(node.name, node.pos), node.pos)
+        stack.extend(_children(node, lambda call: False))
+    return sorted(found, key=found.get)
 
 
 def _start(node) -> int:
@@ -158,6 +302,12 @@ def _start(node) -> int:
         if isinstance(current, syntax.Call):
             stack.extend(current.args)
     return start
+
+
+def _kind_of(shape: Shape) -> str:
+    if shape == SCALAR:
+        return "scalar"
+    return "vector" if shape[1] == 1 else "row" if shape[0] == 1 else "matrix"
 
 
 def _declared_dim_symbols(declared: dict[str, tuple]) -> set[sympy.Symbol]:
@@ -258,8 +408,8 @@ class _Walk:
         self.definition_pos = {d.name: d.pos for d in program.definitions}
         self.current_definition: str | None = None
 
-    def error(self, node, message: str) -> DeriveError:
-        return DeriveError(message, source=self.source, offset=node.pos)
+    def error(self, node, message: str, fact: str | None = None) -> DeriveError:
+        return DeriveError(message, source=self.source, offset=node.pos, fact=fact)
 
     def run(self):
         seen: dict[str, int] = {}
@@ -282,6 +432,10 @@ class _Walk:
 
     def skip_args(self, call: syntax.Call) -> bool:
         return False
+
+    def dimension(self, d: sympy.Symbol) -> sympy.Expr:
+        """A dimension named in eye(n) or ones(m, n)."""
+        return d
 
     def lookup(self, node: syntax.Name):
         name = node.name
@@ -316,6 +470,12 @@ class _Walk:
     def literals(self, node: syntax.Call) -> list:
         """Check a call's arity and read its literal arguments (axis, norm type, dims)."""
         rule = CALLS.get(node.func)
+        if rule is None and node.func in _NOT_FUNCTIONS:
+            raise self.error(node, _NOT_FUNCTIONS[node.func])
+        if rule is None and node.args and all(_literal_int(a) is not None for a in node.args):
+            raise self.error(node, f"{unparse(node)} looks like indexing, which formulas do not "
+                                   "have: they work with whole vectors and matrices (sum(x), "
+                                   "x'*y, A*x)")
         if rule is None:
             close = difflib.get_close_matches(node.func, list(CALLS), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else \
@@ -345,13 +505,29 @@ class _Walk:
                     raise self.error(arg, "the second argument of norm must be 'fro', 1 or 2")
             elif kind == "dim":
                 if isinstance(arg, syntax.Name):
-                    out.append(sympy.Symbol(arg.name, positive=True, integer=True))
+                    out.append(self.dimension(sympy.Symbol(arg.name, positive=True, integer=True)))
                 elif _literal_int(arg) is not None and _literal_int(arg) > 0:
                     out.append(sympy.Integer(_literal_int(arg)))
                 else:
                     raise self.error(arg, f"the arguments of {node.func} are dimensions: "
                                           "positive integers or names")
         return out
+
+
+# Functions people reach for that the language spells otherwise.
+_NOT_FUNCTIONS = {
+    "max": "max is not in the formula language: max(0, z) is relu(z)",
+    "maximum": "maximum is not in the formula language: maximum(z, 0) is relu(z)",
+    "min": "min is not in the formula language: min(0, z) is -relu(-z)",
+    "minimum": "minimum is not in the formula language: minimum(z, 0) is -relu(-z)",
+    "transpose": "transpose(X) is written X' (or X.T)",
+    "dot": "dot(x, y) is written x'*y",
+    "length": "the formula language has no length: declare sizes with --shape, and write "
+              "sum(x) or ones(n, 1) for sums and vectors of ones",
+    "len": "the formula language has no len: declare sizes with --shape, and write "
+           "sum(x) or ones(n, 1) for sums and vectors of ones",
+    "pow": "pow(x, p) is written x.^p (elementwise) or c^p (a scalar)",
+}
 
 
 def _forced_scalars(program: syntax.Program) -> set[str]:
@@ -373,14 +549,26 @@ def _forced_scalars(program: syntax.Program) -> set[str]:
 
 
 class _Typer(_Walk):
-    """First walk: the shape of every node, unknown dimensions bound by unification."""
+    """First walk: the shape of every node, unknown dimensions bound by unification.
+
+    It records how each name got its kind (``origin``: declared, forced, default)
+    and which default scalars scale a matrix (``scaled``), for what build tells the user.
+    """
 
     def __init__(self, program: syntax.Program, declared: dict[str, Shape],
-                 dims: Dimensions) -> None:
+                 dims: Dimensions, fixed_dims: set[sympy.Symbol], assume: dict[str, str],
+                 kinds: dict[str, str]) -> None:
         super().__init__(program)
         self.declared = declared
         self.dims = dims
+        self.fixed_dims = fixed_dims
+        self.assume = assume
+        self.overrides = kinds
         self.shapes: dict[str, Shape] = {}
+        self.kinds: dict[str, str] = {}
+        self.origin: dict[str, str] = {}
+        self.scaled: dict[str, syntax.Binary] = {}
+        self.dimension_names: set[str] = set()     # named in eye(n), ones(m, n)
         self.first_seen: dict[str, int] = {}
         self.forced = _forced_scalars(program) - set(declared)
 
@@ -393,23 +581,55 @@ class _Typer(_Walk):
     def number(self, node) -> Shape:
         return SCALAR
 
+    def dimension(self, d: sympy.Symbol) -> sympy.Expr:
+        self.dimension_names.add(d.name)
+        if d not in self.fixed_dims:
+            self.dims.soften(d)
+        return d
+
     def free_name(self, node: syntax.Name) -> Shape:
         name = node.name
         if name in CALLS:
             raise self.error(node, f"'{name}' is a function: call it as {name}(...)")
         self.first_seen.setdefault(name, node.pos)
         if name not in self.shapes:
-            kind = "scalar" if name in self.forced else default_kind(name)
             if name in self.declared:
-                shape = self.declared[name]
-            elif kind == "scalar":
-                shape = SCALAR
-            elif kind == "vector":
-                shape = (self.dims.fresh(), ONE)
+                shape, origin = self.declared[name], "declared"
             else:
-                shape = (self.dims.fresh(), self.dims.fresh())
+                kind, origin = (self.overrides[name], "other") if name in self.overrides else \
+                    ("scalar", "forced") if name in self.forced else (default_kind(name), "default")
+                shape = SCALAR if kind == "scalar" else (self.dims.fresh(), ONE) \
+                    if kind == "vector" else (self.dims.fresh(), self.dims.fresh())
             self.shapes[name] = shape
+            self.kinds[name] = _kind_of(shape)
+            self.origin[name] = origin
+            if name in self.assume:
+                self.check_assumption(node, self.assume[name])
         return self.resolve(self.shapes[name])
+
+    def check_assumption(self, node: syntax.Name, prop: str) -> None:
+        """An assumed symmetric matrix is square; onehot labels are a matrix or a vector."""
+        name, kind = node.name, self.kinds[node.name]
+        how = {"declared": "declared", "forced": "the formula divides by it or raises to it"}.get(
+            self.origin[name], f"the default for {_WHY.get(kind, 'its')} name")
+        if prop in ("symmetric", "spd"):
+            rows, cols = self.shapes[name]
+            if kind != "matrix" or not self.dims.unify(rows, cols):
+                what = _A_KIND[kind] if kind in _A_KIND and kind != "matrix" else \
+                    f"a {self.fmt(self.shapes[name])} matrix"
+                raise self.error(node, f"--assume {name}={prop} needs a square matrix, but {name} "
+                                       f"is {what} ({how}); declare --shape {name}=n,n")
+        elif kind == "scalar":
+            raise self.error(node, f"--assume {name}={prop} needs labels in a matrix or a "
+                                   f"vector, but {name} is a scalar ({how})")
+
+    def note_scaling(self, node: syntax.Binary, left: Shape, right: Shape) -> None:
+        """A Greek name taken as a scalar by default, multiplying a matrix."""
+        for operand, other in ((node.left, right), (node.right, left)):
+            if isinstance(operand, syntax.Name) and self.origin.get(operand.name) == "default" \
+                    and operand.name not in self.defined and self.kinds[operand.name] == "scalar" \
+                    and other[0] != 1 and other[1] != 1:
+                self.scaled.setdefault(operand.name, node)
 
     def unary(self, node, shape: Shape) -> Shape:
         return shape
@@ -430,26 +650,33 @@ class _Typer(_Walk):
                     out.append(self.dims.find(a))
                 else:
                     verb = {"+": "added", "-": "subtracted"}.get(op, "combined elementwise")
+                    fact = f"{self.fmt(left)} and {self.fmt(right)} cannot be {verb} in {what}"
                     raise self.error(node, f"shape mismatch in {what}: {self.fmt(left)} and "
                                            f"{self.fmt(right)} cannot be {verb} (the shapes must "
                                            "be equal, or one a scalar, a column vector with as "
-                                           "many rows, or a row vector with as many columns)")
+                                           "many rows, or a row vector with as many columns)",
+                                     fact)
             return self.resolve(tuple(out))
         if op in ("*", "@"):
+            if left == SCALAR or right == SCALAR:
+                self.note_scaling(node, left, right)
             if left == SCALAR:
                 return right
             if right == SCALAR:
                 return left
             if not self.dims.unify(left[1], right[0]):
+                fact = f"the matrix product {what} of {self.fmt(left)} and {self.fmt(right)} " \
+                    "does not fit (for the elementwise product use .*)"
                 raise self.error(node, f"shape mismatch in {what}: the matrix product of "
                                        f"{self.fmt(left)} and {self.fmt(right)} needs the left "
                                        "operand's columns to equal the right operand's rows "
-                                       "(for the elementwise product use .*)")
+                                       "(for the elementwise product use .*)", fact)
             return self.resolve((left[0], right[1]))
         if op == "/":
             if right != SCALAR:
                 raise self.error(node, f"in {what} the divisor is {self.fmt(right)}: '/' divides "
-                                       "by a scalar (for elementwise division use ./)")
+                                       "by a scalar (for elementwise division use ./)",
+                                 f"in {what} the divisor is {self.fmt(right)}, not a scalar")
             return left
         if op == ".^":
             if right != SCALAR:
@@ -484,12 +711,14 @@ class _Typer(_Walk):
         shapes = [self.resolve(s) for s in shapes]
         if rule.square:
             rows, cols = shapes[0]
-            if rows == 1 and cols == 1 or not self.dims.unify(rows, cols):
-                raise self.error(node, f"{node.func} needs a square matrix, got "
-                                       f"{self.fmt(shapes[0])}")
+            # A vector is not square: never make it so by binding its length to 1.
+            if (rows == 1) != (cols == 1) or not self.dims.unify(rows, cols):
+                message = f"{node.func} needs a square matrix, got {self.fmt(shapes[0])}"
+                raise self.error(node, message, message)
             shapes = [self.resolve(s) for s in shapes]
-        if node.func == "diag" and shapes[0][1] != 1 and not self.dims.unify(*shapes[0]):
-            raise self.error(node, f"diag needs a column vector or a square matrix, got "
+        if node.func == "diag" and shapes[0][0] != 1 and shapes[0][1] != 1 \
+                and not self.dims.unify(*shapes[0]):
+            raise self.error(node, f"diag needs a vector or a square matrix, got "
                                    f"{self.fmt(shapes[0])}")
         placeholders = [Symbol("_", self.resolve(s)) for s in shapes]
         try:
@@ -527,9 +756,12 @@ class _Builder(_Walk):
         except TooLarge as error:
             raise self.error(node, str(error)) from None
 
-    def __init__(self, program: syntax.Program, shapes: dict[str, Shape]) -> None:
+    def __init__(self, program: syntax.Program, shapes: dict[str, Shape],
+                 assume: dict[str, str], dimension: Callable[[sympy.Expr], sympy.Expr]) -> None:
         super().__init__(program)
-        self.symbols = {name: Symbol(name, shape) for name, shape in shapes.items()}
+        self.symbols = {name: Symbol(name, shape, assume.get(name))
+                        for name, shape in shapes.items()}
+        self.dimension = dimension   # eye(n), ones(m, n): n as the typing bound it
 
     @property
     def definitions(self) -> dict[str, Expr]:

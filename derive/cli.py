@@ -1,23 +1,55 @@
-"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``."""
+"""The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``,
+``derive hvp`` and ``derive hess``."""
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Callable
 
 import click
 
-from .errors import DeriveError
+from .errors import DeriveError, DeriveWarning, InternalError
 
-EXAMPLES = """
-\b
-Examples:
-  derive grad "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2" --wrt A --shape s=n,k --shape x=m,k
-  derive grad "sum(sqrt(V*(s.^2) + eps))" --wrt s --shape s=n,k --format latex --steps
-  derive grad "norm(W'*W*x - x)^2" --wrt W --format numpy
-  derive layers "sum(sqrt(V*(s.^2) + eps))" --wrt s --shape s=n,k
-  derive check "norm(W'*W*x - x)^2" --wrt W
-"""
+
+def _examples(*lines: str) -> str:
+    return "\n\b\nExamples:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+EXAMPLES = _examples(
+    "derive grad \"norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2\" --wrt A --shape s=n,k "
+    "--shape x=m,k",
+    "derive layers \"sum(sqrt(V*(s.^2) + eps))\" --wrt s --shape s=n,k",
+    "derive check \"norm(W'*W*x - x)^2\" --wrt W",
+    "derive recipe softmax_regression",
+)
+GRAD_EXAMPLES = _examples(
+    "derive grad \"norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2\" --wrt A --shape s=n,k "
+    "--shape x=m,k",
+    "derive grad \"sum(sqrt(V*(s.^2) + eps))\" --wrt s --shape s=n,k --format latex --steps",
+    "derive grad \"norm(W'*W*x - x)^2\" --wrt W --format numpy",
+    "derive grad \"norm(A*s - x, 'fro')^2\" --wrt s --shape s=n,k --shape x=m,k --hoist",
+    "derive grad \"(x - mu)'*inv(Sigma)*(x - mu) + logdet(Sigma)\" --wrt Sigma --shape mu=n "
+    "--assume Sigma=spd",
+)
+LAYERS_EXAMPLES = _examples(
+    "derive layers \"sum(sqrt(V*(s.^2) + eps))\" --wrt s --shape s=n,k",
+    "derive layers \"norm(W'*W*x - x)^2\" --wrt W --format latex",
+)
+CHECK_EXAMPLES = _examples(
+    "derive check \"norm(W'*W*x - x)^2\" --wrt W",
+    "derive check \"sum(log(sigmoid(X*w)))\" --wrt w --seed 3",
+    "derive check \"logdet(Sigma) + tr(inv(Sigma)*S)\" --wrt Sigma --assume Sigma=spd "
+    "--assume S=spd",
+)
+SECOND_ORDER_EXAMPLES = _examples(
+    "derive hvp \"norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2\" --wrt A --shape s=n,k "
+    "--shape x=m,k",
+    "derive hvp \"sum(softplus(-y .* (X*w)))\" --wrt w --format numpy",
+    "derive hess \"x'*A*x\" --wrt x",
+    "derive hess \"sum(softplus(-y .* (X*w)))\" --wrt w --steps",
+    "derive check \"sum(softplus(-y .* (X*w)))\" --wrt w --hess",
+)
 
 FORMATS = ("text", "latex", "numpy", "jax", "torch", "matlab", "json")
 CODE_FORMATS = ("numpy", "jax", "torch", "matlab")
@@ -41,8 +73,9 @@ def _read_formula(formula: str) -> str:
     return formula
 
 
-def _guarded(action: Callable[[], int | None]) -> None:
-    """Run a command: bad input is a message and exit code 2, never a traceback."""
+def _guarded(action: Callable[[], int | None], formula: str | None = None) -> None:
+    """Run a command: bad input is a message and exit code 2, a bug in derive exit code 3,
+    never a traceback."""
     try:
         code = action()
         sys.stdout.flush()
@@ -59,32 +92,67 @@ def _guarded(action: Callable[[], int | None]) -> None:
     except (RecursionError, MemoryError):
         click.echo("error: the formula is too large or too deeply nested for derive", err=True)
         sys.exit(2)
-    except Exception as error:  # a gap in derive itself: refuse rather than guess
-        click.echo(f"error: derive cannot handle this formula ({type(error).__name__}: {error}); "
-                   "please report it", err=True)
-        sys.exit(2)
+    except InternalError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(3)
+    except Exception as error:  # a gap in derive itself: said as such, never as bad input
+        click.echo(f"error: {InternalError(error, formula)}", err=True)
+        sys.exit(3)
     sys.exit(code or 0)
 
 
-def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...]):
+def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...],
+            assume: tuple[str, ...] = ()):
     from .api import gradient
-    return gradient(_read_formula(formula), list(wrt), list(shape))
+    return _warned(lambda: gradient(_read_formula(formula), list(wrt), list(shape),
+                                    list(assume)))
+
+
+def _warned(derive: Callable):
+    """``derive()``'s Derivation, its warnings said on standard error as the CLI says things."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeriveWarning)
+        derivation = derive()
+    for message in derivation.warnings:
+        click.echo(f"warning: {message}", err=True)
+    return derivation
 
 
 wrt_option = click.option("--wrt", "wrt", multiple=True, required=True, metavar="X",
                           help="Variable to differentiate with respect to (repeatable).")
 shape_option = click.option("--shape", "shape", multiple=True, metavar="NAME=DIMS",
                             help="Declare a shape: s=n,k (matrix), b=m (vector), gamma= (scalar).")
-hoist_option = click.option(
-    "--hoist", is_flag=True,
-    help="Code split into prepare(data), run once, and value_and_grad(variables, prepared), "
-         "run per call (with --format numpy, jax, torch or matlab).")
-format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
-                             show_default=True, help="Output format.")
+assume_option = click.option("--assume", "assume", multiple=True, metavar="NAME=PROPERTY",
+                             help="Declare what the formula cannot show: Sigma=symmetric, "
+                                  "Sigma=spd (symmetric positive definite), Y=onehot.")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                             help="Output format (default: text; numpy with --hoist).")
+steps_option = click.option("--steps", is_flag=True,
+                            help="Add the derivation: layer tables and deltas (text and latex).")
+hoist_option = click.option("--hoist", is_flag=True,
+                            help="Code split into prepare(data), run once, and "
+                                 "value_and_grad(variables, prepared), run per call "
+                                 "(--format numpy, jax, torch or matlab; numpy if none).")
+
+
+def _output(derivation, fmt: str | None, steps: bool, hoist: bool) -> str:
+    """What grad and recipe print: the format chosen, --hoist implying numpy."""
+    from .render import render
+    if hoist:
+        fmt = fmt or "numpy"
+        if fmt not in CODE_FORMATS:
+            raise DeriveError(f"--hoist changes the emitted code; it cannot be used with "
+                              f"--format {fmt}")
+    fmt = fmt or "text"
+    if steps and fmt in CODE_FORMATS:
+        click.echo(f"warning: --steps is ignored with --format {fmt} (the code's docstring "
+                   "gives the formula and the shapes; --format text --steps shows the "
+                   "derivation)", err=True)
+    return derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps)
 
 
 @click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["--help"]})
-@click.version_option(package_name="derive")
+@click.version_option(None, "-V", "--version", package_name="derive")
 def main() -> None:
     """Closed-form gradients of matrix costs, derived by the backpropagation idea.
 
@@ -92,91 +160,150 @@ def main() -> None:
     """
 
 
-@main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
+@main.command(epilog=GRAD_EXAMPLES, context_settings=FORMULA_SETTINGS)
 @click.argument("formula")
 @wrt_option
 @shape_option
+@assume_option
 @format_option
-@click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
+@steps_option
 @hoist_option
-def grad(formula: str, wrt, shape, fmt: str, steps: bool, hoist: bool) -> None:
+def grad(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, hoist: bool) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
-    _guarded(lambda: _print_derivation(_derive(formula, wrt, shape), fmt, steps, hoist))
+    def action() -> None:
+        click.echo(_output(_derive(formula, wrt, shape, assume), fmt, steps, hoist), nl=False)
+    _guarded(action, formula)
 
 
-def _print_derivation(derivation, fmt: str, steps: bool, hoist: bool) -> None:
-    from .render import render
-    if hoist and fmt not in CODE_FORMATS:
-        raise DeriveError("--hoist changes the emitted code: use it with --format numpy, "
-                          "jax, torch or matlab")
-    click.echo(derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps),
-               nl=False)
-
-
-@main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
+@main.command(epilog=LAYERS_EXAMPLES, context_settings=FORMULA_SETTINGS)
 @click.argument("formula")
 @wrt_option
 @shape_option
+@assume_option
 @click.option("--format", "fmt", type=click.Choice(("text", "latex", "json")), default="text",
               show_default=True, help="Output format.")
-def layers(formula: str, wrt, shape, fmt: str) -> None:
+def layers(formula: str, wrt, shape, assume, fmt: str) -> None:
     """Print the layer table: each layer's weight, activation f, f' and delta."""
     def action() -> None:
         from .render import render_layers
-        click.echo(render_layers(_derive(formula, wrt, shape), fmt), nl=False)
-    _guarded(action)
+        click.echo(render_layers(_derive(formula, wrt, shape, assume), fmt), nl=False)
+    _guarded(action, formula)
 
 
-@main.command(epilog=EXAMPLES, context_settings=FORMULA_SETTINGS)
+@main.command(epilog=CHECK_EXAMPLES, context_settings=FORMULA_SETTINGS)
 @click.argument("formula")
 @wrt_option
 @shape_option
+@assume_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random data.")
-@click.option("--tolerance", type=float, default=1e-6, show_default=True,
-              help="Largest relative error that passes.")
-def check(formula: str, wrt, shape, seed: int, tolerance: float) -> None:
+@click.option("--tolerance", type=float, default=None,
+              help="Largest relative error that passes.  [default: 1e-6; 1e-5 with --hvp/--hess]")
+@click.option("--hvp", "second", flag_value="hvp",
+              help="Check the emitted hvp against central differences of the gradient.")
+@click.option("--hess", "second", flag_value="hess",
+              help="Check the emitted hessian_X against central differences of the gradient.")
+def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
+          second: str | None) -> None:
     """Compare the emitted NumPy gradient with central finite differences (exit 1 on failure)."""
     def action() -> int:
-        from .numcheck import check_derivation
-        result = check_derivation(_derive(formula, wrt, shape), seed=seed, tolerance=tolerance)
-        click.echo(str(result))
+        from .numcheck import check_derivation, check_second_order
+        from .render import kinds_text
+        if second:
+            from .second_order import hessian, hvp
+            derivation = _warned(lambda: (hvp if second == "hvp" else hessian)(
+                _read_formula(formula), list(wrt), list(shape), list(assume)))
+            result = check_second_order(derivation, seed=seed,
+                                        tolerance=1e-5 if tolerance is None else tolerance)
+        else:
+            derivation = _derive(formula, wrt, shape, assume)
+            result = check_derivation(derivation, seed=seed,
+                                      tolerance=1e-6 if tolerance is None else tolerance)
+        assumed = "".join(f"note: {note}\n" for note in derivation.assumed)
+        click.echo(kinds_text(derivation) + assumed + str(result))
         return 0 if result.passed else 1
-    _guarded(action)
+    _guarded(action, formula)
 
 
-RECIPE_EXAMPLES = """
-\b
-Examples:
-  derive recipe
-  derive recipe softmax_regression --wrt Theta
-  derive recipe sparse_autoencoder --format numpy
-  derive recipe ica_reconstruction --steps
-"""
+@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@assume_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the derivation: layer tables, and the tangent of each layer's input "
+                   "and delta.")
+def hvp(formula: str, wrt, shape, assume, fmt: str | None, steps: bool) -> None:
+    """Print the Hessian-vector product: the derivative of the gradient along d_X."""
+    def action() -> None:
+        from .render import render
+        from .second_order import hvp as derive_hvp
+        derivation = _warned(lambda: derive_hvp(_read_formula(formula), list(wrt), list(shape),
+                                                   list(assume)))
+        click.echo(render(derivation, fmt or "text", steps), nl=False)
+    _guarded(action, formula)
+
+
+@main.command(epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@assume_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the derivation: layer tables, and the tangent of each layer's input "
+                   "and delta.")
+def hess(formula: str, wrt, shape, assume, fmt: str | None, steps: bool) -> None:
+    """Print the Hessian with respect to X as a matrix (a Kronecker form for a matrix X)."""
+    def action() -> None:
+        from .render import render
+        from .second_order import hessian
+        derivation = _warned(lambda: hessian(_read_formula(formula), list(wrt), list(shape),
+                                                list(assume)))
+        click.echo(render(derivation, fmt or "text", steps), nl=False)
+    _guarded(action, formula)
+
+
+RECIPE_EXAMPLES = _examples(
+    "derive recipe",
+    "derive recipe softmax_regression --wrt Theta",
+    "derive recipe sparse_autoencoder --format numpy",
+    "derive recipe ica_reconstruction --steps",
+    "derive recipe sparse_coding --wrt A --hoist",
+    "derive recipe sparse_coding --shape s=n --shape x=m",
+)
 
 
 @main.command(epilog=RECIPE_EXAMPLES)
 @click.argument("name", required=False)
 @click.option("--wrt", "wrt", multiple=True, metavar="X",
               help="Derive only this one of the recipe's variables (repeatable; default: all).")
+@click.option("--shape", "shape", multiple=True, metavar="NAME=DIMS",
+              help="Declare a shape, in place of the recipe's for that name.")
+@assume_option
 @format_option
-@click.option("--steps", is_flag=True, help="Add the derivation: layer tables and deltas.")
+@steps_option
 @hoist_option
-def recipe(name: str | None, wrt, fmt: str, steps: bool, hoist: bool) -> None:
+def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool,
+           hoist: bool) -> None:
     """List the recipes (classic costs), or derive the recipe NAME.
 
-    With NAME, the output is that of `derive grad` on the recipe's formula and
-    shapes, with respect to all its variables unless --wrt names some.
+    With NAME, the output is that of `derive grad` on the recipe's formula,
+    shapes and assumptions, with respect to all its variables unless --wrt
+    names some; --shape and --assume add to or replace the recipe's own.
     """
     def action() -> None:
         from .recipes import all_recipes, load
         if name is None:
-            if wrt or steps or hoist or fmt in ("latex",) + CODE_FORMATS:
-                raise DeriveError("--wrt, --steps, --hoist and --format latex/numpy/jax/torch/"
-                                  "matlab need a recipe name: derive recipe NAME ...")
+            if wrt or steps or hoist or shape or assume or fmt in ("latex",) + CODE_FORMATS:
+                raise DeriveError("--wrt, --shape, --assume, --steps, --hoist and --format "
+                                  "latex/numpy/jax/torch/matlab need a recipe name: "
+                                  "derive recipe NAME ...")
             recipes = all_recipes()
             if fmt == "json":
                 import json
                 click.echo(json.dumps([{"name": r.name, "variables": list(r.variables),
+                                        "assume": r.assume,
                                         "description": r.description, "reference": r.reference,
                                         "formula": r.formula,
                                         "shapes": {k: list(v) for k, v in r.shapes.items()}}
@@ -185,8 +312,9 @@ def recipe(name: str | None, wrt, fmt: str, steps: bool, hoist: bool) -> None:
                 from .recipes import listing
                 click.echo(listing(recipes), nl=False)
             return
-        _print_derivation(load(name).gradient(wrt), fmt, steps, hoist)
-    _guarded(action)
+        derivation = _warned(lambda: load(name).gradient(wrt, shape, assume))
+        click.echo(_output(derivation, fmt, steps, hoist), nl=False)
+    _guarded(action, name)
 
 
 if __name__ == "__main__":

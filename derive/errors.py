@@ -1,6 +1,9 @@
 """The one exception users see, with the place in the formula it concerns."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class DeriveError(ValueError):
     """Bad input: a message, and where it is (1-based line and column) when known.
@@ -10,9 +13,12 @@ class DeriveError(ValueError):
     """
 
     def __init__(self, message: str, *, source: str | None = None,
-                 offset: int | None = None) -> None:
+                 offset: int | None = None, fact: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # For a disagreement of shapes: what went wrong, without advice on how to fix it
+        # (a caller that knows the cause better gives its own).
+        self.fact = fact
         self.source = source
         self.offset = offset
         self.line: int | None = None
@@ -37,3 +43,36 @@ class DeriveError(ValueError):
         shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
         return (f"line {self.line}, column {column}: {self.message}\n"
                 f"  {shown}\n  {caret}")
+
+
+class InternalError(Exception):
+    """A failure of derive itself (an assertion, a missing rule), never the user's mistake.
+
+    Not a DeriveError: a caller that catches bad input must not swallow a bug.
+    """
+
+    def __init__(self, cause: BaseException, formula: str | None = None) -> None:
+        self.cause = cause
+        self.formula = formula
+        super().__init__(f"this is a bug in derive, please report it "
+                         f"({type(cause).__name__}: {str(cause)[:300]})"
+                         + (f"\n  formula: {formula[:500]}" if formula is not None else ""))
+
+
+class DeriveWarning(UserWarning):
+    """Something derive assumed that may not be what was meant (a default kind, say)."""
+
+
+# Bad input that happens to exhaust the stack or memory is refused, not reported as a bug.
+USER_FAILURES = (DeriveError, RecursionError, MemoryError)
+
+
+@contextmanager
+def internal(formula: str | None) -> Iterator[None]:
+    """Within it, any failure that is not the user's (nor already an InternalError) becomes one."""
+    try:
+        yield
+    except USER_FAILURES + (InternalError,):
+        raise
+    except Exception as error:  # a gap in derive itself, whatever its type
+        raise InternalError(error, formula) from error

@@ -62,16 +62,21 @@ class Expr:
 
 
 class Symbol(Expr):
-    """A free name of the formula: a scalar, vector or matrix."""
+    """A free name of the formula: a scalar, vector or matrix.
 
-    __slots__ = ("name",)
+    ``assumption`` is what ``--assume`` declared and the formula cannot show
+    (``symmetric``, ``spd``, ``onehot``); the constructors use it.
+    """
 
-    def __init__(self, name: str, shape: Shape) -> None:
+    __slots__ = ("name", "assumption")
+
+    def __init__(self, name: str, shape: Shape, assumption: str | None = None) -> None:
         self.name = name
+        self.assumption = assumption
         super().__init__(shape)
 
     def _fields(self) -> tuple:
-        return (self.name, self.shape)
+        return (self.name, self.shape, self.assumption)
 
 
 class Placeholder(Symbol):
@@ -393,6 +398,18 @@ def symbols_in(e: Expr) -> list[Symbol]:
     return [node for node in postorder(e) if isinstance(node, Symbol)]
 
 
+def is_symmetric(e: Expr) -> bool:
+    """Known to equal its transpose: a symbol assumed so, its inverse, the identity."""
+    while isinstance(e, Func) and e.name == "inv":
+        e = e.arg
+    return isinstance(e, Identity) or isinstance(e, Symbol) and e.assumption in ("symmetric", "spd")
+
+
+def is_onehot(e: Expr) -> bool:
+    """Columns known to sum to 1 (labels declared ``onehot``)."""
+    return isinstance(e, Symbol) and e.assumption == "onehot"
+
+
 def split_coeff(e: Expr) -> tuple[sympy.Expr, Expr | None]:
     """``e`` as (number, rest); rest None for a pure constant."""
     if isinstance(e, Const):
@@ -447,8 +464,11 @@ def add(*terms: Expr) -> Expr:
         return broadcast(parts[0], shape)
     common = _common_scalars(parts)
     if common:
-        inner = add(*[mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts])
-        return broadcast(mul(*common, inner), shape)
+        divided = [mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts]
+        # Only if dividing removed them: sum(x.^2) / norm(x)^2 keeps both (norm(x)^2 is
+        # rewritten as sum(x.^2)), and factoring again would never end.
+        if not set(_common_scalars(divided)) & set(common):
+            return broadcast(mul(*common, add(*divided)), shape)
     parts_shape = broadcast_shape(p.shape for p in parts)
     return broadcast(Add(tuple(parts), parts_shape), shape)
 
@@ -677,7 +697,7 @@ def transpose(e: Expr) -> Expr:
     Sums and elementwise results keep their transpose, ``(A s - x)^T``: pushed in
     they read worse and no longer share the untransposed value.
     """
-    if e.is_scalar or isinstance(e, Identity):
+    if e.is_scalar or is_symmetric(e):
         return e
     if isinstance(e, Transpose):
         return e.arg
@@ -685,6 +705,9 @@ def transpose(e: Expr) -> Expr:
         return mul(Const(e.coeff), *e.scalars, *[transpose(f) for f in reversed(e.chain)])
     if isinstance(e, Broadcast):
         return broadcast(transpose(e.arg), (e.shape[1], e.shape[0]))
+    if isinstance(e, Add) and all(_named_matrix(t) for t in e.terms):
+        # (A^T + A)^T is A + A^T: as short, and what a second derivative (of x'Ax) reads like
+        return add(*[transpose(t) for t in e.terms])
     if isinstance(e, Shared) and transpose(e.value) == e.value:
         return e  # symmetric, like s s^T
     if isinstance(e, Sum) and e.axis is not None and isinstance(e.arg, Transpose):
@@ -692,6 +715,18 @@ def transpose(e: Expr) -> Expr:
     if isinstance(e, Func) and e.op.transpose is not None:
         return e.op.transpose(e)
     return Transpose(e)
+
+
+def _named_matrix(e: Expr) -> bool:
+    """A matrix of the formula (or a function of one: inv(A)) or its transpose, possibly
+    scaled by a number: A, -2 B^T, inv(S)^T / 2."""
+    if isinstance(e, MatMul) and len(e.factors) == 1:
+        e = e.factors[0]
+    if isinstance(e, Transpose):
+        e = e.arg
+    if isinstance(e, Func) and all(isinstance(a, Symbol) for a in e.args):
+        e = e.args[0]
+    return isinstance(e, Symbol) and e.shape[0] != 1 and e.shape[1] != 1
 
 
 def summation(e: Expr, axis: int | None) -> Expr:
@@ -703,6 +738,9 @@ def summation(e: Expr, axis: int | None) -> Expr:
         return e
     if axis == 0 and cols == 1 or axis == 1 and rows == 1:
         axis = None
+    if is_onehot(e) and axis != 1:
+        # Every column sums to 1: the column sums are a row of ones, all entries sum to cols.
+        return ones((ONE, cols)) if axis == 0 else Const(cols)
     if isinstance(e, MatMul) and (e.coeff != 1 or e.scalars):
         return mul(Const(e.coeff), *e.scalars, summation(mul(*e.chain), axis))
     if isinstance(e, Broadcast):
@@ -720,6 +758,13 @@ def summation(e: Expr, axis: int | None) -> Expr:
             return add(*[summation(broadcast(t, e.shape), axis) for t in e.terms])
     if axis is not None and isinstance(e, Transpose):
         return transpose(summation(e.arg, 1 - axis))
+    if isinstance(e, MatMul) and len(e.chain) > 1:
+        # The row sums of P (v 1^T) are P (m v), the column sums of (1 r) Q are (n r) Q: the
+        # repeated factor is summed, not the product.
+        end = e.chain[-1] if axis == 1 else e.chain[0] if axis == 0 else None
+        if isinstance(end, Broadcast) and not end.arg.is_scalar:
+            reduced = summation(end, axis)
+            return mul(*e.chain[:-1], reduced) if axis == 1 else mul(reduced, *e.chain[1:])
     return Sum(e, axis)
 
 
@@ -751,6 +796,8 @@ def rebuild(node: Expr, children: list[Expr]) -> Expr:
         return summation(children[0], node.axis)
     if isinstance(node, Broadcast):
         return broadcast(children[0], node.shape)
+    if isinstance(node, Func) and len(children) > 1:
+        return Func(node.op, tuple(children), node.params, node.shape)   # A ⊗ B: no rewrites
     if isinstance(node, Func):
         return node.op.apply(children[0], *node.params)
     return node

@@ -56,6 +56,9 @@ class Op:
     reciprocal_zero_at_zero: bool = False
     # The NumPy spelling may return a read-only view (np.diag of a matrix): never update it.
     numpy_view: bool = False
+    # The text and LaTeX spellings are an operator between the arguments (A ⊗ B), which are
+    # then parenthesised like the factors of a product.
+    infix: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -223,6 +226,10 @@ def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
     return (apply("diag", delta),)
 
 
+def _not_differentiated(node: Func, delta: Expr) -> tuple[Expr, ...]:
+    raise AssertionError(f"{node.name} is an output only: derive never differentiates it")
+
+
 def _matrix_op_rows() -> dict[str, Op]:
     rows = [
         matrix_op("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
@@ -266,6 +273,15 @@ def _matrix_op_rows() -> dict[str, Op]:
                   _with_axis(r"\operatorname{{logsumexp}}\left({0}{axis}\right)", ", 1"),
                   lambda args, params: f"_logsumexp({args[0]}, axis={params[0]})",
                   derivative_text="delta .* softmax(z)", rewrite=_logsumexp_rewrite),
+        # Only in a Hessian of a matrix variable (acting on vec(X)): never differentiated.
+        matrix_op("kron", lambda n: (n.args[0].shape[0] * n.args[1].shape[0],
+                                     n.args[0].shape[1] * n.args[1].shape[1]),
+                  _not_differentiated, "({0} ⊗ {1})", r"\left({0} \otimes {1}\right)",
+                  "np.kron({0}, {1})", infix=True),
+        # The columns of a matrix stacked: also only in a Hessian of a matrix variable.
+        matrix_op("vec", lambda n: (n.arg.shape[0] * n.arg.shape[1], ONE), _not_differentiated,
+                  "vec({0})", r"\operatorname{{vec}}\left({0}\right)", "np.ravel({0}, order='F')",
+                  numpy_view=True),
     ]
     return {row.name: row for row in rows}
 
@@ -302,6 +318,16 @@ def _one_plus(arg: Expr) -> tuple[int, Func] | None:
 
 
 MATRIX_OPS: dict[str, Op] = _matrix_op_rows()
+
+
+def register_activation(row: Op) -> Op:
+    """Add a row made at run time (the SymPy front end's functions, ``sympy_input``).
+
+    Rows are keyed by name; a name already in the table keeps its row, so the
+    caller names rows by what they compute.
+    """
+    return ACTIVATIONS.setdefault(row.name, row)
+
 
 # Stable forms: no overflow for large |z|, and as cheap as the naive ones.
 NUMPY_HELPERS: dict[str, str] = {

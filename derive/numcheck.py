@@ -4,7 +4,9 @@ A random instance gets small dimensions and data drawn to suit the formula's
 domain: plain Gaussian data first, then positive entries (for log, sqrt, ./),
 then entries in (0, 1) (for log(1 - p)), then also well-conditioned symmetric
 positive definite square matrices (for logdet, inv); the first draw on which
-the cost is finite and raises no NumPy warning is used.
+the cost is finite and raises no NumPy warning is used. A name declared with
+``--assume`` always gets data that has the property: a symmetric matrix, a
+symmetric positive definite one (B B^T / n + I), one-hot columns.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class CheckResult:
     tolerance: float
     dimensions: dict[str, int]
     strategy: str
+    checked: str = "grad"           # what was checked, for each variable: grad, hvp or hess
 
     @property
     def max_error(self) -> float:
@@ -39,7 +42,8 @@ class CheckResult:
     def __str__(self) -> str:
         dims = ", ".join(f"{k}={v}" for k, v in self.dimensions.items()) or "none"
         lines = [f"dimensions: {dims}; data: {self.strategy}"]
-        lines += [f"grad_{name}: relative error {err:.2e}" for name, err in self.errors.items()]
+        lines += [f"{self.checked}_{name}: relative error {err:.2e}"
+                  for name, err in self.errors.items()]
         verdict = "PASS" if self.passed else "FAIL"
         lines.append(f"{verdict}: largest relative error {self.max_error:.2e} "
                      f"(tolerance {self.tolerance:.0e})")
@@ -67,9 +71,16 @@ def _draw(symbol, sizes, strategy: str, rng: np.random.Generator):
         data = rng.uniform(0.1, 0.9, shape)   # probabilities, as in a KL divergence
     else:
         data = rng.uniform(0.5, 1.5, shape)
-    if strategy == "positive definite" and k == "matrix" and rows == cols:
+    if (strategy == "positive definite" or symbol.assumption == "spd") and k == "matrix" \
+            and rows == cols:
         b = rng.standard_normal((rows, rows))
         data = b @ b.T / rows + np.eye(rows)
+    elif symbol.assumption == "symmetric":
+        data = (data + data.T) / 2
+    elif symbol.assumption == "onehot":
+        labels = np.zeros((rows, cols))
+        labels[rng.integers(0, rows, cols), np.arange(cols)] = 1.0
+        data = labels.reshape(shape)
     return float(data) if k == "scalar" else data
 
 
@@ -137,3 +148,72 @@ def _replace(args: list, index: int, x: np.ndarray) -> list:
     new = list(args)
     new[index] = float(x) if np.ndim(x) == 0 else x.copy()
     return new
+
+
+# Central differences of the gradient: 1e-5 balances truncation (h^2) against rounding
+# (eps |grad| / h) for data of order 1; where the product is small against the gradient,
+# rounding dominates, and the larger steps are tried before the check fails.
+GRADIENT_STEPS = (1e-5, 1e-4, 1e-3)
+
+
+def check_second_order(derivation, seed: int = 0, tolerance: float = 1e-5) -> CheckResult:
+    """The emitted hvp (or, for derive.hessian, hessian_X) against central differences of
+    the emitted gradient, which ``check_derivation`` checks against the value."""
+    for step in GRADIENT_STEPS:
+        result = _check_second_order(derivation, seed, tolerance, step)
+        if result.passed:
+            break
+    return result
+
+
+def _check_second_order(derivation, seed: int, tolerance: float, step: float) -> CheckResult:
+    args, strategy, sizes = random_instance(derivation, seed)
+    namespace = derivation.namespace()
+    names = [s.name for s in derivation.formula.symbols]
+    indices = [names.index(n) for n in derivation.wrt]
+    gradients = lambda a: [np.asarray(g, dtype=float)   # noqa: E731
+                           for g in namespace["value_and_grad"](*a)[1:]]
+    if derivation.hessians:
+        (name,) = derivation.wrt
+        emitted = np.atleast_2d(np.asarray(namespace[f"hessian_{name}"](*args), dtype=float))
+        x = np.asarray(args[indices[0]], dtype=float)
+        columns = []
+        for i in range(x.size):
+            basis = np.zeros(x.size)
+            basis[i] = 1.0
+            unit = [basis.reshape(x.shape, order="F")]
+            columns.append(_gradient_derivative(gradients, args, indices, unit, step)[0]
+                           .reshape(-1, order="F"))
+        errors = {name: _relative(emitted, np.array(columns).T)}
+        checked = "hess"
+    else:
+        rng = np.random.default_rng(seed + 1)
+        directions = [rng.standard_normal(np.shape(args[i])) for i in indices]
+        directions = [float(d) if np.ndim(d) == 0 else d for d in directions]
+        emitted = namespace["hvp"](*args, *directions)
+        emitted = [emitted] if len(indices) == 1 else list(emitted)
+        numeric = _gradient_derivative(gradients, args, indices, directions, step)
+        errors = {n: _relative(np.asarray(e, dtype=float), g)
+                  for n, e, g in zip(derivation.wrt, emitted, numeric)}
+        checked = "hvp"
+    dims = {str(d): v for d, v in sizes.items() if not d.is_Integer}
+    return CheckResult(errors, tolerance, dims, strategy, checked)
+
+
+def _gradient_derivative(gradients, args: list, indices: list[int], directions: list,
+                         step: float) -> list:
+    """(grad(x + h d) - grad(x - h d)) / 2h, every variable moved along its direction."""
+    def moved(sign: float) -> list:
+        new = list(args)
+        for i, d in zip(indices, directions):
+            new[i] = args[i] + sign * step * d
+        return new
+    return [(up - down) / (2 * step) for up, down in zip(gradients(moved(1.0)),
+                                                         gradients(moved(-1.0)))]
+
+
+def _relative(emitted: np.ndarray, numeric: np.ndarray) -> float:
+    if emitted.shape != numeric.shape:
+        raise AssertionError(f"shape {emitted.shape}, expected {numeric.shape}")
+    scale = max(np.linalg.norm(emitted), np.linalg.norm(numeric), 1e-6)
+    return float(np.linalg.norm(emitted - numeric) / scale)

@@ -177,6 +177,7 @@ class Token(NamedTuple):
 _TOKEN = re.compile(r"""
     (?:[ \t\r\n] | \#[^\n]*(?=\n|\Z))*
     (?: (?P<name>[A-Za-z][A-Za-z0-9_]*)
+      | (?P<python_power>\*\*)
       | (?P<op>\.\*|\./|\.\^|[*@/+\-^(),;=])
       | (?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
       | (?P<dotT>\.T)
@@ -197,8 +198,51 @@ def _show_char(ch: str) -> str:
     return f"U+{ord(ch):04X}" + (f" '{ch}'" if ch.isprintable() else "")
 
 
+# Habits from NumPy and MATLAB: what to write instead, by attribute or function name.
+_LIBRARIES = {"np": "NumPy", "numpy": "NumPy", "jnp": "JAX", "jax": "JAX", "torch": "PyTorch",
+              "math": "Python's math", "scipy": "SciPy", "sp": "SciPy", "tf": "TensorFlow"}
+_INSTEAD = {
+    "sum": "sum(...)", "mean": "mean(...)", "exp": "exp(...)", "log": "log(...)",
+    "sqrt": "sqrt(...)", "abs": "abs(...)", "sin": "sin(...)", "cos": "cos(...)",
+    "tanh": "tanh(...)", "square": "square(...)", "trace": "tr(...)", "diag": "diag(...)",
+    "eye": "eye(n)", "ones": "ones(m, n)", "linalg": "norm(...), inv(...), det(...) or logdet(...)",
+    "norm": "norm(...)", "inv": "inv(...)", "det": "det(...)", "slogdet": "logdet(...)",
+    "dot": "a product: x'*y or A*x", "matmul": "A*B", "multiply": "A .* B",
+    "divide": "A ./ B", "power": "A .^ p", "outer": "x*y'", "transpose": "A' (or A.T)",
+    "maximum": "relu(z) for maximum(z, 0)", "max": "relu(z) for max(z, 0)",
+    "T": "A' (or A.T)", "shape": "--shape NAME=DIMS to declare it",
+}
+
+
+def _attribute_habit(source: str, pos: int) -> str | None:
+    """Why ``name.attr`` (pos at the dot) is not a formula, and what to write, if we know."""
+    start = pos
+    while start > 0 and source[start - 1] in _NAME_CHARS:
+        start -= 1
+    stop = pos + 1
+    while stop < len(source) and source[stop] in _NAME_CHARS:
+        stop += 1
+    owner, attr = source[start:pos], source[pos + 1:stop]
+    if not owner or not attr or not owner[0].isalpha():
+        return None
+    instead = _INSTEAD.get(attr)
+    if owner in _LIBRARIES:
+        what = f"'{owner}.{attr}' is {_LIBRARIES[owner]}; formulas have their own functions"
+    else:
+        what = f"'{owner}.{attr}' is a Python attribute or method; formulas have none " \
+               "(the transpose is x' or x.T)"
+    return f"{what}: write {instead}" if instead else \
+        f"{what}: see the formula language in the README"
+
+
 def _bad_character(source: str, pos: int) -> DeriveError:
     ch = source[pos]
+    habit = _HABITS.get(ch)
+    if ch == "." and pos + 1 < len(source) and source[pos + 1].isalpha():
+        habit = _attribute_habit(source, pos)
+    if habit:
+        return DeriveError(f"unexpected character {_show_char(ch)}: {habit}",
+                           source=source, offset=pos)
     if ch == "_":
         why = ": names must start with a letter"
     elif ch == '"':
@@ -211,6 +255,15 @@ def _bad_character(source: str, pos: int) -> DeriveError:
         why = ""
     return DeriveError(f"unexpected character {_show_char(ch)}{why}",
                        source=source, offset=pos)
+
+
+_HABITS = {
+    ":": "ranges and slices (1:n, X(:, 1)) are not in the formula language: they work "
+         "with whole vectors and matrices (ones(n, 1) is a vector of ones, sum(X, 1) the sum "
+         "down each column)",
+    "[": "indexing (x[2], X[:, 1]) is not in the formula language: it works with whole "
+         "vectors and matrices (sum(x), x'*y, A*x)",
+}
 
 
 def _read_string(source: str, pos: int) -> str:
@@ -298,6 +351,10 @@ def tokenize(source: str) -> Iterator[Token]:
                                       "letter, digit or '_'", source=source, offset=pos)
                 kind = "transpose"
                 transposable = True
+            elif kind == "python_power":
+                raise DeriveError("'**' is Python's power: write ^ for the power of a scalar or "
+                                  "a square matrix (c^2, X^-1), .^ for the elementwise power "
+                                  "(x.^2)", source=source, offset=pos)
             elif kind == "end":                 # placed just after the last token
                 yield make(Token, ("end", "", last.pos + len(last.text)))
                 return
@@ -512,6 +569,10 @@ class _Parser:
             while self.token.text == ",":
                 self.advance()
                 args.append(self.sum())
+        if self.token.text == "=" and isinstance(args[-1], Name):
+            raise self.error(f"'{args[-1].name}=' is a Python keyword argument: formulas pass "
+                             "arguments by position (sum(X, 1) sums down each column, sum(X, 2) "
+                             "along each row)", args[-1].pos)
         self.close(opening, f"',' or ')' in the call to '{name.text}'")
         self.open_parens -= 1
         self.depth -= 1

@@ -9,6 +9,7 @@ A recipe file ``recipes/NAME.toml`` holds::
     variables = ["A", "s"]                  # what to differentiate with respect to
     [shapes]                                # name -> dimensions, [] for a scalar
     s = ["n", "k"]
+    [assume]                                # optional: name -> symmetric, spd or onehot
 
 The folder is installed as the data package ``derive.recipe_files`` (see
 pyproject.toml), so the recipes are found through ``importlib.resources`` in a
@@ -21,7 +22,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -35,6 +36,7 @@ else:  # pragma: no cover - Python 3.10
 PACKAGE = "derive.recipe_files"
 SUFFIX = ".toml"
 KEYS = ("name", "description", "reference", "formula", "shapes", "variables")
+OPTIONAL_KEYS = ("assume",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Recipe:
     formula: str
     shapes: dict[str, tuple[str | int, ...]]
     variables: tuple[str, ...]
+    assume: dict[str, str] = field(default_factory=dict)   # name -> symmetric, spd, onehot
 
     def shape_args(self) -> list[str]:
         """The shapes as ``--shape`` values: ``s=n,k``, ``b=m``, ``gamma=``."""
@@ -62,16 +65,30 @@ class Recipe:
                                   f"respect to {', '.join(self.variables)} only")
         return list(dict.fromkeys(names))
 
-    def gradient(self, wrt: str | Iterable[str] | None = None):
-        """``derive.gradient`` of the recipe: a Derivation."""
+    def declarations(self, shapes: Iterable[str] = (), assume: Iterable[str] = ()
+                     ) -> tuple[list[str], list[str]]:
+        """The recipe's --shape and --assume values, those given replacing its own by name."""
+        def merged(own: list[str], given: Iterable[str]) -> list[str]:
+            given = list(given)
+            names = {text.split("=", 1)[0].strip() for text in given}
+            return [t for t in own if t.split("=", 1)[0] not in names] + given
+        return (merged(self.shape_args(), shapes),
+                merged([f"{n}={p}" for n, p in self.assume.items()], assume))
+
+    def gradient(self, wrt: str | Iterable[str] | None = None, shapes: Iterable[str] = (),
+                 assume: Iterable[str] = ()):
+        """``derive.gradient`` of the recipe: a Derivation. ``shapes`` and ``assume``
+        (``--shape``/``--assume`` strings) add to or replace the recipe's own."""
         from .api import gradient
-        return gradient(self.formula, self.choose(wrt), self.shapes)
+        return gradient(self.formula, self.choose(wrt), *self.declarations(shapes, assume))
 
     def check(self, wrt: str | Iterable[str] | None = None, seed: int = 0,
               tolerance: float = 1e-6):
         """``derive.check`` of the recipe: the finite-difference check of its gradient."""
         from .api import check
-        return check(self.formula, self.choose(wrt), self.shapes, seed=seed, tolerance=tolerance)
+        shapes, assume = self.declarations()
+        return check(self.formula, self.choose(wrt), shapes, seed=seed, tolerance=tolerance,
+                     assume=assume)
 
 
 def _folder():
@@ -106,9 +123,10 @@ def parse(text: str, stem: str) -> Recipe:
     missing = [key for key in KEYS if key not in data]
     if missing:
         raise DeriveError(f"{where}: missing {', '.join(missing)}")
-    unknown = sorted(set(data) - set(KEYS))
+    unknown = sorted(set(data) - set(KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        raise DeriveError(f"{where}: unknown key {', '.join(unknown)} (keys: {', '.join(KEYS)})")
+        raise DeriveError(f"{where}: unknown key {', '.join(unknown)} (keys: "
+                          f"{', '.join(KEYS + OPTIONAL_KEYS)})")
     for key in ("name", "description", "reference", "formula"):
         if not isinstance(data[key], str) or not data[key].strip():
             raise DeriveError(f"{where}: '{key}' must be a non-empty string")
@@ -128,10 +146,14 @@ def parse(text: str, stem: str) -> Recipe:
                 or not all(isinstance(d, (str, int)) and not isinstance(d, bool) for d in dims)):
             raise DeriveError(f"{where}: shapes.{name} must be a list of at most two dimensions "
                               "(names or integers), [] for a scalar")
+    assume = data.get("assume", {})
+    if not isinstance(assume, dict) or not all(isinstance(p, str) for p in assume.values()):
+        raise DeriveError(f"{where}: 'assume' must be a table: name = \"symmetric\", \"spd\" "
+                          "or \"onehot\"")
     return Recipe(name=data["name"], description=data["description"].strip(),
                   reference=data["reference"].strip(), formula=data["formula"].strip() + "\n",
                   shapes={name: tuple(dims) for name, dims in shapes.items()},
-                  variables=tuple(variables))
+                  variables=tuple(variables), assume=dict(assume))
 
 
 def load(name: str) -> Recipe:

@@ -56,6 +56,23 @@ def parse_declaration(text: str) -> tuple[str, tuple[sympy.Expr, ...]]:
     return name, tuple(dims)
 
 
+# What --assume may declare, and how the output names it.
+PROPERTIES = {
+    "symmetric": "is symmetric",
+    "spd": "is symmetric positive definite",
+    "onehot": "holds one-hot labels (entries in [0, 1], every column sums to 1)",
+}
+
+
+def parse_assumption(text: str) -> tuple[str, str]:
+    """``--assume`` value ``NAME=PROPERTY``: ``Sigma=spd``, ``Y=onehot``."""
+    match = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2) not in PROPERTIES:
+        raise DeriveError(f"--assume {text[:60]!r}: expected NAME=PROPERTY with PROPERTY one of "
+                          f"{', '.join(PROPERTIES)}, like Sigma=spd or Y=onehot")
+    return match.group(1), match.group(2)
+
+
 def declared_shape(dims: tuple[sympy.Expr, ...]) -> Shape:
     if len(dims) == 0:
         return SCALAR
@@ -70,6 +87,9 @@ class Dimensions:
     def __init__(self) -> None:
         self._parent: dict[sympy.Expr, sympy.Expr] = {}
         self._fresh: set[sympy.Expr] = set()
+        # Names given only in eye(n)/ones(m, n): they keep their name unless something fixed
+        # (an integer, a declared dimension) says what they equal.
+        self._soft: set[sympy.Expr] = set()
         self._counter = itertools.count(1)
 
     def fresh(self) -> sympy.Symbol:
@@ -91,17 +111,27 @@ class Dimensions:
     def is_fresh(self, d: sympy.Expr) -> bool:
         return self.find(d) in self._fresh
 
+    def soften(self, d: sympy.Expr) -> None:
+        """Let the name d, not declared anywhere, bind to what it must equal."""
+        if isinstance(d, sympy.Symbol) and d not in self._parent:
+            self._soft.add(d)
+
     def unify(self, a: sympy.Expr, b: sympy.Expr) -> bool:
         """Make a and b equal if they can be; False if they are different fixed dimensions."""
         a, b = self.find(a), self.find(b)
         if a == b:
             return True
-        if a in self._fresh:
-            self._parent[a] = b
-            return True
-        if b in self._fresh:
-            self._parent[b] = a
-            return True
+        if a == 1 and b in self._fresh or b == 1 and a in self._fresh:
+            # Binding an unknown to 1 would make a vector of a matrix, a scalar of a vector,
+            # silently; that is not what anyone who leaves a dimension unknown means.
+            return False
+        for pool in (self._fresh, self._soft):   # an unknown binds first, then a soft name
+            if a in pool:
+                self._parent[a] = b
+                return True
+            if b in pool:
+                self._parent[b] = a
+                return True
         return False
 
     def readable_names(self, shapes: list[Shape], taken: set[str]) -> dict[sympy.Expr, sympy.Expr]:

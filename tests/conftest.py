@@ -43,6 +43,16 @@ def run(*args: str, input: str | None = None):
     return result.exit_code, result.stdout, result.stderr
 
 
+def without_kinds(out: str) -> str:
+    """Text output without its first lines, the kinds that defaults decided (if any)."""
+    lines = out.splitlines(keepends=True)
+    if lines and lines[0].startswith("kinds from the names"):
+        lines = lines[1:]
+        while lines and lines[0].startswith("  "):
+            lines = lines[1:]
+    return "".join(lines)
+
+
 def shape_args(shapes: dict | None) -> list[str]:
     out = []
     for name, dims in (shapes or {}).items():

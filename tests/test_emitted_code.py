@@ -201,7 +201,7 @@ def test_a_variable_named_t1():
 
 
 def test_names_of_numpy_the_value_keywords_and_builtins():
-    def plain(A, np_, value, lambda_, float_, t1):
+    def plain(A, np_, value, lambda_, float_, t1):   # the test's names, not the code's
         import numpy
         return numpy.sum((A @ np_ - value) ** 2) + lambda_ * numpy.sum(_sigmoid(float_)) \
             + numpy.sum(numpy.exp(t1)) ** 2
@@ -215,11 +215,15 @@ def test_names_of_numpy_the_value_keywords_and_builtins():
     np.testing.assert_allclose(grad_np, want, rtol=1e-6)
 
 
-def test_a_renamed_parameter_does_not_take_another_name_of_the_formula():
-    # np becomes a parameter np__, as np_ is the formula's too
-    check("sum(np .* np_) + norm(value)^2", ["np", "value"], None,
-          lambda np, np_, value: float(np @ np_ + value @ value),
-          {"np": vec(3), "np_": vec(3), "value": vec(2)})
+def test_parameters_are_named_as_in_the_formula():
+    # SPEC section 4: as in the formula, a keyword with a trailing underscore; NumPy and the
+    # value make way (_np, value_), not the user's names
+    d = derive.gradient("sum(np .* np_) + norm(value)^2 + lambda*float", ["np", "value"],
+                        {"float": ()})
+    assert "def value_and_grad(np, np_, value, lambda_, float):" in d.numpy
+    check(d.formula.source, ["np", "value"], {"float": ()},
+          lambda np, np_, value, float, **kw: np @ np_ + value @ value + kw["lambda"] * float,
+          {"np": vec(3), "np_": vec(3), "value": vec(2), "lambda": 0.5, "float": 0.2})
 
 
 def test_hoisted_code_with_a_vector_named_p1():

@@ -93,9 +93,9 @@ def test_formula_from_a_file_and_stdin(tmp_path):
     path = tmp_path / "cost.txt"
     path.write_text("# ICA\nnorm(W'*W*x - x)^2\n")
     code, out, _ = run("grad", f"@{path}", "--wrt", "W")
-    assert code == 0 and out.startswith("grad_W = ")
+    assert code == 0 and "\ngrad_W = " in out
     code, out, _ = run("grad", "-", "--wrt", "W", input="norm(W'*W*x - x)^2")
-    assert code == 0 and out.startswith("grad_W = ")
+    assert code == 0 and "\ngrad_W = " in out
     assert_refused(["grad", f"@{tmp_path}/missing.txt", "--wrt", "W"], "cannot read")
 
 

@@ -13,11 +13,13 @@ Every input must derive (``derive.gradient``, then its text, LaTeX, layer
 tables and a NumPy snippet that compiles) or raise ``derive.DeriveError``
 whose message is clear: printable, not huge, and when it has a place, a line
 and column inside the formula and ``line L, column C:`` in front.  Any other
-exception, or an input taking more than ``SECONDS``, is a failure.  Random
-strings also go through the command line, which must answer 0 or 2 with one
-clear paragraph.  Each input runs in a forked worker (``Worker``), killed and
-replaced when an input outlives ``SECONDS``, so that even a hang inside C (an
-exact power of a huge integer) is reported, shrunk, and does not stop the run.
+exception, or an input that hangs, is a failure.  Random strings also go
+through the command line, which must answer 0 or 2 with one clear paragraph.
+Each input runs in a forked worker (``Worker``), killed and replaced when an
+input outlives its bound, so that even a hang inside C (an exact power of a
+huge integer) is reported, shrunk, and does not stop the run.  The bound is
+``WATCHDOG`` seconds by default (a hang, not a slow input on a loaded machine)
+and ``SECONDS`` with ``pytest --slow``, which also asks for speed.
 
 The variable is a free name of the formula when there is one (the names
 that are neither functions nor defined), sometimes two of them; else ``x``,
@@ -48,6 +50,7 @@ import derive
 DEFAULT_EXAMPLES = 1_000
 SLOW_EXAMPLES = 20_000
 SECONDS = float(os.environ.get("DERIVE_FUZZ_SECONDS", "2"))
+WATCHDOG = 60.0           # the default run's bound: an input still running then hangs
 
 FUNCTIONS = ["exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "softplus", "relu",
              "sign", "square", "sum", "mean", "norm", "norm1", "norm2", "tr", "trace", "det",
@@ -187,7 +190,7 @@ def free_names(formula: str) -> list[str]:
 # --------------------------------------------------------------------------
 
 class Overtime(Exception):
-    """An input that took longer than SECONDS."""
+    """An input that outlived the worker's bound."""
 
 
 _crash_classes: dict[str, type] = {}
@@ -222,14 +225,15 @@ def _serve(conn) -> None:
 
 
 class Worker:
-    """A forked copy of this process that runs one input at a time, within SECONDS.
+    """A forked copy of this process that runs one input at a time, within ``seconds``.
 
     An input that hangs, even inside C (an exact power of a huge integer), is
     killed with its worker, and reported as Overtime; the next input gets a
     fresh worker.  Without fork (Windows) the input runs in-process, unbounded.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = SECONDS) -> None:
+        self.seconds = seconds
         self.child = None
         self.conn = None
 
@@ -243,9 +247,9 @@ class Worker:
             self.child.start()
             theirs.close()
         self.conn.send((name, args))
-        if not self.conn.poll(SECONDS):
+        if not self.conn.poll(self.seconds):
             self.stop()
-            raise Overtime(f"{name}{args!r}: still running after {SECONDS} s")
+            raise Overtime(f"{name}{args!r}: still running after {self.seconds} s")
         try:
             answer = self.conn.recv()
         except EOFError:                    # the worker died (a signal, the memory limit)
@@ -266,8 +270,9 @@ class Worker:
 
 
 @pytest.fixture(scope="module")
-def worker():
-    worker = Worker()
+def worker(request):
+    slow = request.config.getoption("--slow")
+    worker = Worker(SECONDS if slow else max(SECONDS, WATCHDOG))
     yield worker
     worker.stop()
 

@@ -59,6 +59,9 @@ def test_sparse_coding_hoists_the_gram_matrices():
     assert "loses accuracy" in per_call
 
 
-def test_hoist_needs_numpy_format():
-    code, _, err = run("grad", "sum(A*x)", "--wrt", "A", "--hoist")
-    assert code == 2 and "--format numpy" in err
+def test_hoist_implies_numpy_format_and_refuses_another():
+    code, out, err = run("grad", "sum(A*x)", "--wrt", "A", "--hoist")
+    assert code == 0 and "def prepare(" in out
+    assert run("grad", "sum(A*x)", "--wrt", "A", "--hoist", "--format", "numpy")[1] == out
+    code, _, err = run("grad", "sum(A*x)", "--wrt", "A", "--hoist", "--format", "latex")
+    assert code == 2 and "--format latex" in err

@@ -2,10 +2,8 @@
 
 Each case runs the command line in-process (``conftest.run``) inside a forked
 child, so that a case that hangs, even inside a C routine such as an exact
-big-integer power, is killed after ``LIMIT`` seconds (plus a little grace)
-instead of holding up the suite; the time is measured in the child around the
-call alone.  The biggest cases also run once through a real ``derive``
-process.  A refusal must be:
+big-integer power, is killed instead of holding up the suite.  The biggest
+cases also run once through a real ``derive`` process.  A refusal must be:
 
 * exit code 2, nothing on standard output;
 * one paragraph on standard error starting with ``error:``, printable, short
@@ -20,7 +18,12 @@ Cases that fail today because of a bug in derive are marked
 ``xfail(strict=True)``: once the bug is fixed the case passes, strict xfail
 turns that into a failure, and the mark is to be removed.
 
-``DERIVE_HOSTILE_SECONDS`` overrides the 2 s bound (a loaded CI machine).
+What a case must do is bounded by what it does, not by the clock: it finishes
+(a child still running after ``WATCHDOG`` seconds hangs) without a
+RecursionError or a crash.  The default suite asserts no wall-clock time, since
+a loaded 2-core machine makes any limit flaky; ``pytest --slow`` also asserts
+that each case takes less than ``LIMIT`` seconds (``DERIVE_HOSTILE_SECONDS``
+overrides the 2 s; the time is measured in the child around the call alone).
 """
 from __future__ import annotations
 
@@ -39,7 +42,25 @@ from conftest import limit_memory, run
 import derive
 
 LIMIT = float(os.environ.get("DERIVE_HOSTILE_SECONDS", "2"))
-GRACE = 1.0               # a hung child is killed LIMIT + GRACE seconds after it starts
+GRACE = 1.0               # timed (--slow): a child is killed LIMIT + GRACE seconds after it starts
+WATCHDOG = 120.0          # untimed (default): a child still running after this long hangs
+TIMED = [False]           # pytest --slow: assert the time limits too
+
+
+@pytest.fixture(autouse=True)
+def _timed(slow):
+    TIMED[0] = slow
+
+
+def patience(seconds: float) -> float:
+    """How long to wait for a case before calling it a hang."""
+    return seconds + GRACE if TIMED[0] else max(WATCHDOG, seconds + GRACE)
+
+
+def assert_quick(elapsed: float, seconds: float, args) -> None:
+    """Under ``pytest --slow`` only: the case took less than ``seconds``."""
+    if TIMED[0]:
+        assert elapsed < seconds, f"took {elapsed:.2f} s: derive {_show_args(args)}"
 MB = 1_000_000
 
 
@@ -76,8 +97,8 @@ def bounded(*args: str, input: str | None = None, seconds: float = LIMIT):
     child.start()
     send.close()
     try:
-        if not receive.poll(seconds + GRACE):
-            pytest.fail(f"hangs: still running after {seconds + GRACE:.1f} s: "
+        if not receive.poll(patience(seconds)):
+            pytest.fail(f"hangs: still running after {patience(seconds):.1f} s: "
                         f"derive {_show_args(args)}", pytrace=False)
         result = receive.recv()
     finally:
@@ -114,16 +135,18 @@ def startup_seconds() -> float:
 
 def process(*args: str, input: bytes | None = None, env: dict | None = None):
     """A real ``derive`` process: (exit code, stdout, stderr, seconds), killed if it hangs."""
-    budget = startup_seconds() + LIMIT
     start = time.perf_counter()
     try:
         done = subprocess.run([*_derive_command(), *args], input=input, capture_output=True,
-                              timeout=budget + 5, env=env, check=False)
+                              timeout=patience(LIMIT) + 5, env=env, check=False)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"hangs: the process still runs after {budget + 5:.1f} s: "
+        pytest.fail(f"hangs: the process still runs after {patience(LIMIT) + 5:.1f} s: "
                     f"derive {_show_args(args)}", pytrace=False)
     elapsed = time.perf_counter() - start
-    assert elapsed < budget + GRACE, f"took {elapsed:.1f} s (process start {budget - LIMIT:.1f} s)"
+    if TIMED[0]:
+        budget = startup_seconds() + LIMIT
+        assert elapsed < budget + GRACE, \
+            f"took {elapsed:.1f} s (process start {budget - LIMIT:.1f} s)"
     return (done.returncode, done.stdout.decode("utf-8", "replace"),
             done.stderr.decode("utf-8", "replace"), elapsed)
 
@@ -168,7 +191,7 @@ def refused(args, *fragments: str, place=None, formula: str | None = None,
             input: str | None = None, seconds: float = LIMIT) -> str:
     """Run ``args``; assert a clear refusal within the limit, with ``place`` = (line, column)."""
     code, out, err, elapsed = bounded(*args, input=input, seconds=seconds)
-    assert elapsed < seconds, f"took {elapsed:.2f} s: derive {_show_args(args)}"
+    assert_quick(elapsed, seconds, args)
     assert code == 2, (code, out[:300], err[:300])
     assert out == "", out[:300]
     assert_clear(err)
@@ -183,7 +206,7 @@ def refused(args, *fragments: str, place=None, formula: str | None = None,
 def derives(args, *fragments: str, input: str | None = None, seconds: float = LIMIT) -> str:
     """Run ``args``; assert success within the limit; return standard output."""
     code, out, err, elapsed = bounded(*args, input=input, seconds=seconds)
-    assert elapsed < seconds, f"took {elapsed:.2f} s: derive {_show_args(args)}"
+    assert_quick(elapsed, seconds, args)
     assert code == 0, (code, out[:300], err[:500])
     assert err == "", err[:500]
     for fragment in fragments:
@@ -194,7 +217,7 @@ def derives(args, *fragments: str, input: str | None = None, seconds: float = LI
 def derives_or_refuses(args, input: str | None = None, seconds: float = LIMIT) -> int:
     """A valid but outsized formula: derived, or refused clearly, within the limit."""
     code, out, err, elapsed = bounded(*args, input=input, seconds=seconds)
-    assert elapsed < seconds, f"took {elapsed:.2f} s: derive {_show_args(args)}"
+    assert_quick(elapsed, seconds, args)
     assert code in (0, 2), (code, out[:300], err[:300])
     if code == 0:
         assert out and err == "", err[:500]
@@ -435,13 +458,13 @@ def test_ten_thousand_terms_derive_quickly(args, fragment):
 
 def test_ten_thousand_terms_in_a_real_process():
     code, out, err, _ = process("grad", "-", "--wrt", "x", input=TERMS.encode())
-    assert code == 0 and out.startswith("grad_x = 10000 "), (code, err[:300])
+    assert code == 0 and "\ngrad_x = 10000 " in out, (code, err[:300])
 
 
 def test_ten_thousand_distinct_variables_check():
-    code, _, err, elapsed = bounded("check", "sum(" + "+".join(f"x{i}" for i in range(T)) + ")",
-                                    "--wrt", "x1")
-    assert elapsed < LIMIT
+    args = ("check", "sum(" + "+".join(f"x{i}" for i in range(T)) + ")", "--wrt", "x1")
+    code, _, err, elapsed = bounded(*args)
+    assert_quick(elapsed, LIMIT, args)
     assert code in (0, 2), (code, err[:300])
     if code == 2:
         assert_clear(err)
@@ -453,6 +476,8 @@ def test_ten_thousand_equal_squared_norms():
 
 @pytest.mark.xfail(strict=True, reason="10,000 distinct squared norms take ~10 s")
 def test_ten_thousand_distinct_squared_norms():
+    if not TIMED[0]:
+        pytest.skip("only a question of time (~10 s): pytest --slow")
     derives_or_refuses(grad("+".join(f"norm(A*x{i} - b)^2" for i in range(T)), wrt="A"))
 
 
@@ -757,8 +782,9 @@ def test_shape_of_a_name_not_in_the_formula(formula, declaration):
 @pytest.mark.parametrize("declaration", ["x=100000", "x=99999999999999999999999",
                                          "x=100000,100000"])
 def test_check_with_huge_declared_dimensions(declaration):
-    code, _, err, elapsed = bounded("check", "sum(x)", "--wrt", "x", "--shape", declaration)
-    assert elapsed < LIMIT
+    args = ("check", "sum(x)", "--wrt", "x", "--shape", declaration)
+    code, _, err, elapsed = bounded(*args)
+    assert_quick(elapsed, LIMIT, args)
     assert code in (0, 2), (code, err[:300])
     if code == 2:
         assert_clear(err)

@@ -320,11 +320,18 @@ def test_error_text_has_caret() -> None:
                                  "  b + $", "      ^"]
 
 
-def test_huge_numbers_are_rejected_quickly() -> None:
+def within(start: float, seconds: float, slow: bool) -> None:
+    """A generous time limit, asserted only under ``pytest --slow``: the default suite runs on
+    loaded machines, where it is bounded by what the tests do (no hang, no RecursionError)."""
+    if slow:
+        assert time.perf_counter() - start < seconds
+
+
+def test_huge_numbers_are_rejected_quickly(slow: bool) -> None:
     start = time.perf_counter()
     assert "too large" in error("1e999999999999").message
     assert "too long" in error("1" * 100_000).message
-    assert time.perf_counter() - start < 10
+    within(start, 10, slow)
     assert parse("1e-300").cost.value == Fraction(1, 10 ** 300)
 
 
@@ -343,11 +350,11 @@ def test_nesting_limit_is_exact() -> None:
     assert err.message == f"nested too deeply (more than {MAX_DEPTH} levels)"
 
 
-def test_100000_nested_parentheses() -> None:
+def test_100000_nested_parentheses(slow: bool) -> None:
     source = "(" * 100_000 + "x" + ")" * 100_000
     start = time.perf_counter()
     err = error(source)
-    assert time.perf_counter() - start < 10
+    within(start, 10, slow)
     assert "nested too deeply" in err.message
     assert (err.line, err.column) == (1, MAX_DEPTH + 1)
 
@@ -355,11 +362,11 @@ def test_100000_nested_parentheses() -> None:
 @pytest.mark.parametrize("unit, tail", [
     ("-", "x"), ("f(", "x"), ("x^(", "x"), ("x^-(", "x"), ("(-", "x"), ("x^f(", "x"),
 ])
-def test_other_deep_nesting(unit: str, tail: str) -> None:
+def test_other_deep_nesting(unit: str, tail: str, slow: bool) -> None:
     source = unit * 100_000 + tail + ")" * unit.count("(") * 100_000
     start = time.perf_counter()
     assert "nested too deeply" in error(source).message
-    assert time.perf_counter() - start < 10
+    within(start, 10, slow)
 
 
 def test_deepest_allowed_nesting_fits_the_stack() -> None:
@@ -382,17 +389,17 @@ def test_10000_terms() -> None:
     assert count == 9_999
 
 
-def test_one_megabyte_formula_parses_without_hanging() -> None:
+def test_one_megabyte_formula_parses_without_hanging(slow: bool) -> None:
     # A guard against quadratic behaviour, not a speed measurement (that is benchmarks/'s job).
     source = "a+" * 500_000 + "a"
     assert len(source) > 1_000_000
     start = time.perf_counter()
     program = parse(source)
-    assert time.perf_counter() - start < 20
+    within(start, 20, slow)
     assert program.cost.op == "+" and program.cost.pos == len(source) - 2
 
 
-def test_long_inputs_of_other_shapes() -> None:
+def test_long_inputs_of_other_shapes(slow: bool) -> None:
     start = time.perf_counter()
     tree = parse("x" + "'" * 100_000).cost
     for _ in range(100_000):          # iteratively: the tree is 100,000 deep
@@ -403,4 +410,4 @@ def test_long_inputs_of_other_shapes() -> None:
     assert cost(" " * 1_000_000 + "a") == "a"
     assert cost("# " + "x" * 1_000_000 + "\na") == "a"
     assert "unterminated string" in error("f('" + "a" * 1_000_000).message
-    assert time.perf_counter() - start < 20
+    within(start, 20, slow)

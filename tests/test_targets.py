@@ -33,7 +33,8 @@ try:
     import torch
 except ImportError:   # pragma: no cover
     torch = None
-needs_jax = pytest.mark.skipif(jax is None, reason="jax is not installed (pip install -e '.[test]')")
+needs_jax = pytest.mark.skipif(jax is None,
+                               reason="jax is not installed (pip install -e '.[test]')")
 needs_torch = pytest.mark.skipif(torch is None,
                                  reason="torch is not installed (pip install -e '.[test]')")
 
@@ -266,13 +267,26 @@ def test_torch_code_keeps_dtype_builds_no_graph_and_leaves_its_arguments_alone()
     np.testing.assert_allclose(grad.numpy(), expected[1], rtol=1e-4, atol=1e-5)
 
 
-def test_names_of_each_language_are_renamed_as_python_keywords_are():
+def test_every_operation_has_a_spelling_in_every_target():
+    from derive.functions import ACTIVATIONS, MATRIX_OPS
+    from derive.printing import jax as jax_code, matlab, torch as torch_code
+    for op in [*ACTIVATIONS.values(), *MATRIX_OPS.values()]:
+        if op.name.startswith("sympy:"):
+            continue   # a function a SymPy cost brought (spelled for NumPy only)
+        for printer in (jax_code, torch_code):
+            assert op in printer.SPELLINGS, (printer.__name__, op)
+        assert op in matlab.SPELLINGS or op.name == "norm", op   # norm: by the printer
+
+
+def test_names_a_language_reserves_are_renamed_or_reached_by_an_alias():
     """(NAMES is also one of the cases every target runs.)"""
     _, formula, wrt, shapes = NAMES
     d = derive.gradient(formula, wrt, shapes)
     assert "value_and_grad(eps_, end_, i_, e_, pi_, NaN_, torch, jnp)" in d.code("matlab")
+    # Python keeps the formula's names, and reaches a module a parameter hides by an alias
     for target in ("numpy", "jax", "torch"):
-        assert "value_and_grad(eps, end, i, e, pi, NaN, torch_, jnp_)" in d.code(target)
+        assert "value_and_grad(eps, end, i, e, pi, NaN, torch, jnp)" in d.code(target)
+    assert "_torch = torch" in d.code("torch") and "_jnp = jnp" in d.code("jax")
 
 
 @needs_jax
@@ -307,7 +321,7 @@ def test_command_line_prints_every_target():
     code, out, _ = run("grad", ICA, "--wrt", "W", "--format", "json")
     import json
     assert {"numpy", "jax", "torch", "matlab"} <= set(json.loads(out))
-    code, _, err = run("grad", ICA, "--wrt", "W", "--hoist")
+    code, _, err = run("grad", ICA, "--wrt", "W", "--hoist", "--format", "text")
     assert code == 2 and "--hoist" in err
     with pytest.raises(derive.DeriveError, match="the targets are numpy, jax, torch, matlab"):
         derive.gradient(ICA, "W").code("fortran")
@@ -352,3 +366,20 @@ def test_readme_train_it_example_trains_in_octave():
     require_octave()
     code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code("matlab")
     _decreasing(octave_script({"value_and_grad.m": code}, _readme_block("matlab", "% MATLAB")))
+
+
+@needs_jax
+@needs_torch
+def test_hessian_vector_products_in_jax_and_torch_and_refused_in_matlab():
+    """derive hvp's code (hvp, value_grad_hvp) is the same program in each Python target."""
+    from derive.second_order import hvp
+    d = hvp(ICA, ["W"])
+    rng = np.random.default_rng(4)
+    W, x, d_W = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((3, 4))
+    expected = namespace(d.numpy)["hvp"](W, x, d_W)
+    got = namespace(d.code("jax"))["hvp"](*(jax.numpy.asarray(a) for a in (W, x, d_W)))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-10)
+    got = namespace(d.code("torch"))["hvp"](*(torch.tensor(a) for a in (W, x, d_W)))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+    with pytest.raises(derive.DeriveError, match="not written for MATLAB"):
+        d.code("matlab")

@@ -10,7 +10,7 @@ import pytest
 import derive
 from derive.printing.text import to_text
 
-from conftest import finite_difference_error, run
+from conftest import finite_difference_error, run, without_kinds
 
 SPARSE_CODING = "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2"
 SPARSE_SHAPES = {"s": ("n", "k"), "x": ("m", "k")}
@@ -41,13 +41,13 @@ def test_sparse_coding_layers_read_s_through_weight_A():
 def test_sparse_coding_gradient_wrt_A():
     code, out, _ = run("grad", SPARSE_CODING, "--wrt", "A", "--shape", "s=n,k", "--shape", "x=m,k")
     assert code == 0
-    assert out == "grad_A = 2 (A s - x) s^T + 2 gamma A\n"
+    assert without_kinds(out) == "grad_A = 2 (A s - x) s^T + 2 gamma A\n"
     assert finite_difference_error(SPARSE_CODING, ["A"], SPARSE_SHAPES) < 1e-6
 
 
 def test_sparse_coding_gradient_wrt_s_is_what_the_tutorial_printed_for_A():
     code, out, _ = run("grad", SPARSE_CODING, "--wrt", "s", "--shape", "s=n,k", "--shape", "x=m,k")
-    assert out == "grad_s = 2 A^T (A s - x)\n"
+    assert without_kinds(out) == "grad_s = 2 A^T (A s - x)\n"
     assert finite_difference_error(SPARSE_CODING, ["s"], SPARSE_SHAPES) < 1e-6
 
 
@@ -64,7 +64,7 @@ def test_topographic_layers_are_the_four_of_the_note():
 
 def test_topographic_gradient():
     code, out, _ = run("grad", TOPOGRAPHIC, "--wrt", "s", "--shape", "s=n,k")
-    assert out == "grad_s = (V^T (V s.^2 + eps).^(-1/2)) .* s\n"
+    assert without_kinds(out) == "grad_s = (V^T (V s.^2 + eps).^(-1/2)) .* s\n"
     assert finite_difference_error(TOPOGRAPHIC, ["s"], {"s": ("n", "k")}) < 1e-6
 
 
@@ -82,7 +82,7 @@ def test_ica_gradient_sums_both_uses_of_W():
     shares = [to_text(share) for _, share in d.result.contributions["W"]]
     assert sorted(shares) == sorted(["2 W (W^T W x - x) x^T", "2 W x (W^T W x - x)^T"])
     code, out, _ = run("grad", ICA, "--wrt", "W")
-    assert out == "grad_W = 2 W (W^T W x - x) x^T + 2 W x (W^T W x - x)^T\n"
+    assert without_kinds(out) == "grad_W = 2 W (W^T W x - x) x^T + 2 W x (W^T W x - x)^T\n"
     assert finite_difference_error(ICA, ["W"]) < 1e-6
 
 

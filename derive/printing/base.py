@@ -109,7 +109,11 @@ class Printer:
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         out = ""
-        for i, term in enumerate(e.terms):
+        terms = list(e.terms)
+        first_positive = next((i for i, t in enumerate(terms) if not _negated(t)[0]), 0)
+        # b - a rather than -a + b: a sum reads from a term that is not negated.
+        terms.insert(0, terms.pop(first_positive))
+        for i, term in enumerate(terms):
             negative, positive = _negated(term)
             text = self.wrap(positive, ADD + 1) if negative else self.wrap(term, ADD + 1)
             if i == 0:

@@ -10,10 +10,12 @@ gives float32 results, with or without ``jax_enable_x64``).
 """
 from __future__ import annotations
 
+import re
+
 from ..expr import Broadcast, Const, Expr, Func, Identity, Transpose
 from ..functions import Spelling, lookup, spelled
 from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, hoisted_snippet as _hoisted, kind,
-                    snippet as _snippet)
+                    snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -27,6 +29,8 @@ HELPERS: dict[str, str] = {
     e = jnp.exp(z - top)
     total = e.sum(axis=axis)
     return e / total, top + jnp.log(total)''',
+    "_jnp": "_jnp = jnp  # a parameter is called jnp: the functions reach it as _jnp",
+    "_jax": "_jax = jax  # a parameter is called jax: the functions reach it as _jax",
     "_expect_shape": '''def _expect_shape(array, name, expected):
     shape = jnp.shape(array)
     if len(shape) != len(expected) or any(e is not None and s != e
@@ -59,6 +63,8 @@ SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling i
     "softmax": spelled("jax.nn.softmax({0}, axis=0)"),
     "softmax_all": spelled("jax.nn.softmax({0}, axis=None)"),
     "logsumexp": lambda args, params: f"jax.nn.logsumexp({args[0]}, axis={params[0]})",
+    "kron": spelled("jnp.kron({0}, {1})"),
+    "vec": spelled("jnp.ravel({0}, order='F')"),
 }.items()}
 
 
@@ -67,15 +73,19 @@ class JaxPrinter(NumpyPrinter):
 
     accumulates = False
     in_place_ufuncs: dict[str, str] = {}
-    np = "jnp"
+    module = "jnp"
     imports = "import jax\nimport jax.numpy as jnp"
     helper_sources = HELPERS
     like = None   # the argument whose dtype (and device) constants take; set by spell()
+    jax = "jax"   # jax itself (for jax.nn), or its alias where a parameter is called jax
 
     def spell(self, program, names) -> list[str]:
         # the argument whose dtype the constants take: an array, or else the first scalar
         arrays = [p for p in program.parameters if p.kind != "scalar"]
         self.like = (arrays or program.parameters or [None])[0]
+        self.jax = "_jax" if "jax" in names.values() else "jax"
+        if self.jax != "jax":
+            self.helpers.add("_jax")
         return super().spell(program, names)
 
     def dtype_of_arguments(self) -> str:
@@ -84,23 +94,25 @@ class JaxPrinter(NumpyPrinter):
         like = self.name(self.like)
         # a scalar argument may be a Python float, which has no dtype
         return f", dtype={like}.dtype" if self.like.kind != "scalar" \
-            else f", dtype=jnp.result_type({like})"
+            else f", dtype={self.np}.result_type({like})"
 
     def statement(self, s) -> list[str]:
         if s.op == "assign" and isinstance(s.expr, Const):
             # a constant result (a gradient that is 0) is an array all the same
             number = self.number(s.expr.value)[0]
-            return [f"{self.name(s.target)} = jnp.asarray({number}{self.dtype_of_arguments()})"]
+            return [f"{self.name(s.target)} = {self.np}.asarray({number}"
+                    f"{self.dtype_of_arguments()})"]
         return super().statement(s)
 
     def in_place_operand(self, e: Expr, bound) -> Expr | None:
         return None   # JAX arrays are immutable
 
     def value(self, code: str) -> str:
-        return f"jnp.asarray({code})"   # a 0-d array, also where every argument is a float
+        return f"{self.np}.asarray({code})"   # a 0-d array, also where every argument is a float
 
     def spelling(self, e: Func, args: list[str]) -> str:
-        return SPELLINGS[e.op](args, e.params)
+        spelling = spelled_in(SPELLINGS, e, "JAX")(args, e.params)
+        return spelling if self.jax == "jax" else re.sub(r"\bjax\.", f"{self.jax}.", spelling)
 
     def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
         # X.T @ v as v @ X, and r @ X.T as X @ r: XLA on a CPU copies a transposed operand
@@ -123,18 +135,20 @@ class JaxPrinter(NumpyPrinter):
             and index not in scaled
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        return f"jnp.eye({self.number(e.shape[0])[0]}{self.dtype_of_arguments()})", ATOM
+        if e.is_scalar:
+            return super()._print_Identity(e)
+        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.dtype_of_arguments()})", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if inner.is_scalar:
             # the fill's own dtype: a Python number is weakly typed, so float32 stays float32
-            return f"jnp.full({shape}, {self.code(inner)})", ATOM
+            return f"{self.np}.full({shape}, {self.code(inner)})", ATOM
         target = kind(e)
         operand = self.aligned(inner, target, ATOM) if target == "matrix" \
             else self.wrap(inner, ATOM)
-        return f"jnp.broadcast_to({operand}, {shape})", ATOM
+        return f"{self.np}.broadcast_to({operand}, {shape})", ATOM
 
 
 def snippet(*args, **kwargs) -> str:

@@ -63,7 +63,8 @@ class LatexPrinter(Printer):
     def spelling(self, e: Func) -> str:
         if e.name == "inv":
             return e.op.latex([self.wrap(e.arg, ATOM)], e.params)
-        return e.op.latex([self.print(a) for a in e.args], e.params)
+        return e.op.latex([self.wrap(a, MUL) if e.op.infix else self.print(a) for a in e.args],
+                          e.params)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv":

@@ -18,7 +18,8 @@ from ..functions import Spelling, lookup, spelled
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var
 from ..program.lower import divisor as divisor_of, multiply_first
-from .numpy import EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting
+from .numpy import (EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting,
+                    spelled_in)
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 HALF = sympy.Rational(1, 2)
@@ -149,6 +150,8 @@ SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling i
     "softmax_all": spelled("softmax_all_({0})"),
     "logsumexp": lambda args, params: f"logsumexp_({args[0]})" if params == (None,)
     else f"logsumexp_columns_({args[0]})",
+    "kron": spelled("kron({0}, {1})"),
+    "vec": spelled("reshape({0}, [], 1)"),
 }.items()}
 
 
@@ -427,7 +430,7 @@ class MatlabPrinter:
         if e.name == "norm":
             vector = arg.shape[0] == 1 or arg.shape[1] == 1
             return (f"norm({args[0]})" if vector else f"norm({args[0]}, 'fro')"), ATOM
-        spelling = SPELLINGS[e.op](args, e.params)
+        spelling = spelled_in(SPELLINGS, e, "MATLAB")(args, e.params)
         self.helpers.update(h for h in HELPERS if h + "(" in spelling)
         return spelling, ATOM
 
@@ -496,8 +499,13 @@ def _reserved(pnames: dict[str, str], gradients: dict[str, Expr]) -> set[str]:
 
 
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
-            notes: list[str], definitions: dict[str, Expr] | None = None) -> str:
+            notes: list[str], definitions: dict[str, Expr] | None = None,
+            directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
+            hessians: dict[str, Expr] | None = None) -> str:
     """The function file of SPEC section 4: value_and_grad, then grad_X and the helpers."""
+    if hvps:
+        raise DeriveError("second-order code (hvp, hessian_X) is not written for MATLAB yet: "
+                          "use --format numpy, jax or torch")
     printer = MatlabPrinter()
     names = parameter_names(parameters)
     reserved = _reserved(names, gradients)
@@ -530,8 +538,9 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     (a MATLAB file shows one function; the per-call one is its local function)."""
     printer = MatlabPrinter()
     names = parameter_names(parameters)
+    dimensions = {str(d) for p in parameters for d in p.shape if not d.is_Integer}
     plan = hoisting(parameters, wrt, value, gradients, definitions, printer, names,
-                    _reserved(names, gradients))
+                    _reserved(names, gradients) | dimensions, dimensions - RESERVED)
     per_call = plan.per_call
     prepare_body = (plan.prepare or plan.data_checks).body()
     dim_lines = []

@@ -10,6 +10,7 @@ the dimensions allow; diagonal and identity matrices are never built.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import sympy
@@ -29,12 +30,15 @@ from ..program.statements import dimensions_of, kind_of_shape
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
 DEFAULT_DIMENSION = 100
-# Names the snippet itself uses: a parameter of the same name gets a trailing underscore.
-# (the same for every Python target: jax, jnp and torch too, so that all of them take
-# the same parameter names)
-SNIPPET_NAMES = frozenset({"np", "jax", "jnp", "torch", "value", "prepared", "float", "ValueError",
-                           *NUMPY_HELPERS, "_expect_shape"})
-FUNCTION_NAMES = frozenset({"value_and_grad", "prepare"})
+# Names a parameter cannot take (it gets a trailing underscore, as a keyword does): the
+# tuple hoisted code passes, and the helpers. Any other name of the formula is the
+# parameter's, as SPEC section 4 says: an output or temporary of the same name is named
+# otherwise; where a parameter is called np the functions reach NumPy as _np, and where
+# one is called float the value is converted with np.float64.
+SNIPPET_NAMES = frozenset({"prepared", "_np", *NUMPY_HELPERS, "_expect_shape"})
+# Names no temporary takes.
+OTHER_NAMES = frozenset({"value_and_grad", "prepare", "value", "float", "np"})
+_NP_ALIAS = "_np = np  # a parameter is called np: the functions reach NumPy as _np"
 
 
 def kind(e: Expr) -> str:
@@ -70,12 +74,12 @@ class NumpyPrinter:
     accumulates = True   # t = a; t += b on a fresh array
     # What the other targets (printing/jax.py, torch.py) spell differently: the module the
     # array functions come from, the snippet's imports, and the helpers it may define.
-    np = "np"
+    module = "np"
     imports = "import numpy as np"
-    helper_sources = {**NUMPY_HELPERS, "_expect_shape": _EXPECT_SHAPE}
+    helper_sources = {**NUMPY_HELPERS, "_expect_shape": _EXPECT_SHAPE, "_np": _NP_ALIAS}
     # Elementwise functions NumPy can write into the array they read: op name -> ufunc.
-    in_place_ufuncs = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "abs": "np.abs",
-                       "sin": "np.sin", "cos": "np.cos", "sign": "np.sign"}
+    in_place_ufuncs = {"exp": "exp", "log": "log", "tanh": "tanh", "abs": "abs", "sin": "sin",
+                       "cos": "cos", "sign": "sign"}
 
     def __init__(self) -> None:
         self.helpers: set[str] = set()
@@ -85,6 +89,8 @@ class NumpyPrinter:
         self.dims_used: set = set()       # the dimension symbols spelled
         self.root: Expr | None = None
         self.recorded: list[Var] | None = None   # a dry run: the variables named
+        self.to_float = "float"
+        self.np = "np"
 
     # ------------------------------------------------------------ what the passes ask
     def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
@@ -132,6 +138,12 @@ class NumpyPrinter:
         """The lines of a function body (without the return)."""
         self.bound, self.names, self.dims_used = program.bound, names, set()
         self.dim_vars = program.dims
+        in_scope = set(names.values())
+        # NumPy and the builtin float, unless a parameter (or a prepared value) has their name
+        self.np = f"_{self.module}" if self.module in in_scope else self.module
+        if self.np != self.module:
+            self.helpers.add(self.np)
+        self.to_float = f"{self.np}.float64" if "float" in in_scope else "float"
         body: list[str] = []
         dims: list[str] = []
         checks: list[str] = []
@@ -188,7 +200,7 @@ class NumpyPrinter:
     def in_place(self, s: Statement) -> str:
         e, x = s.expr, self.name(self.bound[s.in_place])
         if isinstance(e, Func):
-            return f"{self.in_place_ufuncs[e.name]}({x}, out={x})"
+            return f"{self.np}.{self.in_place_ufuncs[e.name]}({x}, out={x})"
         if isinstance(e, Power):
             p = e.exponent.value
             if p < 0:
@@ -199,7 +211,7 @@ class NumpyPrinter:
 
     def value(self, code: str) -> str:
         """The cost as the target returns it: a float in NumPy."""
-        return f"float({code})"
+        return f"{self.to_float}({code})"
 
     def vdot(self, a: Expr, b: Expr) -> str:
         """The sum of the products of the entries of a and b (same shape)."""
@@ -284,13 +296,15 @@ class NumpyPrinter:
         return parts[0] if len(parts) == 1 else f"({', '.join(parts)})"
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
+        if e.is_scalar:
+            return "1.0", ATOM   # eye(1) is the number 1 (an array (1, 1) is no float)
         return f"{self.np}.eye({self.number(e.shape[0])[0]})", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if inner.is_scalar:
-            return f"{self.np}.full({shape}, {self.code(inner)}, dtype=float)", ATOM
+            return f"{self.np}.full({shape}, {self.code(inner)}, dtype={self.np}.float64)", ATOM
         target = kind(e)
         operand = self.aligned(inner, target, ATOM) if target == "matrix" \
             else self.wrap(inner, ATOM)
@@ -442,11 +456,27 @@ class NumpyPrinter:
         # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
         args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
                 else self.code(a) for a in e.args]
-        spelling = self.spelling(e, args)
+        # the rule's template with the module's name here, the arguments put in after
+        marks = [f"\x00{i}\x00" for i in range(len(args))]
+        spelling = self.spelling(e, marks)
         for helper in self.helper_sources:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
+        if self.np != self.module:
+            spelling = re.sub(rf"\b{self.module}\.", f"{self.np}.", spelling)
+        for mark, arg in zip(marks, args):
+            spelling = spelling.replace(mark, arg)
         return spelling, ATOM
+
+
+def spelled_in(table: dict, e: Func, language: str):
+    """The spelling of e's operation in another target's table, or a refusal: a function
+    made from a SymPy expression is spelled for NumPy only."""
+    if e.op not in table:
+        shown = e.op.text(["x"] * len(e.args), e.params)
+        raise DeriveError(f"the function {shown[:60]} (from SymPy) has no {language} "
+                          "spelling: use --format numpy")
+    return table[e.op]
 
 
 def _negative(term: Expr) -> bool:
@@ -554,11 +584,12 @@ def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str]
     for v in list((inputs or {}).values()) + list(program.dims.values()):
         if v.role == "prepared":
             names[v] = v.hint   # allocated by the caller, who reserved them
-        elif v not in names:
-            names[v] = namer.exact(v.hint, "_dim")
     for v in program.returns:
         if v.reuses is None:
             names[v] = namer.exact(v.hint)
+    for v in program.dims.values():
+        if v not in names:
+            names[v] = namer.exact(v.hint, "_dim")
     for s in program.statements:
         for v in s.targets:
             if v.storage is v and v not in names:
@@ -568,7 +599,7 @@ def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str]
 
 def _reserved(pnames: dict[str, str]) -> set[str]:
     """Names no temporary may take: the snippet's own, every parameter's, every function's."""
-    return set(SNIPPET_NAMES | FUNCTION_NAMES) | set(pnames.values())
+    return set(SNIPPET_NAMES | OTHER_NAMES) | set(pnames.values())
 
 
 def _definition_hints(definitions: dict[str, Expr] | None) -> dict[Expr, str]:
@@ -607,10 +638,12 @@ def _helpers(printer: NumpyPrinter) -> list[str]:
 @deep
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
             notes: list[str], definitions: dict[str, Expr] | None = None,
-            printer: NumpyPrinter | None = None) -> str:
-    """The whole program of SPEC section 4 (for NumPy, or the target ``printer`` spells)."""
+            directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
+            hessians: dict[str, Expr] | None = None, printer: NumpyPrinter | None = None) -> str:
+    """The whole program of SPEC section 4 (with ``hvps``, its second order too), in NumPy or
+    in the language ``printer`` spells."""
     printer = printer or NumpyPrinter()
-    pnames = parameter_names(parameters)
+    pnames = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(pnames)
     hints = _definition_hints(definitions)
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
@@ -627,7 +660,48 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             f"grad_{name}", signature, one.body(), one.returned,
             _docstring(f"Gradient of F with respect to {name}.", source, parameters, pnames, notes,
                        f"dF/d{name}, shaped like {name}")))
+    if hvps:
+        functions += _second_order_functions(printer, source, parameters, pnames, reserved, hints,
+                                             notes, outputs, list(directions), hvps,
+                                             hessians or {})
     return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
+
+
+def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list[Symbol],
+                            pnames: dict[str, str], reserved: set[str], hints: dict[Expr, str],
+                            notes: list[str], first: list[Output], directions: list[Symbol],
+                            hvps: dict[str, Expr], hessians: dict[str, Expr]) -> list[str]:
+    """hvp(..., d_X, ...), value_grad_hvp(...) and hessian_X(...): the same programs, with the
+    directions as extra parameters and the products (or Hessians) as extra outputs."""
+    both = list(parameters) + directions
+    extra = tuple(f"{pnames[d.name]}: the direction of {name}, shaped like {name}"
+                  for d, name in zip(directions, hvps))
+    products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
+    returned = ", ".join(o.name for o in products)
+    together = ", ".join(o.name for o in first + products)
+    alone = _Function(printer, both, products, reserved, pnames, hints=hints)
+    shared = _Function(printer, both, first + products, reserved, pnames, hints=hints)
+    signature = ", ".join(alone.signature)
+    functions = [
+        _function("hvp", signature, alone.body(), alone.returned,
+                  _docstring("Hessian-vector product: the derivative of the gradients along the "
+                             "directions.", source, parameters, pnames, notes,
+                             f"({returned})" if len(products) > 1 else
+                             f"{returned}, shaped like {next(iter(hvps))}", extra)),
+        _function("value_grad_hvp", signature, shared.body(), shared.returned,
+                  _docstring("Value, gradients and Hessian-vector products, sharing the work.",
+                             source, parameters, pnames, notes, f"({together})", extra))]
+    direction_of = dict(zip(hvps, directions))
+    for name, hessian in hessians.items():
+        remark = (f"It acts on {name}.reshape(-1, order='F'), the columns of {name} stacked.",) \
+            if kind(direction_of[name]) == "matrix" else ()
+        one = _Function(printer, parameters, [Output(f"hessian_{name}", hessian)], reserved,
+                        pnames, hints=hints)
+        functions.append(_function(
+            f"hessian_{name}", ", ".join(one.signature), one.body(), one.returned,
+            _docstring(f"Hessian of F with respect to {name}.", source, parameters, pnames,
+                       notes, "a number" if hessian.is_scalar else "a matrix", remarks=remark)))
+    return functions
 
 
 @dataclass
@@ -645,8 +719,11 @@ class Hoisting:
 
 def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: dict[str, Expr],
              definitions: dict[str, Expr] | None, printer, pnames: dict[str, str],
-             reserved: set[str]) -> Hoisting:
-    """What prepare() computes once, and the per-call program that reads it (any target)."""
+             reserved: set[str], kept: set[str]) -> Hoisting:
+    """What prepare() computes once, and the per-call program that reads it (any target).
+
+    ``reserved``: names nothing prepared may take; ``kept``: the formula's dimensions that
+    keep their names where they are read (those the snippet does not need itself)."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
     # the gradients in the order of --wrt, as value_and_grad of the plain snippet returns them
@@ -664,6 +741,7 @@ def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: d
     for node in reached:
         if node not in prepared:
             needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
+    # prepared values are named p1, p2, ... past every name and dimension of the formula
     namer = Namer(reserved)
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
@@ -677,7 +755,8 @@ def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: d
     for d in sorted(needed, key=str):
         if any(d in s.shape for s in data):
             dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
-    reserved = set(namer.taken)
+    # a dimension keeps its name where it is read, unless the snippet needs that name
+    reserved = set(namer.taken) - kept
     hints = _definition_hints(definitions)
     per_call = _Function(printer, variables, outputs, reserved, pnames,
                          inputs=prepared_vars,
@@ -699,8 +778,9 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
     printer = printer or NumpyPrinter()
     pnames = parameter_names(parameters)
+    dimensions = {str(d) for p in parameters for d in p.shape if not d.is_Integer}
     plan = hoisting(parameters, wrt, value, gradients, definitions, printer, pnames,
-                    _reserved(pnames))
+                    _reserved(pnames) | dimensions, dimensions - SNIPPET_NAMES - OTHER_NAMES)
     variables, data, outputs, per_call = plan.variables, plan.data, plan.outputs, plan.per_call
     prepare_body = (plan.prepare or plan.data_checks).body()
     dim_lines = [f"{v.hint} = {_dim_source(d, data, pnames)}" for d, v in plan.dim_vars.items()]

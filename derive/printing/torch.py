@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from ..expr import Broadcast, Const, Expr, Func, Identity, Power
 from ..functions import Spelling, lookup, spelled
-from .numpy import ATOM, POWER, NumpyPrinter, hoisted_snippet as _hoisted, kind, snippet as _snippet
+from .numpy import (ATOM, POWER, NumpyPrinter, hoisted_snippet as _hoisted, kind,
+                    snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -27,6 +28,9 @@ HELPERS: dict[str, str] = {
     return torch.logaddexp(z, torch.zeros_like(z))''',
     "_step": '''def _step(z):
     return (z > 0).to(z.dtype)''',
+    "_vec": '''def _vec(z):
+    # the columns stacked (column-major), as vec(X) of the Hessian of a matrix variable
+    return z.t().reshape(-1)''',
     "_softmax_all": '''def _softmax_all(z):
     # softmax over all entries, shifted by the maximum
     return torch.softmax(z.reshape(-1), 0).reshape(z.shape)''',
@@ -36,6 +40,7 @@ HELPERS: dict[str, str] = {
     e = torch.exp(z - top)
     total = e.sum() if axis is None else e.sum(dim=axis)
     return e / total, top + torch.log(total)''',
+    "_torch": "_torch = torch  # a parameter is called torch: the functions reach it as _torch",
     "_expect_shape": '''def _expect_shape(array, name, expected):
     shape = tuple(array.shape)
     if len(shape) != len(expected) or any(e is not None and s != e
@@ -69,19 +74,18 @@ SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling i
     "softmax_all": spelled("_softmax_all({0})"),
     "logsumexp": lambda args, params: f"torch.logsumexp(torch.flatten({args[0]}), 0)"
     if params == (None,) else f"torch.logsumexp({args[0]}, 0)",
+    "kron": spelled("torch.kron({0}, {1})"),
+    "vec": spelled("_vec({0})"),
 }.items()}
 
 
 class TorchPrinter(NumpyPrinter):
     """The NumPy printer's program in ``torch``, in place where the program allows."""
 
-    np = "torch"
+    module = "torch"
     imports = "import torch"
     helper_sources = HELPERS
     like = None   # the argument whose dtype (and device) constants take; set by spell()
-    in_place_ufuncs = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh",
-                       "abs": "torch.abs", "sin": "torch.sin", "cos": "torch.cos",
-                       "sign": "torch.sign"}
 
     def spell(self, program, names) -> list[str]:
         # the argument whose dtype and device the scalars and constants take: an array, or
@@ -89,11 +93,11 @@ class TorchPrinter(NumpyPrinter):
         arrays = [p for p in program.parameters if p.kind != "scalar"]
         self.like = (arrays or program.parameters or [None])[0]
         body = super().spell(program, names)
-        scalars = [f"{self.name(p)} = torch.as_tensor({self.name(p)}"
+        scalars = [f"{self.name(p)} = {self.np}.as_tensor({self.name(p)}"
                    f"{'' if p is self.like else self.placed()})"
                    for p in program.parameters if p.kind == "scalar" and p.role == "parameter"]
         lines = scalars + body
-        return ["with torch.no_grad():"] + ["    " + line for line in lines] if lines else []
+        return [f"with {self.np}.no_grad():"] + ["    " + line for line in lines] if lines else []
 
     def placed(self) -> str:
         """The dtype and device of the arguments, as keyword arguments of a constructor."""
@@ -108,23 +112,23 @@ class TorchPrinter(NumpyPrinter):
     def vdot(self, a: Expr, b: Expr) -> str:
         # torch.vdot takes vectors only; tensordot contracts matrices without a product array
         if a == b and not self.is_bound(a):
-            return f"torch.sum(torch.square({self.code(a)}))"   # a computed once
-        how = {"scalar": "torch.mul", "col": "torch.dot", "row": "torch.dot"}.get(kind(a))
+            return f"{self.np}.sum({self.np}.square({self.code(a)}))"   # a computed once
+        how = {"scalar": "mul", "col": "dot", "row": "dot"}.get(kind(a))
         if how is None:
-            return f"torch.tensordot({self.code(a)}, {self.code(b)}, dims=2)"
-        return f"{how}({self.code(a)}, {self.code(b)})"
+            return f"{self.np}.tensordot({self.code(a)}, {self.code(b)}, dims=2)"
+        return f"{self.np}.{how}({self.code(a)}, {self.code(b)})"
 
     def spelling(self, e: Func, args: list[str]) -> str:
         # a number argument becomes a tensor: torch's functions take tensors only
-        args = [f"torch.tensor({text}{self.placed()})" if isinstance(a, Const) else text
+        args = [f"{self.np}.tensor({text}{self.placed()})" if isinstance(a, Const) else text
                 for a, text in zip(e.args, args)]
-        return SPELLINGS[e.op](args, e.params)
+        return spelled_in(SPELLINGS, e, "PyTorch")(args, e.params)
 
     def statement(self, s) -> list[str]:
         if s.op == "assign" and isinstance(s.expr, Const):
             # a constant result (a gradient that is 0) is a tensor all the same
             number = self.number(s.expr.value)[0]
-            return [f"{self.name(s.target)} = torch.tensor({number}{self.placed()})"]
+            return [f"{self.name(s.target)} = {self.np}.tensor({number}{self.placed()})"]
         return super().statement(s)
 
     def _print_Power(self, e: Power) -> tuple[str, int]:
@@ -133,14 +137,16 @@ class TorchPrinter(NumpyPrinter):
         return super()._print_Power(e)
 
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        return f"torch.eye({self.number(e.shape[0])[0]}{self.placed()})", ATOM
+        if e.is_scalar:
+            return super()._print_Identity(e)
+        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.placed()})", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if isinstance(inner, Const):
             size = shape if shape.startswith("(") else f"({shape},)"
-            return f"torch.full({size}, {self.code(inner)}{self.placed()})", ATOM
+            return f"{self.np}.full({size}, {self.code(inner)}{self.placed()})", ATOM
         target = kind(e)
         operand = self.aligned(inner, target, ATOM) if target == "matrix" \
             else self.wrap(inner, ATOM)

@@ -1,0 +1,378 @@
+"""Second order: Hessian-vector products and Hessians, forward over reverse in closed form.
+
+The gradient is an expression in derive's own node language, so it can be
+differentiated again by the same backprop. Along directions d_X (new symbols of
+the variables' shapes) the Hessian-vector product is the gradient, with respect
+to each variable, of the scalar
+
+    s = sum over X of sum(grad_X .* d_X),
+
+the derivative of the gradient along the directions. Every VJP rule builds its
+result with the simplifying constructors out of nodes that have VJP rules
+themselves, so the second pass needs no new rules (the derivative of step and
+sign is 0, and the subgradient notes carry over).
+
+The Hessian of a scalar or vector x is read off its product, which is linear in
+d_x, by a few rules over the canonical forms (``M d`` is M, ``a .* (M d)`` is
+diag(a) M, ``v (u^T d)`` is v u^T, ``sum(d)`` is 1^T); for a matrix X, acting on
+vec(X), by vec(L D R) = (R^T ⊗ L) vec(D) and vec(a .* D) = diag(vec(a)) vec(D).
+Anything else (a transpose of the direction, a broadcast bias) is refused. Two
+forms come out: one to read, with diag(a) kept as a factor, and one to compute,
+where diag(a) M is a .* M and no diagonal matrix is built.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterable
+
+from .api import Derivation, gradient
+from .backprop import Backprop, backprop
+from .errors import DeriveError
+from .expr import (Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared,
+                   Sum, Symbol, Transpose, TooLarge, add, broadcast, depends_on, hadamard, is_zero,
+                   mul, ones, postorder, summation, transpose, zeros)
+from .functions import apply, lookup
+
+
+def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
+    """``d_X`` for each variable X, lengthened with ``_`` until no name of the formula has it."""
+    used = set(taken)
+    names = {}
+    for name in wrt:
+        names[name] = fresh_name(f"d_{name}", used)
+        used.add(names[name])
+    return names
+
+
+def fresh_name(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _inner(a: Expr, b: Expr) -> Expr:
+    """The inner product of two arrays of one shape: a^T b for vectors, else sum(a .* b)."""
+    return mul(transpose(a), b) if a.shape[1] == 1 else summation(hadamard(a, b), None)
+
+
+def _taken_names(formula) -> set[str]:
+    return {s.name for s in formula.symbols} | set(formula.definitions)
+
+
+def hessian_vector_products(result: Backprop, directions: dict[str, Symbol]) -> Backprop:
+    """The second backprop: its gradients are the Hessian-vector products, one per variable."""
+    s = add(*[_inner(result.gradients[v.name], directions[v.name]) for v in result.wrt])
+    return backprop(s, result.wrt)
+
+
+def tangent(e: Expr, variables: list[Symbol], directions: dict[str, Symbol],
+            cotangent: str) -> Expr:
+    """The derivative of ``e`` along the directions (forward mode), by two reverse passes.
+
+    With u a cotangent of e's shape, the VJP v_X(u) = grad_X sum(e .* u) is linear in
+    u, and the tangent J d = grad_u sum over X of sum(v_X(u) .* d_X): no forward rule
+    is needed beside the VJPs. ``cotangent`` names u: a name the formula does not use.
+    """
+    names = frozenset(v.name for v in variables)
+    if not depends_on(e, names):
+        return zeros(e.shape)
+    u = Symbol(cotangent, e.shape)
+    first = backprop(_inner(e, u), variables)
+    pulled = add(*[_inner(first.gradients[v.name], directions[v.name]) for v in variables])
+    return backprop(pulled, [u]).gradients[u.name]
+
+
+# ---------------------------------------------------------------- reading the Hessian off
+
+
+class NotReadable(Exception):
+    """The product is not in a form the rules read a matrix off."""
+
+
+def _display_diagonal(a: Expr, m: Expr) -> Expr:
+    # Shared keeps diag(a) a factor of the product, as the Matrix Cookbook writes it.
+    return mul(Shared(apply("diag", a)), m)
+
+
+def _code_diagonal(a: Expr, m: Expr) -> Expr:
+    # diag(a) M is a .* M: each row of M scaled, no diagonal matrix built. A product of
+    # vectors a is one vector first (Shared), not a pass over M per factor.
+    if isinstance(m, Identity):
+        return apply("diag", a)
+    return hadamard(Shared(a) if isinstance(a, Hadamard) else a, m)
+
+
+class _Reader:
+    """M with e = M d, for a column (or scalar) e linear in the column (or scalar) d."""
+
+    def __init__(self, d: Symbol, diagonal: Callable[[Expr, Expr], Expr]) -> None:
+        self.d = d
+        self.n = d.shape[0]
+        self.diagonal = diagonal
+        self.memo: dict[Expr, bool] = {}
+
+    def depends(self, e: Expr) -> bool:
+        return depends_on(e, frozenset((self.d.name,)), self.memo)
+
+    def matrix(self, e: Expr) -> Expr:
+        rows = e.shape[0]
+        if e.shape[1] != 1:
+            raise NotReadable(e)
+        if e == self.d:
+            return Identity(self.n) if self.n != 1 else Const(ONE)
+        if not self.depends(e):
+            if is_zero(e):
+                return zeros((rows, self.n))
+            raise NotReadable(e)     # not linear: a constant term
+        if isinstance(e, Add):
+            return self.terms([t if t.shape == e.shape else Broadcast(t, e.shape)
+                               for t in e.terms])
+        if isinstance(e, Broadcast) and e.arg.is_scalar:
+            return mul(ones((rows, ONE)), self.matrix(e.arg))
+        if isinstance(e, MatMul):
+            return self.product(e)
+        if isinstance(e, Hadamard):
+            return self.terms([e])
+        if isinstance(e, Transpose) and isinstance(e.arg, (Add, Hadamard)):
+            rebuilt = add if isinstance(e.arg, Add) else hadamard
+            pushed = rebuilt(*[transpose(t) for t in e.arg.children])
+            if not isinstance(pushed, Transpose):
+                return self.matrix(pushed)
+        if isinstance(e, Sum) and e.axis is None and e.arg.shape[1] == 1:
+            if isinstance(e.arg, Hadamard):         # sum(a .* F) = a^T F
+                inside, others = self.split(e.arg)
+                return mul(transpose(hadamard(*others)), self.matrix(inside))
+            return mul(ones((ONE, e.arg.shape[0])), self.matrix(e.arg))   # sum(F) = 1^T F
+        raise NotReadable(e)
+
+    def terms(self, terms: list[Expr]) -> Expr:
+        """The matrix of a sum; a .* F + b .* F is one diag(a + b) M_F."""
+        weights: dict[Expr, list[tuple[Expr, Expr]]] = {}   # F -> (c, a) of each c a .* F
+        others = []
+        for t in terms:
+            scale, body = Const(ONE), t
+            if isinstance(t, MatMul) and len(t.chain) == 1:
+                scale, body = mul(Const(t.coeff), *t.scalars), t.chain[0]
+            if isinstance(body, Hadamard):
+                inside, rest = self.split(body)
+                weights.setdefault(inside, []).append((scale, hadamard(*rest)))
+            else:
+                others.append(t)
+        diagonals = []
+        for f, pairs in weights.items():
+            if len(pairs) == 1:      # the scale stays outside: -diag(s) V^T ..., not diag(-s)
+                (scale, a), = pairs
+                diagonals.append(mul(scale, self.weighted(a, f)))
+            else:
+                diagonals.append(self.weighted(add(*[mul(scale, a) for scale, a in pairs]), f))
+        return add(*[self.matrix(t) for t in others], *diagonals)
+
+    def weighted(self, a: Expr, f: Expr) -> Expr:
+        """The matrix of a .* F: diag(a) M_F."""
+        return self.diagonal(a, self.matrix(f))
+
+    def split(self, e: Hadamard) -> tuple[Expr, list[Expr]]:
+        """(the factor linear in d, the others) of a .* F."""
+        inside = [f for f in e.factors if self.depends(f)]
+        if len(inside) != 1 or inside[0].shape != e.shape:
+            raise NotReadable(e)
+        return inside[0], [f for f in e.factors if f is not inside[0]]
+
+    def product(self, e: MatMul) -> Expr:
+        inside = [i for i, f in enumerate(e.factors) if self.depends(f)]
+        if len(inside) != 1:
+            raise NotReadable(e)
+        f = e.factors[inside[0]]
+        others = e.factors[:inside[0]] + e.factors[inside[0] + 1:]
+        scale = Const(e.coeff)
+        if f.is_scalar:                      # v (u^T d) = (v u^T) d
+            return mul(scale, *others, self.matrix(f))
+        chain = list(e.chain)
+        k = chain.index(f)
+        scalars = e.scalars
+        if k == len(chain) - 1:              # P F: P times the matrix of F
+            return mul(scale, *scalars, *chain[:-1], self.matrix(f))
+        if k == 0 and e.is_scalar:           # r^T Q, a number: Q^T r
+            return mul(scale, *scalars, transpose(mul(*chain[1:])), self.matrix(transpose(f)))
+        raise NotReadable(e)
+
+
+def vector_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
+    """(to read, to compute): the Hessian of a scalar or vector variable, from its product."""
+    return (_Reader(d, _display_diagonal).matrix(product),
+            _Reader(d, _code_diagonal).matrix(product))
+
+
+class _VecReader(_Reader):
+    """K with vec(e) = K vec(d), for a matrix e linear in the matrix d (columns stacked):
+    vec(L F R) = (R^T ⊗ L) vec(F), vec(a .* F) = diag(vec(a)) vec(F)."""
+
+    def matrix(self, e: Expr) -> Expr:
+        rows, cols = self.d.shape
+        if e == self.d:
+            return Identity(rows * cols)
+        if not self.depends(e):
+            if is_zero(e):
+                return zeros((e.shape[0] * e.shape[1], rows * cols))
+            raise NotReadable(e)
+        if isinstance(e, Add) and all(t.shape == e.shape for t in e.terms):
+            return self.terms(list(e.terms))
+        if isinstance(e, Hadamard):
+            return self.terms([e])
+        if isinstance(e, MatMul):
+            inside = [f for f in e.factors if self.depends(f)]
+            if len(inside) != 1 or inside[0].is_scalar:
+                raise NotReadable(e)
+            f = inside[0]
+            chain = list(e.chain)
+            k = chain.index(f)
+            left = mul(*chain[:k]) if k else Identity(f.shape[0])
+            right = transpose(mul(*chain[k + 1:])) if k + 1 < len(chain) else Identity(f.shape[1])
+            return mul(Const(e.coeff), *e.scalars, _kron(right, left), self.matrix(f))
+        raise NotReadable(e)
+
+    def weighted(self, a: Expr, f: Expr) -> Expr:
+        return self.diagonal(apply("vec", broadcast(a, f.shape)), self.matrix(f))
+
+
+def kronecker_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
+    """(to read, to compute): the Hessian of a matrix variable, acting on vec(X)."""
+    return (_VecReader(d, _display_diagonal).matrix(product),
+            _VecReader(d, _code_diagonal).matrix(product))
+
+
+def _kron(a: Expr, b: Expr) -> Expr:
+    if isinstance(a, Identity) and isinstance(b, Identity):
+        return Identity(a.shape[0] * b.shape[0])
+    return Func(lookup("kron"), (a, b), (), (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
+
+
+# ---------------------------------------------------------------- the derivations
+
+
+@dataclass
+class SecondOrder(Derivation):
+    """A Derivation with the Hessian-vector products (and, for derive.hessian, the Hessian)."""
+    directions: dict[str, Symbol] = field(default_factory=dict)
+    second: Backprop | None = field(default=None, repr=False)
+    # variable -> (the form to read, the form to compute); empty for derive.hvp
+    hessians: dict[str, tuple[Expr, Expr]] = field(default_factory=dict)
+
+    @property
+    def hvps(self) -> dict[str, Expr]:
+        return self.second.gradients
+
+    @property
+    def subgradients(self) -> list[str]:
+        notes = list(self.result.subgradients)
+        return notes + [n for n in self.second.subgradients if n not in notes]
+
+    @property
+    def notes(self) -> list[str]:
+        # A matrix variable's Hessian acts on vec(X), as in the Matrix Cookbook.
+        return super().notes + [f"hess_{n} acts on vec({n}), the columns of {n} stacked"
+                                    for n in self.hessians if self.directions[n].shape[1] != 1]
+
+    @cached_property
+    def text(self) -> str:
+        from .printing.text import to_text
+        if self.hessians:
+            return "\n".join(f"hess_{n} = {to_text(shown)}"
+                             for n, (shown, _) in self.hessians.items())
+        return "\n".join(f"hvp_{n} = {to_text(h)}" for n, h in self.hvps.items())
+
+    @cached_property
+    def latex(self) -> str:
+        from .printing.latex import latex_name, to_latex
+        if self.hessians:
+            return "\n".join(rf"\nabla^2_{{{latex_name(n)}}} F = {to_latex(shown)}"
+                             for n, (shown, _) in self.hessians.items())
+        return "\n".join(self.hvp_latex(n) for n in self.hvps)
+
+    def hvp_latex(self, name: str) -> str:
+        """The LaTeX equation of one product: the whole Hessian's, restricted to ``name``."""
+        from .printing.latex import latex_name, to_latex
+        product = to_latex(self.hvps[name])
+        return rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}} = {product}"
+
+    def _more_code(self) -> dict:
+        # hvp(..., d_X), value_grad_hvp(...) and hessian_X(...) in the code of every target
+        return {"directions": [self.directions[n] for n in self.wrt], "hvps": self.hvps,
+                "hessians": {n: code for n, (_, code) in self.hessians.items()}}
+
+    def function(self) -> Callable:
+        """hessian_X(...) for derive.hessian, else hvp(..., d_X, ...)."""
+        namespace = self.namespace()
+        if self.hessians:
+            return namespace[f"hessian_{self.wrt[0]}"]
+        return namespace["hvp"]
+
+    def tangents(self, e: Expr) -> Expr:
+        """The derivative of e along the directions (for the forward-over-reverse steps)."""
+        variables = [self.formula.symbol(n) for n in self.wrt]
+        taken = _taken_names(self.formula) | {d.name for d in self.directions.values()}
+        return tangent(e, variables, self.directions, fresh_name("u", taken))
+
+
+def hvp(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
+    """The Hessian-vector products of ``formula``: one direction ``d_X`` per variable."""
+    return _second_order(gradient(formula, wrt, shapes, assume))
+
+
+def _second_order(first: Derivation) -> SecondOrder:
+    names = direction_names(_taken_names(first.formula), first.wrt)
+    directions = {n: Symbol(names[n], first.formula.symbol(n).shape) for n in first.wrt}
+    try:
+        second = hessian_vector_products(first.result, directions)
+    except TooLarge as error:
+        raise DeriveError(f"the Hessian-vector product is too large to derive: {error}") from None
+    size = written_size(list(second.gradients.values()))
+    if size > MAX_WRITTEN:
+        raise DeriveError(f"the Hessian-vector product of this cost, written out, has about "
+                          f"{size:,} operations (derive writes at most {MAX_WRITTEN:,}): too "
+                          "large for a closed form to be of use")
+    return SecondOrder(first.formula, first.wrt, first.result, directions, second)
+
+
+# A closed form is for reading and for fast code: the product of a chain of n matrices
+# with a direction has n^2 terms of n factors (sum(A*(A*(...x))) with 40 A: 128,000).
+MAX_WRITTEN = 50_000
+
+
+def written_size(roots: list[Expr]) -> int:
+    """How many operations the expressions have written out as trees (shared parts repeated)."""
+    size: dict[Expr, int] = {}
+    for node in postorder(roots):
+        size[node] = 1 + sum(size[c] for c in node.children)
+    return sum(size[r] for r in roots)
+
+
+def hessian(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
+    """The Hessian of ``formula`` with respect to one variable, as a matrix."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if len(names) != 1:
+        raise DeriveError("derive hess takes one --wrt variable; for several, derive hvp gives "
+                          "the product of the whole Hessian with one direction per variable")
+    d = _second_order(gradient(formula, names, shapes, assume))
+    name = d.wrt[0]
+    direction = d.directions[name]
+    product = d.hvps[name]
+    try:
+        if direction.shape[1] == 1:
+            d.hessians[name] = vector_hessian(product, direction)
+        else:
+            d.hessians[name] = kronecker_hessian(product, direction)
+    except NotReadable:
+        kind = "matrix " if direction.shape[1] != 1 else ""
+        raise DeriveError(
+            f"derive cannot write the Hessian of the {kind}variable {name} as a matrix in closed "
+            f"form (its product with a direction is hvp_{name} = {_short(product)}); use "
+            f"derive hvp, which gives that product") from None
+    return d
+
+
+def _short(e: Expr) -> str:
+    from .printing.text import to_text
+    text = to_text(e)
+    return text if len(text) <= 200 else text[:197] + "..."
