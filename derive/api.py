@@ -90,6 +90,9 @@ class Derivation:
     formula: Formula
     wrt: list[str]
     result: Backprop = field(repr=False)
+    # Print everything expanded, no "where" names (set by gradient(inline=True) or --inline;
+    # no __init__ argument, so that subclasses' positional fields stay where they are).
+    inline: bool = field(default=False, init=False, compare=False)
     _objective: object = field(default=None, init=False, repr=False, compare=False)
     _code: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -118,15 +121,40 @@ class Derivation:
         return self.assumed + self.subgradients
 
     @_derived
+    def names(self) -> dict:
+        """Named nodes (node -> Name(text, latex)) the gradients print, in dependency order:
+        the formula's definitions, and generated names (t1, t2, ...) for large shared parts."""
+        if self.inline:
+            return {}
+        from .printing.naming import choose_names
+        return choose_names(list(self.gradients.values()), self.formula.definitions,
+                            self.formula.taken_names())
+
+    @_derived
+    def equations(self) -> list:
+        from .printing.document import Equation
+        from .printing.latex import latex_name
+        return [Equation(f"grad_{n}", rf"\nabla_{{{latex_name(n)}}} F", g)
+                for n, g in self.gradients.items()]
+
+    @_derived
     def text(self) -> str:
-        from .printing.text import to_text
-        return "\n".join(f"grad_{n} = {to_text(g)}" for n, g in self.gradients.items())
+        from .printing.document import text_block
+        return text_block(self.equations, self.names)
 
     @_derived
     def latex(self) -> str:
-        from .printing.latex import latex_name, to_latex
-        return "\n".join(rf"\nabla_{{{latex_name(n)}}} F = {to_latex(g)}"
-                         for n, g in self.gradients.items())
+        """The gradients in one align* (amsmath), with their "where" definitions."""
+        from .printing.document import align
+        return align(self.equations, self.names)
+
+    def __repr__(self) -> str:
+        return f"<Derivation of {', '.join('grad_' + n for n in self.wrt)}: " \
+               f"{self.formula.source.strip()[:60]!r}>"
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the gradients rendered (MathJax reads align*)."""
+        return self.latex
 
     @_derived
     def numpy(self) -> str:
@@ -217,12 +245,13 @@ class Derivation:
 
 
 def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shapes=None,
-             assume=None) -> Derivation:
+             assume=None, inline: bool = False) -> Derivation:
     """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
 
     ``formula`` is the text of SPEC section 1, or a SymPy matrix expression (``wrt`` then
     its MatrixSymbols or Symbols, or their names). ``shapes`` declares shapes
     (``{"s": ("n", "k")}``), ``assume`` what the formula cannot show (``{"Sigma": "spd"}``).
+    ``inline=True`` prints every result expanded, without "where" definitions.
     Bad input raises DeriveError; a failure of derive itself raises InternalError.
     """
     if not isinstance(formula, str):
@@ -231,7 +260,9 @@ def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shap
             raise DeriveError("the shapes of a SymPy expression are its MatrixSymbols' shapes; "
                               "shapes= and assume= are for text formulas")
         with internal(str(formula)):
-            return _derive(from_sympy(formula), wrt_names(wrt))
+            derivation = _derive(from_sympy(formula), wrt_names(wrt))
+        derivation.inline = inline
+        return derivation
     # The arguments are the caller's: a wrong type there is theirs, not a bug of derive.
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not all(isinstance(name, str) for name in names):
@@ -240,6 +271,7 @@ def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shap
     assumptions = _assumptions(assume)
     with internal(formula):
         derivation = _gradient(formula, names, declared, assumptions)
+    derivation.inline = inline
     for message in derivation.warnings:
         warnings.warn(message, DeriveWarning, stacklevel=2)
     return derivation

@@ -105,7 +105,8 @@ def _square(name: str) -> CallRule:
 
 CALLS: dict[str, CallRule] = {
     **{name: _elementwise(name) for name in
-       ("exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "abs", "relu", "sign")},
+       ("exp", "log", "sin", "cos", "tanh", "sigmoid", "softplus", "abs", "relu", "sign",
+        "step")},
     "sqrt": CallRule(("expr",), lambda x: power(x, Const(sympy.Rational(1, 2)))),
     "square": CallRule(("expr",), lambda x: power(x, Const(sympy.Integer(2)))),
     "sum": CallRule(("expr", "axis?"), _sum),
@@ -143,6 +144,13 @@ class Formula:
 
     def symbol(self, name: str) -> Symbol | None:
         return next((s for s in self.symbols if s.name == name), None)
+
+    def taken_names(self) -> set[str]:
+        """Every name the formula uses (variables, definitions, dimensions, functions): a
+        generated name must be none of them."""
+        dims = {str(d) for d in {d for s in self.symbols for dim in s.shape
+                                 for d in dim.free_symbols}}
+        return {s.name for s in self.symbols} | set(self.definitions) | dims | set(CALLS)
 
 
 # Trying other kinds for the names costs a walk each: only for formulas typed by hand.

@@ -128,16 +128,23 @@ assume_option = click.option("--assume", "assume", multiple=True, metavar="NAME=
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                              help="Output format (default: text; numpy with --hoist).")
 steps_option = click.option("--steps", is_flag=True,
-                            help="Add the derivation: layer tables and deltas (text and latex).")
+                            help="Add the derivation: forward pass, deltas, gradients (text and "
+                                 "latex).")
+inline_option = click.option("--inline", is_flag=True,
+                             help="Print everything expanded: no named intermediates (where ...).")
+standalone_option = click.option("--standalone", is_flag=True,
+                                 help="With --format latex: a whole document pdflatex compiles.")
 hoist_option = click.option("--hoist", is_flag=True,
                             help="Code split into prepare(data), run once, and "
                                  "value_and_grad(variables, prepared), run per call "
                                  "(--format numpy, jax, torch or matlab; numpy if none).")
 
 
-def _output(derivation, fmt: str | None, steps: bool, hoist: bool) -> str:
+def _output(derivation, fmt: str | None, steps: bool, hoist: bool, inline: bool = False,
+            standalone: bool = False) -> str:
     """What grad and recipe print: the format chosen, --hoist implying numpy."""
     from .render import render
+    derivation.inline = inline
     if hoist:
         fmt = fmt or "numpy"
         if fmt not in CODE_FORMATS:
@@ -148,7 +155,8 @@ def _output(derivation, fmt: str | None, steps: bool, hoist: bool) -> str:
         click.echo(f"warning: --steps is ignored with --format {fmt} (the code's docstring "
                    "gives the formula and the shapes; --format text --steps shows the "
                    "derivation)", err=True)
-    return derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps)
+    return derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps,
+                                                                   standalone)
 
 
 @click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["--help"]})
@@ -167,11 +175,15 @@ def main() -> None:
 @assume_option
 @format_option
 @steps_option
+@inline_option
+@standalone_option
 @hoist_option
-def grad(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, hoist: bool) -> None:
+def grad(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, inline: bool,
+         standalone: bool, hoist: bool) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
     def action() -> None:
-        click.echo(_output(_derive(formula, wrt, shape, assume), fmt, steps, hoist), nl=False)
+        click.echo(_output(_derive(formula, wrt, shape, assume), fmt, steps, hoist, inline,
+                           standalone), nl=False)
     _guarded(action, formula)
 
 
@@ -233,14 +245,16 @@ def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
 @click.option("--steps", is_flag=True,
               help="Add the derivation: layer tables, and the tangent of each layer's input "
                    "and delta.")
-def hvp(formula: str, wrt, shape, assume, fmt: str | None, steps: bool) -> None:
+@standalone_option
+def hvp(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
+        standalone: bool) -> None:
     """Print the Hessian-vector product: the derivative of the gradient along d_X."""
     def action() -> None:
         from .render import render
         from .second_order import hvp as derive_hvp
         derivation = _warned(lambda: derive_hvp(_read_formula(formula), list(wrt), list(shape),
                                                    list(assume)))
-        click.echo(render(derivation, fmt or "text", steps), nl=False)
+        click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
     _guarded(action, formula)
 
 
@@ -253,14 +267,16 @@ def hvp(formula: str, wrt, shape, assume, fmt: str | None, steps: bool) -> None:
 @click.option("--steps", is_flag=True,
               help="Add the derivation: layer tables, and the tangent of each layer's input "
                    "and delta.")
-def hess(formula: str, wrt, shape, assume, fmt: str | None, steps: bool) -> None:
+@standalone_option
+def hess(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
+         standalone: bool) -> None:
     """Print the Hessian with respect to X as a matrix (a Kronecker form for a matrix X)."""
     def action() -> None:
         from .render import render
         from .second_order import hessian
         derivation = _warned(lambda: hessian(_read_formula(formula), list(wrt), list(shape),
                                                 list(assume)))
-        click.echo(render(derivation, fmt or "text", steps), nl=False)
+        click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
     _guarded(action, formula)
 
 
@@ -283,9 +299,11 @@ RECIPE_EXAMPLES = _examples(
 @assume_option
 @format_option
 @steps_option
+@inline_option
+@standalone_option
 @hoist_option
-def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool,
-           hoist: bool) -> None:
+def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool, inline: bool,
+           standalone: bool, hoist: bool) -> None:
     """List the recipes (classic costs), or derive the recipe NAME.
 
     With NAME, the output is that of `derive grad` on the recipe's formula,
@@ -313,7 +331,7 @@ def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool,
                 click.echo(listing(recipes), nl=False)
             return
         derivation = _warned(lambda: load(name).gradient(wrt, shape, assume))
-        click.echo(_output(derivation, fmt, steps, hoist), nl=False)
+        click.echo(_output(derivation, fmt, steps, hoist, inline, standalone), nl=False)
     _guarded(action, name)
 
 

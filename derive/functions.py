@@ -132,7 +132,9 @@ def _activation_rows() -> dict[str, Op]:
         elementwise_op("tanh", lambda z: _one_minus(power(f("tanh", z), Const(2))), "tanh({0})",
                        r"\tanh\left({0}\right)", "np.tanh({0})"),
         elementwise_op("sigmoid", lambda z: hadamard(f("sigmoid", z), _one_minus(f("sigmoid", z))),
-                       "sigmoid({0})", r"\sigma\left({0}\right)", "_sigmoid({0})"),
+                       # sigmoid, not a sigma that could be the user's
+                       "sigmoid({0})", r"\operatorname{{sigmoid}}\left({0}\right)",
+                       "_sigmoid({0})"),
         elementwise_op("softplus", lambda z: f("sigmoid", z), "softplus({0})",
                        r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})"),
         elementwise_op("abs", lambda z: f("sign", z), "abs({0})", r"\left|{0}\right|",
@@ -142,7 +144,7 @@ def _activation_rows() -> dict[str, Op]:
                        r"\operatorname{{relu}}\left({0}\right)", "np.maximum({0}, 0.0)",
                        subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)"),
         elementwise_op("step", lambda z: zeros(z.shape), "step({0})",
-                       r"\mathbb{{1}}\left[{0} > 0\right]", "np.heaviside({0}, 0.0)",
+                       r"\left[{0} > 0\right]", "np.heaviside({0}, 0.0)",   # Iverson
                        subgradient="step'(0) is taken as 0"),
         elementwise_op("sign", lambda z: zeros(z.shape), "sign({0})",
                        r"\operatorname{{sign}}\left({0}\right)", "np.sign({0})",

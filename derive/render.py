@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 from .api import TARGETS as CODE_TARGETS, Derivation
 from .errors import DeriveError
+from .printing import document
+from .printing.source import source_latex
+from .steps import derivation_steps
 from .expr import Expr
 from .layers import Layer, Network
-from .printing.latex import latex_name, to_latex
+from .printing.latex import LatexPrinter, latex_name, to_latex
 from .printing.numpy import kind
-from .printing.text import to_text
+from .printing.text import FormulaTextPrinter, TextPrinter, to_text
 from .second_order import SecondOrder
 
 
@@ -61,25 +65,87 @@ def kinds_text(d: Derivation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(d: Derivation, fmt: str, steps: bool = False) -> str:
+def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = False) -> str:
+    if standalone and fmt != "latex":
+        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
     second_order = isinstance(d, SecondOrder)
     if fmt in CODE_TARGETS:
         return d.code(fmt)
     if fmt == "json":
         return json.dumps(second_order_json(d) if second_order else as_json(d), indent=2) + "\n"
-    if steps:
-        parts = [render_layers(d, fmt)] + ([tangents_table(d, fmt)] if second_order else [])
-    else:
-        parts = []
     if fmt == "latex":
-        parts.append("\\[\n" + d.latex.replace("\n", " \\\\\n") + "\n\\]\n")
-        parts += [f"% note: {note}\n" for note in d.notes]
-        return "\n".join(parts)
-    if not steps:
-        parts.append(kinds_text(d))
+        parts = [document.PREAMBLE + "\n"]
+        if steps and second_order:
+            parts += [render_layers(d, fmt, preamble=False), tangents_table(d, fmt)]
+        elif steps:
+            parts += [_steps_latex(d), "\\noindent\\textbf{Result.}\n"]
+        parts.append(_second_order_latex(d) if second_order else d.latex)
+        parts.append(document.notes(d.notes))
+        body = "".join(parts)
+        return document.standalone(body) if standalone else body
+    if steps and second_order:
+        parts = [render_layers(d, fmt), tangents_table(d, fmt)]
+    else:
+        parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
     parts.append(d.text + "\n")
     parts += [f"note: {note}\n" for note in d.notes]
-    return "\n".join(parts) if steps else "".join(parts)
+    return "".join(parts)
+
+
+def _second_order_latex(d: SecondOrder) -> str:
+    """The Hessians or Hessian-vector products in one align*, broken to fit as gradients are."""
+    if d.hessians:
+        rows = {rf"\nabla^2_{{{latex_name(n)}}} F": shown for n, (shown, _) in d.hessians.items()}
+    else:
+        rows = {d.hvp_latex(n).split(" = ", 1)[0]: h for n, h in d.hvps.items()}
+    return document.align([document.Equation("", lhs, e) for lhs, e in rows.items()], {})
+
+
+_HEADINGS = (
+    ("The cost", "as written."),
+    ("Forward pass", "z(l) is the input of layer l, a(l) = f(z(l)) its activation."),
+    ("Backward pass", "from the last layer back, delta(l) = dF/dz(l), which is "
+                      "(W(l)^T delta(l+1)) .* f'(z(l)) summed over every path."),
+    ("Gradients", "delta(l+1) a(l)^T for a weight of layer l, summed over every use."),
+)
+_LATEX_HEADINGS = (
+    "as written.",
+    r"$z^{(l)}$ is the input of layer $l$, and $a^{(l)} = f^{(l)}(z^{(l)})$ its activation.",
+    r"From the last layer back, $\delta^{(l)} = \partial F / \partial z^{(l)}$, which is "
+    r"$({W^{(l)}}^{\top} \delta^{(l+1)}) \odot {f^{(l)}}'(z^{(l)})$ summed over every path.",
+    r"$\delta^{(l+1)} {a^{(l)}}^{\top}$ for a weight of layer $l$, summed over every use.",
+)
+
+
+def _step_sections(d: Derivation):
+    steps = derivation_steps(d.formula, d.result)
+    return steps, (steps.forward, steps.backward, steps.gradients)
+
+
+def _steps_text(d: Derivation) -> str:
+    steps, sections = _step_sections(d)
+    source = re.sub(r"#[^\n]*", "", d.formula.source)
+    out = [f"{_HEADINGS[0][0]}, {_HEADINGS[0][1]}"]
+    parts = [" ".join(part.split()) for part in source.split(";") if part.strip()]
+    out += [f"  {part}" for part in parts[:-1]] + [f"  F = {parts[-1]}"]
+    for (title, explanation), equations in zip(_HEADINGS[1:], sections):
+        out.append(f"{title}: {explanation}")
+        block = document.text_block(equations, steps.names, steps.forward_nodes) or "none"
+        out += ["  " + line for line in block.split("\n")]
+    out.append("Result:")
+    return "\n".join(out) + "\n"
+
+
+def _steps_latex(d: Derivation) -> str:
+    steps, sections = _step_sections(d)
+    written = source_latex(d.formula.source)
+    out = [rf"\noindent\textbf{{{_HEADINGS[0][0]},}} {_LATEX_HEADINGS[0]}" + "\n", written] \
+        if written else []
+    for (title, _), explanation, equations in zip(_HEADINGS[1:], _LATEX_HEADINGS[1:], sections):
+        out.append(rf"\noindent\textbf{{{title}.}} {explanation}" + "\n")
+        out.append(document.align(equations, steps.names, steps.forward_nodes) or
+                   "None here.\n\n")
+    return "".join(out)
 
 
 def _weight(layer: Layer, printer) -> str:
@@ -92,12 +158,13 @@ def _derivative(layer: Layer, printer) -> str:
     return layer.derivative if isinstance(layer.derivative, str) else printer(layer.derivative)
 
 
-def render_layers(d: Derivation, fmt: str) -> str:
+def render_layers(d: Derivation, fmt: str, preamble: bool = True) -> str:
     networks = d.layers
     if fmt == "json":
         return json.dumps([_network_json(n) for n in networks], indent=2) + "\n"
     if fmt == "latex":
-        return "\n".join(_network_latex(i, n) for i, n in enumerate(networks, 1))
+        tables = "\n".join(_network_latex(i, n) for i, n in enumerate(networks, 1))
+        return document.PREAMBLE + "\n" + tables if preamble else tables
     renamed = _dimension_names(d)
     shapes = ", ".join(f"{s.name}: {_shape_text(s, renamed)}" for s in d.formula.symbols)
     out = [kinds_text(d) + f"shapes: {shapes}{_renamed_note(d, renamed)}", ""]
@@ -125,13 +192,13 @@ def _network_text(index: int, network: Network) -> str:
 
 
 def _network_latex(index: int, network: Network) -> str:
-    lines = [f"% network {index}: input $z^{{(1)}} = {to_latex(network.input)}$",
+    lines = [rf"\noindent Network {index}, input $z^{{(1)}} = {to_latex(network.input)}$:",
              r"\[", r"\begin{array}{c|c|c|c|l}",
              r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z) & \delta^{(l)} \\ \hline"]
     for number, layer in enumerate(network.layers, 1):
         derivative = _derivative(layer, to_latex)
         if isinstance(layer.derivative, str):
-            derivative = r"\text{" + derivative.replace("_", r"\_") + "}"
+            derivative = r"\text{" + document.escape(derivative) + "}"
         weight = _weight(layer, to_latex)
         weight = r"\text{none}" if weight == "none" else weight
         lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative} & "
@@ -164,8 +231,15 @@ def _network_json(network: Network) -> dict:
     }
 
 
-def _expr_json(e: Expr) -> dict:
-    return {"text": to_text(e), "latex": to_latex(e)}
+def _expr_json(e: Expr, names: dict | None = None, definition: bool = False,
+               language: bool = True) -> dict:
+    """Text and LaTeX of e; the text in the formula language unless ``language`` is false
+    (a Hessian in vec form, with its Kronecker products, is not)."""
+    text = (FormulaTextPrinter if language else TextPrinter)(names)
+    latex = LatexPrinter(names)
+    if definition:
+        return {"text": text.definition(e), "latex": latex.definition(e)}
+    return {"text": text.print(e), "latex": latex.print(e)}
 
 
 def _code(d: Derivation, target: str) -> str | None:
@@ -178,15 +252,21 @@ def _code(d: Derivation, target: str) -> str | None:
 
 
 def as_json(d: Derivation) -> dict:
+    names = d.names
     return {
         "formula": d.formula.source,
         "variables": [{"name": s.name, "kind": kind(s), "shape": [str(x) for x in s.shape]}
                       for s in d.formula.symbols],
         "wrt": d.wrt,
         "cost": _expr_json(d.formula.cost),
-        "gradients": {name: {**_expr_json(g), "latex_equation":
-                             rf"\nabla_{{{latex_name(name)}}} F = {to_latex(g)}"}
+        "cost_as_written_latex": source_latex(d.formula.source),
+        "gradients": {name: {**_expr_json(g, names), "latex_equation":
+                             rf"\nabla_{{{latex_name(name)}}} F = {LatexPrinter(names).print(g)}"}
                       for name, g in d.gradients.items()},
+        # The named intermediates the gradients use, each after those its definition uses.
+        "where": [{"name": name.text, "latex_name": name.latex,
+                   **_expr_json(node, names, definition=True)} for node, name in names.items()],
+        "latex": d.latex,
         **{target: _code(d, target) for target in CODE_TARGETS},
         "layers": [_network_json(n) for n in d.layers],
         "notes": d.notes,
@@ -208,7 +288,7 @@ def tangents_table(d: SecondOrder, fmt: str) -> str:
         rows += [(str(number), printer(d.tangents(layer.z)), printer(d.tangents(layer.delta)))
                  for number, layer in enumerate(network.layers, 1)]
         if fmt == "latex":
-            lines = [f"% network {index}, forward over reverse along ${along}$", r"\[",
+            lines = [rf"\noindent Network {index}, forward over reverse along ${along}$:", r"\[",
                      r"\begin{array}{c|l|l}",
                      r"l & \dot z^{(l)} & \dot\delta^{(l)} \\ \hline"]
             lines += [" & ".join(r) + r" \\" for r in rows[1:]]
@@ -228,7 +308,7 @@ def second_order_json(d: SecondOrder) -> dict:
     out["hvps"] = {name: {**_expr_json(h), "latex_equation": d.hvp_latex(name)}
                    for name, h in d.hvps.items()}
     if d.hessians:
-        out["hessians"] = {name: {**_expr_json(shown), "acts_on": (
+        out["hessians"] = {name: {**_expr_json(shown, language=False), "acts_on": (
             f"vec({name})" if d.directions[name].shape[1] != 1 else name)}
             for name, (shown, _) in d.hessians.items()}
     return out

@@ -54,7 +54,8 @@ def check(formula: str, wrt: list[str], shapes: dict | None, plain, args: dict,
         if hoist:
             hoisted = _emitted(d.hoisted)
             prepared = hoisted["prepare"](*[args[n] for n in order if n not in d.wrt])
-            results["hoisted"] = hoisted["value_and_grad"](*[args[w] for w in d.wrt], prepared)
+            variables = [args[n] for n in order if n in d.wrt]   # in the formula's order
+            results["hoisted"] = hoisted["value_and_grad"](*variables, prepared)
     for where, got in results.items():
         value, *grads = got
         if value is not None:
@@ -230,6 +231,13 @@ def test_hoisted_code_with_a_vector_named_p1():
     check("sum(x .* p1) + norm(p2 - A*x)^2", ["x"], None,
           lambda x, p1, p2, A: x @ p1 + np.sum((p2 - A @ x) ** 2),
           {"x": vec(3), "p1": vec(3), "p2": vec(4), "A": mat(4, 3)})
+
+
+def test_hoisted_code_with_data_named_value():
+    # the prepared datum value, passed on, is not overwritten by the value computed
+    check("sum(x ./ exp((a*tanh(s'))*value))", ["s", "x"], {"s": (3,), "value": (3,)},
+          lambda x, a, s, value: np.sum(x / np.exp(a * (np.tanh(s) @ value))),
+          {"x": vec(2), "a": vec(2) * 0.3, "s": vec(3), "value": vec(3)})
 
 
 def test_a_definition_keeps_its_name():

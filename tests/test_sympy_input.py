@@ -10,6 +10,7 @@ in the comments) with a scalar cost.
 """
 from __future__ import annotations
 
+
 import functools
 import operator
 import random
@@ -288,7 +289,8 @@ def test_a_sympy_network_reads_as_the_ufldl_note():
     hidden = (W1*X2 + b1*OneMatrix(1, m_)).applyfunc(Lambda(t, 1/(1 + exp(-t))))
     cost = Trace((W2*hidden - X2).T*(W2*hidden - X2))/2 + beta/2*Trace(W1.T*W1)
     derivation = verify(cost, [W1, b1, W2])
-    assert derivation.text.splitlines()[-1] == \
+    inline = derive.gradient(cost, [W1, b1, W2], inline=True)
+    assert inline.text.splitlines()[-1] == \
         "grad_W2 = (W2 sigmoid(W1 X + b1 ones(1, m)) - X) sigmoid(W1 X + b1 ones(1, m))^T"
     # d.sympy spells sigmoid as SymPy's Lambda, which reads back as derive's sigmoid
     again = derive.gradient(Trace(derivation.sympy["W2"].T*derivation.sympy["W2"]), W2)

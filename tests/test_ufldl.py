@@ -101,6 +101,25 @@ def test_derive_check_passes(formula, wrt, shapes):
 def test_steps_show_the_derivation():
     code, out, _ = run("grad", ICA, "--wrt", "W", "--steps")
     assert code == 0
-    assert "network 1" in out and "delta" in out and "through W^T" in out
+    # Both uses of W contribute: as the weight of layer 1 and, transposed, of layer 2.
+    assert "  z1 = W^T W x - x\n  a1 = z1.^2\n" in out
+    assert "  delta1 = 2 z1\n" in out
+    assert "  grad_W = W delta1 x^T + W x delta1^T\n" in out
+    assert out.endswith("Result:\ngrad_W = 2 W (W^T W x - x) x^T + 2 W x (W^T W x - x)^T\n")
     code, out, _ = run("grad", ICA, "--wrt", "W", "--steps", "--format", "latex")
-    assert r"\begin{array}" in out and r"\nabla_{W} F" in out
+    assert r"\textbf{Backward pass.}" in out and r"{\delta^{(1)}} &= 2 {z^{(1)}}" in out
+    assert r"\nabla_{W} F &= " in out
+
+
+def test_steps_of_a_softmax_network_take_every_path():
+    """The delta of the output layer's input carries both paths of the cross-entropy (the
+    linear term and the logsumexp), so the deltas shown add up to the printed gradient."""
+    code, out, _ = run("recipe", "mlp_softmax", "--steps")
+    assert code == 0
+    derivation = out.split("Result:\n")[0]
+    for line in ["  z1 = W1 X + b1", "  H = sigmoid(z1)", "  z2 = W2 H + b2",
+                 "  delta2 = (P - Y) / m", "  delta_H = W2^T delta2",
+                 "  delta1 = delta_H .* H .* (1 - H)", "  grad_W1 = delta1 X^T + lambda W1",
+                 "  grad_b1 = sum(delta1, 2)", "  grad_W2 = delta2 H^T + lambda W2",
+                 "  grad_b2 = sum(delta2, 2)"]:
+        assert line + "\n" in derivation, line

@@ -10,8 +10,12 @@ import sympy
 
 from ..expr import (deep, mul, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum,
                     Symbol, Transpose, split_power)
+from .names import Name
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+# A matrix product printed as one (1^T X): bare as a factor of a product, which is
+# associative, but parenthesised as an operand of a Hadamard product.
+CHAIN = MUL + 1
 
 
 class Printer:
@@ -22,11 +26,26 @@ class Printer:
     division_separator = " ./ "
     fraction_before_chain = True   # (2 / n) A rather than 2 A / n
 
+    def __init__(self, names: dict[Expr, Name] | None = None) -> None:
+        self.names = names if names is not None else {}
+        self.defining: Expr | None = None   # the named node whose definition is being printed
+
     @deep
     def print(self, e: Expr) -> str:
         return self._print(e)[0]
 
+    @deep
+    def definition(self, e: Expr) -> str:
+        """The right-hand side of a named node's definition: e itself, its operands by name."""
+        self.defining = e
+        try:
+            return self._print(e)[0]
+        finally:
+            self.defining = None
+
     def _print(self, e: Expr) -> tuple[str, int]:
+        if e in self.names and e is not self.defining:
+            return self.name(self.names[e]), ATOM
         return getattr(self, f"_print_{type(e).__name__}")(e)
 
     def wrap(self, e: Expr, level: int) -> str:
@@ -41,6 +60,9 @@ class Printer:
         raise NotImplementedError
 
     def symbol(self, name: str) -> str:
+        raise NotImplementedError
+
+    def name(self, name: Name) -> str:
         raise NotImplementedError
 
     def fraction(self, numerator: str, denominator: str) -> str:
@@ -107,19 +129,35 @@ class Printer:
     def join_product(self, parts: list[str]) -> str:
         return self.product_separator.join(parts)
 
-    def _print_Add(self, e: Add) -> tuple[str, int]:
-        out = ""
+    def denominator(self, factors: list[Expr]) -> str:
+        """A product under a fraction bar: as one, it needs no parentheses of its own."""
+        if len(factors) == 1:
+            return self.print(factors[0])
+        return self.join_product([self.wrap(f, MUL + 1) for f in factors])
+
+    def signed_parts(self, e: Add) -> list[tuple[str, Expr]]:
+        """The terms of a sum as (sign, term printed after the sign)."""
         terms = list(e.terms)
         first_positive = next((i for i, t in enumerate(terms) if not _negated(t)[0]), 0)
         # b - a rather than -a + b: a sum reads from a term that is not negated.
         terms.insert(0, terms.pop(first_positive))
-        for i, term in enumerate(terms):
+        out = []
+        for term in terms:
             negative, positive = _negated(term)
-            text = self.wrap(positive, ADD + 1) if negative else self.wrap(term, ADD + 1)
+            out.append(("-", positive) if negative else ("+", term))
+        return out
+
+    def signed_terms(self, e: Add) -> list[tuple[str, str]]:
+        """The terms of a sum as (sign, text): where a long sum may be broken into lines."""
+        return [(sign, self.wrap(term, ADD + 1)) for sign, term in self.signed_parts(e)]
+
+    def _print_Add(self, e: Add) -> tuple[str, int]:
+        out = ""
+        for i, (sign, text) in enumerate(self.signed_terms(e)):
             if i == 0:
-                out = ("-" + text) if negative else text
+                out = ("-" + text) if sign == "-" else text
             else:
-                out += (" - " if negative else " + ") + text
+                out += f" {sign} {text}"
         return out, ADD
 
     def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
@@ -129,29 +167,29 @@ class Printer:
             sign, coeff = "-", -coeff
         numerator_coeff, denominator_coeff = sympy.fraction(coeff)
         up: list[str] = []
-        down: list[str] = []
+        down: list[Expr] = []
         if numerator_coeff != 1:
             up.append(self.number(numerator_coeff)[0])
         if denominator_coeff != 1:
-            down.append(self.wrap(Const(denominator_coeff), MUL + 1))
+            down.append(Const(denominator_coeff))
         for f in e.scalars:
             base, exp = split_power(f)
             if exp.is_number and exp < 0:
-                down.append(self.wrap(base if exp == -1 else Power(base, Const(-exp)), MUL + 1))
+                down.append(base if exp == -1 else Power(base, Const(-exp)))
             else:
                 up.append(self.wrap(f, MUL + 1))
         if up and not down and len(e.chain) == 1 and split_power(e.chain[0])[1] == -1:
             # rho ./ r rather than rho (1 ./ r)
             base = split_power(e.chain[0])[0]
             return sign + self.join_product(up) + self.division_separator + \
-                self.wrap(base, MUL + 1), (UNARY if sign else MUL)
+                self.wrap(base, CHAIN + 1), (UNARY if sign else MUL)
         lone = len(e.factors) == 1 and coeff == 1
         chain = [self.wrap(f, MUL if lone else MUL + 1) for f in e.chain]
         if down and self.fraction_before_chain:
-            scalar = self.fraction(self.join_product(up) or "1", self.join_product(down))
+            scalar = self.fraction(self.join_product(up) or "1", self.denominator(down))
             text = self.join_product([scalar] + chain)
         elif down:
-            text = self.fraction(self.join_product(up + chain) or "1", self.join_product(down))
+            text = self.fraction(self.join_product(up + chain) or "1", self.denominator(down))
         else:
             text = self.join_product(up + chain)
         return sign + text, (UNARY if sign else MUL)
@@ -161,9 +199,9 @@ class Printer:
         for i, f in enumerate(e.factors):
             base, exp = split_power(f)
             if i > 0 and exp == -1:
-                text += self.division_separator + self.wrap(base, MUL + 1)
+                text += self.division_separator + self.wrap(base, CHAIN + 1)
                 continue
-            part = self.wrap(f, MUL + 1)
+            part = self.wrap(f, CHAIN + 1)
             text = part if i == 0 else text + self.hadamard_separator + part
         return text, MUL
 

@@ -1,10 +1,14 @@
 """LaTeX for papers (amsmath): ``2 \\left(A s - x\\right) s^{\\top} + 2 \\gamma A``."""
 from __future__ import annotations
 
-import sympy
+import functools
 
-from ..expr import Expr, Func, Identity, Transpose
-from .base import ATOM, MUL, POWER, Printer
+import sympy
+from sympy import S
+
+from ..expr import Expr, Func, Identity, Sum, Transpose
+from .base import ATOM, CHAIN, MUL, POWER, Printer
+from .names import Name
 
 _LATEX_ALIASES = {"eps": "epsilon"}
 
@@ -22,6 +26,9 @@ class LatexPrinter(Printer):
 
     def symbol(self, name: str) -> str:
         return latex_name(name)
+
+    def name(self, name: Name) -> str:
+        return name.latex
 
     def fraction(self, numerator: str, denominator: str) -> str:
         return rf"\frac{{{numerator}}}{{{denominator}}}"
@@ -45,36 +52,47 @@ class LatexPrinter(Printer):
 
     def ones(self, rows, cols) -> str:
         if cols == 1:
-            return r"\mathbf{1}"
+            return rf"\mathbf{{1}}_{{{sympy.latex(rows)}}}"
         if rows == 1:
-            return r"\mathbf{1}^{\top}"
+            return rf"\mathbf{{1}}_{{{sympy.latex(cols)}}}^{{\top}}"
         return rf"\mathbf{{1}}_{{{sympy.latex(rows)} \times {sympy.latex(cols)}}}"
 
     def zeros(self, rows, cols) -> str:
         return rf"\mathbf{{0}}_{{{sympy.latex(rows)} \times {sympy.latex(cols)}}}"
 
-    def sum_of(self, text: str, axis: int | None) -> str:
-        if axis == 0:
-            return rf"\mathbf{{1}}^{{\top}} \left({text}\right)"
-        if axis == 1:
-            return rf"\left({text}\right) \mathbf{{1}}"
-        return rf"\operatorname{{sum}}\left({text}\right)"
+    def _print_Sum(self, e: Sum) -> tuple[str, int]:
+        # Column sums 1^T X, row sums X 1: products with a ones vector of the right length.
+        rows, cols = e.arg.shape
+        if e.axis == 0:
+            return self.join_product([self.ones(S.One, rows), self.wrap(e.arg, MUL + 1)]), CHAIN
+        if e.axis == 1:
+            return self.join_product([self.wrap(e.arg, MUL + 1), self.ones(cols, S.One)]), CHAIN
+        return rf"\operatorname{{sum}}\left({self.print(e.arg)}\right)", ATOM
 
     def spelling(self, e: Func) -> str:
+        if e.name == "logsumexp" and e.params == (0,):
+            # Per column: log 1^T exp(X), a row vector; the bare name means all entries.
+            ones = self.ones(S.One, e.arg.shape[0])
+            return rf"\log\left({ones} \exp\left({self.print(e.arg)}\right)\right)"
         if e.name == "inv":
             return e.op.latex([self.wrap(e.arg, ATOM)], e.params)
         return e.op.latex([self.wrap(a, MUL) if e.op.infix else self.print(a) for a in e.args],
                           e.params)
 
+    def _print_Func(self, e: Func) -> tuple[str, int]:
+        # X^{-1} carries a superscript: a power or transpose of it needs parentheses.
+        return self.spelling(e), POWER if e.name == "inv" else ATOM
+
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
-        if isinstance(e.arg, Func) and e.arg.name == "inv":
+        if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
             return rf"{self.wrap(e.arg.arg, ATOM)}^{{-\top}}", POWER
         return super()._print_Transpose(e)
 
 
+@functools.lru_cache(maxsize=4096)
 def latex_name(name: str) -> str:
     return sympy.latex(sympy.Symbol(_LATEX_ALIASES.get(name, name)))
 
 
-def to_latex(e: Expr) -> str:
-    return LatexPrinter().print(e)
+def to_latex(e: Expr, names: dict[Expr, Name] | None = None) -> str:
+    return LatexPrinter(names).print(e)

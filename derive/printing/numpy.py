@@ -584,6 +584,7 @@ def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str]
     for v in list((inputs or {}).values()) + list(program.dims.values()):
         if v.role == "prepared":
             names[v] = v.hint   # allocated by the caller, who reserved them
+            namer.taken.add(v.hint)
     for v in program.returns:
         if v.reuses is None:
             names[v] = namer.exact(v.hint)

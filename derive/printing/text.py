@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sympy
 
-from ..expr import Expr, Func, Identity, Transpose
+from ..expr import Broadcast, Expr, Func, Identity, Transpose, is_zero
 from .base import ATOM, MUL, Printer
+from .names import Name
 
 
 class TextPrinter(Printer):
@@ -20,6 +21,14 @@ class TextPrinter(Printer):
 
     def symbol(self, name: str) -> str:
         return name
+
+    def name(self, name: Name) -> str:
+        return name.text
+
+    def denominator(self, factors: list[Expr]) -> str:
+        # Inline, a / (2 m): the divisor is one operand of /.
+        parts = [self.wrap(f, MUL + 1) for f in factors]
+        return self.parens(self.join_product(parts)) if len(parts) > 1 else parts[0]
 
     def fraction(self, numerator: str, denominator: str) -> str:
         return f"{numerator} / {denominator}"
@@ -55,10 +64,24 @@ class TextPrinter(Printer):
                          e.params)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
-        if isinstance(e.arg, Func) and e.arg.name == "inv":
+        if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
             return f"{self.print(e.arg)}^T", ATOM
         return super()._print_Transpose(e)
 
 
-def to_text(e: Expr) -> str:
-    return TextPrinter().print(e)
+class FormulaTextPrinter(TextPrinter):
+    """The text of a result, in the formula language itself (it reads back as the same
+    function): the identity and zeros as the language writes them, not I, which would be
+    a name, or zeros(...), which it lacks."""
+
+    def identity(self, e: Identity) -> str:
+        return f"eye({e.shape[0]})"
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        if is_zero(e):
+            return f"0 {self.ones(*e.shape)}", MUL
+        return super()._print_Broadcast(e)
+
+
+def to_text(e: Expr, names: dict[Expr, Name] | None = None) -> str:
+    return TextPrinter(names).print(e)

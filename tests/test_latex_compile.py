@@ -1,0 +1,160 @@
+"""The LaTeX goes into a paper as it is: pdflatex compiles it, and every line fits.
+
+Every recipe, and a spread of formulas (several variables, --steps, det, inv,
+logdet), is compiled with a real pdflatex in an 11pt article with amsmath and
+amssymb and nothing else. Any error fails, as does a display whose equations
+run together (an align* row with other than one ``&=``) and any line wider than
+the text width by more than 10pt (an Overfull \\hbox warning).
+
+Without pdflatex these tests skip, except under CI=true, where .ci/run installs it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run, shape_args
+from formula_generator import generate
+from test_formulas import CASES
+
+from derive.recipes import all_recipes
+
+PDFLATEX = shutil.which("pdflatex")
+if PDFLATEX is None and os.environ.get("CI") != "true":
+    pytest.skip("pdflatex is not installed (Debian: apt-get install texlive-latex-base "
+                "texlive-latex-recommended)", allow_module_level=True)
+
+SLACK = 10.0   # points a line may exceed the text width (a warning below this is invisible)
+MORE = [
+    ("logdet(X) + det(inv(X)) + tr(inv(X)^2) + sum(inv(X)' * y)", ["X", "y"], None),
+    ("sum(X^-1 * y) + det(X)^2 + logdet(X' * X)", ["X"], None),
+    ("H = sigmoid(W1*X + b1); P = softmax(W2*H + b2); sum(sum(Y .* log(P))) + sigma*sum(H)",
+     ["W1", "b1", "W2", "b2", "sigma"], None),
+    ("S = X*X' + sigma^2*eye(n); logdet(S) + tr(inv(S)*C) + sum(inv(S)*y)", ["X", "sigma"],
+     {"X": ("n", "k")}),
+    ("sum(step(x) .* y) + sum(relu(A*x - b)) + sum(abs(x))", ["x", "A"], None),
+]
+
+
+def _body(latex: str) -> str:
+    assert latex.startswith("% ") and "amsmath" in latex.splitlines()[0] \
+        and "amssymb" in latex.splitlines()[0], latex[:200]
+    return latex
+
+
+def _compile(documents: dict[str, str], tmp_path: Path) -> None:
+    """One document holding every fragment; on failure, the fragments one by one."""
+    source = "\\documentclass[11pt]{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n" \
+             "\\begin{document}\n"
+    starts = []
+    for name, latex in documents.items():
+        starts.append((source.count("\n") + 1, name))
+        source += _body(latex) + "\n\\clearpage\n"
+    source += "\\end{document}\n"
+    log = _pdflatex(source, tmp_path, "all")
+    errors = re.findall(r"^! .*", log, flags=re.M)
+    if errors:
+        for name, latex in documents.items():
+            single = source.split("\\begin{document}")[0] + "\\begin{document}\n" + latex + \
+                "\n\\end{document}\n"
+            errors = re.findall(r"^! .*(?:\n.*){0,3}", _pdflatex(single, tmp_path, "one"),
+                                flags=re.M)
+            assert not errors, f"{name}: {errors}\n{latex}"
+    wide = []
+    for amount, line in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\).*?lines? (\d+)",
+                                   log):
+        owner = [n for start, n in starts if start <= int(line)][-1]
+        if float(amount) > SLACK:
+            wide.append(f"{owner}: {amount}pt too wide at line {line}")
+    assert not wide, "\n".join(wide)
+
+
+def _pdflatex(source: str, folder: Path, name: str) -> str:
+    if PDFLATEX is None:
+        pytest.fail("CI=true and pdflatex is missing: .ci/run installs it with apt-get")
+    (folder / f"{name}.tex").write_text(source)
+    subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
+                   cwd=folder, capture_output=True, timeout=120)
+    return (folder / f"{name}.log").read_text(errors="replace")
+
+
+def _no_run_on(latex: str) -> None:
+    """Every row of every align* is one equation: exactly one &=, rows ended by \\\\."""
+    for body in re.findall(r"\\begin\{align\*\}\n(.*?)\\end\{align\*\}", latex, flags=re.S):
+        rows = re.split(r"\\\\\n", body.replace("\\intertext{where}\n", ""))
+        for row in rows:
+            if row.lstrip().startswith("&"):   # a continuation line of a broken equation
+                continue
+            assert row.count("&=") == 1, row
+    assert "\\[" not in latex
+
+
+def _grad(formula, wrt, shapes, *options):
+    code, out, err = run("grad", formula, *sum((["--wrt", w] for w in wrt), []),
+                         *shape_args(shapes), "--format", "latex", *options)
+    assert code == 0, err
+    _no_run_on(out)
+    return out
+
+
+def test_every_recipe_compiles_and_fits(tmp_path):
+    documents = {}
+    for recipe in all_recipes():
+        for options in ((), ("--steps",), ("--inline",)):
+            code, out, err = run("recipe", recipe.name, "--format", "latex", *options)
+            assert code == 0, err
+            _no_run_on(out)
+            documents[" ".join((recipe.name,) + options)] = out
+    _compile(documents, tmp_path)
+
+
+def test_formulas_compile_and_fit(tmp_path):
+    documents = {}
+    for formula, wrt, shapes in CASES + MORE:
+        documents[formula] = _grad(formula, wrt, shapes)
+        documents[formula + " --steps"] = _grad(formula, wrt, shapes, "--steps")
+    _compile(documents, tmp_path)
+
+
+RANDOM = 40   # generated formulas (tests/formula_generator.py), seeds 0 to 39
+
+
+def test_random_formulas_compile_and_fit(tmp_path):
+    documents = {}
+    for seed in range(RANDOM):
+        case = generate(seed)
+        for options in ((), ("--steps",)):
+            code, out, _ = run("grad", case.formula, *sum((["--wrt", w] for w in case.wrt), []),
+                               *shape_args(case.shapes), "--format", "latex", *options)
+            if code == 0:     # a formula derive refuses has nothing to compile
+                _no_run_on(out)
+                documents[" ".join((case.formula,) + options)] = out
+    assert len(documents) > RANDOM
+    _compile(documents, tmp_path)
+
+
+def test_second_order_results_compile_and_fit(tmp_path):
+    documents = {}
+    for command, formula, wrt in [("hess", "x'*A*x", "x"), ("hess", "sum(softplus(-y .* (X*w)))", "w"),
+                                  ("hess", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
+                                  ("hvp", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
+                                  ("hvp", "logdet(X) + tr(inv(X)*C)", "X")]:
+        code, out, err = run(command, formula, "--wrt", wrt, "--format", "latex")
+        assert code == 0, err
+        _no_run_on(out)
+        documents[f"{command} {formula}"] = out
+    _compile(documents, tmp_path)
+
+
+def test_standalone_document_compiles_as_it_is(tmp_path):
+    code, out, err = run("recipe", "mlp_softmax", "--format", "latex", "--steps", "--standalone")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("% ") and "\\documentclass" in out
+    log = _pdflatex(out, tmp_path, "standalone")
+    assert not re.findall(r"^! .*", log, flags=re.M)
+    assert (tmp_path / "standalone.pdf").exists()
