@@ -5,6 +5,7 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import import_module
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import sympy
@@ -17,6 +18,10 @@ from .shapes import PROPERTIES, parse_assumption, parse_declaration
 
 if TYPE_CHECKING:
     from .objective import Objective
+
+
+# The languages of the emitted code (SPEC section 4), each a module of derive.printing.
+TARGETS = ("numpy", "jax", "torch", "matlab")
 
 
 def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
@@ -89,6 +94,7 @@ class Derivation:
     # no __init__ argument, so that subclasses' positional fields stay where they are).
     inline: bool = field(default=False, init=False, compare=False)
     _objective: object = field(default=None, init=False, repr=False, compare=False)
+    _code: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def gradients(self):
@@ -152,19 +158,45 @@ class Derivation:
 
     @_derived
     def numpy(self) -> str:
-        from .printing.numpy import snippet
-        return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
-                       self.gradients, self.subgradients, self.formula.definitions)
+        return self.code("numpy")
 
     @_derived
     def hoisted(self) -> str:
         """The snippet split into prepare(data) and value_and_grad(variables, prepared)."""
-        from .hoist import hoisted_outputs
-        from .printing.numpy import hoisted_snippet
-        variables = [s for s in self.formula.symbols if s.name in self.wrt]
-        value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
-        return hoisted_snippet(self.formula.source, self.formula.symbols, self.wrt, value,
-                               gradients, self.subgradients, expanded, self.formula.definitions)
+        return self.code("numpy", hoist=True)
+
+    def code(self, target: str = "numpy", hoist: bool = False) -> str:
+        """The emitted code for a target of SPEC section 4: numpy, jax, torch or matlab.
+
+        ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
+        prepared), run per call.
+        """
+        if target not in TARGETS:
+            raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
+                              f"{', '.join(TARGETS)}")
+        key = (target, hoist)
+        if key in self._code:
+            return self._code[key]
+        printer = import_module(f"derive.printing.{target}")
+        with internal(self.formula.source):
+            if hoist:
+                from .hoist import hoisted_outputs
+                variables = [s for s in self.formula.symbols if s.name in self.wrt]
+                value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
+                code = printer.hoisted_snippet(
+                    self.formula.source, self.formula.symbols, self.wrt, value, gradients,
+                    self.subgradients, expanded, self.formula.definitions)
+            else:
+                code = printer.snippet(
+                    self.formula.source, self.formula.symbols, self.formula.cost,
+                    self.gradients, self.subgradients, self.formula.definitions,
+                    **self._more_code())
+        self._code[key] = code
+        return code
+
+    def _more_code(self) -> dict:
+        """What a kind of derivation adds to the emitted code (second order: the products)."""
+        return {}
 
     @_derived
     def layers(self):

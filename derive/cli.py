@@ -51,7 +51,8 @@ SECOND_ORDER_EXAMPLES = _examples(
     "derive check \"sum(softplus(-y .* (X*w)))\" --wrt w --hess",
 )
 
-FORMATS = ("text", "latex", "numpy", "json")
+FORMATS = ("text", "latex", "numpy", "jax", "torch", "matlab", "json")
+CODE_FORMATS = ("numpy", "jax", "torch", "matlab")
 # A formula may start with a minus ("-sum(y .* log(p))"): not an option.
 FORMULA_SETTINGS = {"ignore_unknown_options": True}
 
@@ -134,9 +135,9 @@ inline_option = click.option("--inline", is_flag=True,
 standalone_option = click.option("--standalone", is_flag=True,
                                  help="With --format latex: a whole document pdflatex compiles.")
 hoist_option = click.option("--hoist", is_flag=True,
-                            help="NumPy code split into prepare(data), run once, and "
+                            help="Code split into prepare(data), run once, and "
                                  "value_and_grad(variables, prepared), run per call "
-                                 "(implies --format numpy).")
+                                 "(--format numpy, jax, torch or matlab; numpy if none).")
 
 
 def _output(derivation, fmt: str | None, steps: bool, hoist: bool, inline: bool = False,
@@ -145,16 +146,17 @@ def _output(derivation, fmt: str | None, steps: bool, hoist: bool, inline: bool 
     from .render import render
     derivation.inline = inline
     if hoist:
-        if fmt not in (None, "numpy"):
-            raise DeriveError(f"--hoist changes the NumPy code; it cannot be used with "
+        fmt = fmt or "numpy"
+        if fmt not in CODE_FORMATS:
+            raise DeriveError(f"--hoist changes the emitted code; it cannot be used with "
                               f"--format {fmt}")
-        fmt = "numpy"
     fmt = fmt or "text"
-    if steps and fmt == "numpy":
-        click.echo("warning: --steps is ignored with --format numpy (the code's docstring "
+    if steps and fmt in CODE_FORMATS:
+        click.echo(f"warning: --steps is ignored with --format {fmt} (the code's docstring "
                    "gives the formula and the shapes; --format text --steps shows the "
                    "derivation)", err=True)
-    return derivation.hoisted if hoist else render(derivation, fmt, steps, standalone)
+    return derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps,
+                                                                   standalone)
 
 
 @click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["--help"]})
@@ -299,9 +301,10 @@ def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool, i
     def action() -> None:
         from .recipes import all_recipes, load
         if name is None:
-            if wrt or steps or hoist or shape or assume or fmt in ("latex", "numpy"):
+            if wrt or steps or hoist or shape or assume or fmt in ("latex",) + CODE_FORMATS:
                 raise DeriveError("--wrt, --shape, --assume, --steps, --hoist and --format "
-                                  "latex/numpy need a recipe name: derive recipe NAME ...")
+                                  "latex/numpy/jax/torch/matlab need a recipe name: "
+                                  "derive recipe NAME ...")
             recipes = all_recipes()
             if fmt == "json":
                 import json

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from .api import Derivation
+from .api import TARGETS as CODE_TARGETS, Derivation
 from .errors import DeriveError
 from .printing import document
 from .printing.source import source_latex
@@ -69,8 +69,8 @@ def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = Fals
     if standalone and fmt != "latex":
         raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
     second_order = isinstance(d, SecondOrder)
-    if fmt == "numpy":
-        return d.numpy
+    if fmt in CODE_TARGETS:
+        return d.code(fmt)
     if fmt == "json":
         return json.dumps(second_order_json(d) if second_order else as_json(d), indent=2) + "\n"
     if fmt == "latex":
@@ -242,6 +242,15 @@ def _expr_json(e: Expr, names: dict | None = None, definition: bool = False,
     return {"text": text.print(e), "latex": latex.print(e)}
 
 
+def _code(d: Derivation, target: str) -> str | None:
+    """A target's code, or None where that language refuses the formula (a MATLAB name
+    over 63 characters): the other targets are still given."""
+    try:
+        return d.code(target)
+    except DeriveError:
+        return None
+
+
 def as_json(d: Derivation) -> dict:
     names = d.names
     return {
@@ -258,7 +267,7 @@ def as_json(d: Derivation) -> dict:
         "where": [{"name": name.text, "latex_name": name.latex,
                    **_expr_json(node, names, definition=True)} for node, name in names.items()],
         "latex": d.latex,
-        "numpy": d.numpy,
+        **{target: _code(d, target) for target in CODE_TARGETS},
         "layers": [_network_json(n) for n in d.layers],
         "notes": d.notes,
         "assumed_kinds": d.formula.defaults,

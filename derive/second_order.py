@@ -295,13 +295,10 @@ class SecondOrder(Derivation):
         product = to_latex(self.hvps[name])
         return rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}} = {product}"
 
-    @cached_property
-    def numpy(self) -> str:
-        from .printing.numpy import snippet
-        return snippet(self.formula.source, self.formula.symbols, self.formula.cost,
-                       self.gradients, self.subgradients,
-                       directions=[self.directions[n] for n in self.wrt], hvps=self.hvps,
-                       hessians={n: code for n, (_, code) in self.hessians.items()})
+    def _more_code(self) -> dict:
+        # hvp(..., d_X), value_grad_hvp(...) and hessian_X(...) in the code of every target
+        return {"directions": [self.directions[n] for n in self.wrt], "hvps": self.hvps,
+                "hessians": {n: code for n, (_, code) in self.hessians.items()}}
 
     def function(self) -> Callable:
         """hessian_X(...) for derive.hessian, else hvp(..., d_X, ...)."""

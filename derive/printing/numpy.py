@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 import sympy
 
@@ -70,6 +71,11 @@ class NumpyPrinter:
     """Spells statements as NumPy; also declares, for the passes, what NumPy does in place."""
 
     accumulates = True   # t = a; t += b on a fresh array
+    # What the other targets (printing/jax.py, torch.py) spell differently: the module the
+    # array functions come from, the snippet's imports, and the helpers it may define.
+    module = "np"
+    imports = "import numpy as np"
+    helper_sources = {**NUMPY_HELPERS, "_expect_shape": _EXPECT_SHAPE, "_np": _NP_ALIAS}
     # Elementwise functions NumPy can write into the array they read: op name -> ufunc.
     in_place_ufuncs = {"exp": "exp", "log": "log", "tanh": "tanh", "abs": "abs", "sin": "sin",
                        "cos": "cos", "sign": "sign"}
@@ -121,7 +127,7 @@ class NumpyPrinter:
 
     def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
         """(the variables, the dimension symbols) the spelling of ``s`` names."""
-        reader = NumpyPrinter()
+        reader = type(self)()
         reader.bound, reader.recorded, reader.dims_used = program.bound, [], set()
         reader.statement(s)
         return reader.recorded, reader.dims_used
@@ -133,9 +139,9 @@ class NumpyPrinter:
         self.dim_vars = program.dims
         in_scope = set(names.values())
         # NumPy and the builtin float, unless a parameter (or a prepared value) has their name
-        self.np = "_np" if "np" in in_scope else "np"
-        if self.np != "np":
-            self.helpers.add("_np")
+        self.np = f"_{self.module}" if self.module in in_scope else self.module
+        if self.np != self.module:
+            self.helpers.add(self.np)
         self.to_float = f"{self.np}.float64" if "float" in in_scope else "float"
         body: list[str] = []
         dims: list[str] = []
@@ -185,7 +191,7 @@ class NumpyPrinter:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
             if target.role == "output" and target.hint == "value":
-                return [f"{self.name(target)} = {self.to_float}({self.code(s.expr)})"]
+                return [f"{self.name(target)} = {self.value(self.code(s.expr))}"]
             return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]
         finally:
             self.root = None
@@ -201,6 +207,18 @@ class NumpyPrinter:
             return f"{self.np}.{'sqrt' if p == HALF else 'square'}({x}, out={x})"
         numerator = multiply_first(e.factors)[0]
         return f"{self.np}.divide({self.aligned(numerator, kind(e), ATOM)}, {x}, out={x})"
+
+    def value(self, code: str) -> str:
+        """The cost as the target returns it: a float in NumPy."""
+        return f"{self.to_float}({code})"
+
+    def vdot(self, a: Expr, b: Expr) -> str:
+        """The sum of the products of the entries of a and b (same shape)."""
+        return f"{self.np}.vdot({self.code(a)}, {self.code(b)})"
+
+    def spelling(self, e: Func, args: list[str]) -> str:
+        """A function call: the operation's own spelling for this target."""
+        return e.op.numpy(args, e.params)
 
     # ------------------------------------------------------------ expressions
     @deep
@@ -401,12 +419,10 @@ class NumpyPrinter:
         arg = e.arg
         if e.axis is None:
             if isinstance(arg, Power) and arg.exponent == Const(2) and not self.is_bound(arg):
-                x = self.code(arg.base)
-                return f"{self.np}.vdot({x}, {x})", ATOM
+                return self.vdot(arg.base, arg.base), ATOM
             if isinstance(arg, Hadamard) and len(arg.factors) == 2 and not self.is_bound(arg) \
                     and all(f.shape == arg.shape for f in arg.factors):
-                a, b = (self.code(f) for f in arg.factors)
-                return f"{self.np}.vdot({a}, {b})", ATOM
+                return self.vdot(*arg.factors), ATOM
             return f"{self.np}.sum({self.code(arg)})", ATOM
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
@@ -432,7 +448,7 @@ class NumpyPrinter:
             if isinstance(first, Transpose) and isinstance(last, Transpose) \
                     and not self.is_bound(last):
                 first, last = first.arg, last.arg   # <P^T, Q^T> = <P, Q>, without copies
-            inner = f"{self.np}.vdot({self.code(first)}, {self.code(last)})"
+            inner = self.vdot(first, last)
             if scale == Const(1):
                 return inner, ATOM
             return f"{self.wrap(scale, MUL)} * {inner}", MUL
@@ -441,15 +457,25 @@ class NumpyPrinter:
                 else self.code(a) for a in e.args]
         # the rule's template with the module's name here, the arguments put in after
         marks = [f"\x00{i}\x00" for i in range(len(args))]
-        spelling = e.op.numpy(marks, e.params)
-        for helper in NUMPY_HELPERS:
+        spelling = self.spelling(e, marks)
+        for helper in self.helper_sources:
             if helper + "(" in spelling:
                 self.helpers.add(helper)
-        if self.np != "np":
-            spelling = re.sub(r"\bnp\.", f"{self.np}.", spelling)
+        if self.np != self.module:
+            spelling = re.sub(rf"\b{self.module}\.", f"{self.np}.", spelling)
         for mark, arg in zip(marks, args):
             spelling = spelling.replace(mark, arg)
         return spelling, ATOM
+
+
+def spelled_in(table: dict, e: Func, language: str):
+    """The spelling of e's operation in another target's table, or a refusal: a function
+    made from a SymPy expression is spelled for NumPy only."""
+    if e.op not in table:
+        shown = e.op.text(["x"] * len(e.args), e.params)
+        raise DeriveError(f"the function {shown[:60]} (from SymPy) has no {language} "
+                          "spelling: use --format numpy")
+    return table[e.op]
 
 
 def _negative(term: Expr) -> bool:
@@ -606,17 +632,17 @@ def _function(name: str, signature: str, body: list[str], returned: str,
 
 
 def _helpers(printer: NumpyPrinter) -> list[str]:
-    special = {"_expect_shape": _EXPECT_SHAPE, "_np": _NP_ALIAS}
-    return [special.get(h) or NUMPY_HELPERS[h] for h in sorted(printer.helpers)]
+    return [printer.helper_sources[h] for h in sorted(printer.helpers)]
 
 
 @deep
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
             notes: list[str], definitions: dict[str, Expr] | None = None,
             directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
-            hessians: dict[str, Expr] | None = None) -> str:
-    """The whole program of SPEC section 4 (with ``hvps``, its second order too)."""
-    printer = NumpyPrinter()
+            hessians: dict[str, Expr] | None = None, printer: NumpyPrinter | None = None) -> str:
+    """The whole program of SPEC section 4 (with ``hvps``, its second order too), in NumPy or
+    in the language ``printer`` spells."""
+    printer = printer or NumpyPrinter()
     pnames = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(pnames)
     hints = _definition_hints(definitions)
@@ -638,7 +664,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
         functions += _second_order_functions(printer, source, parameters, pnames, reserved, hints,
                                              notes, outputs, list(directions), hvps,
                                              hessians or {})
-    return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+    return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
 
 def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list[Symbol],
@@ -678,11 +704,26 @@ def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list
     return functions
 
 
-@deep
-def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
-                    gradients: dict[str, Expr], notes: list[str], expanded: bool,
-                    definitions: dict[str, Expr] | None = None) -> str:
-    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
+@dataclass
+class Hoisting:
+    """The two functions of hoisted code, as programs: prepare(data) and the per-call code."""
+    variables: list[Symbol]
+    data: list[Symbol]
+    outputs: list[Output]
+    per_call: _Function
+    prepare: _Function | None          # None: nothing to compute, only data to pass on
+    data_checks: _Function | None      # the data's shape checks, where prepare is None
+    returned: list[str]                # what prepare returns: prepared values, dimensions
+    dim_vars: dict                     # dimension symbol -> the prepared Var holding it
+
+
+def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: dict[str, Expr],
+             definitions: dict[str, Expr] | None, printer, pnames: dict[str, str],
+             reserved: set[str], kept: set[str]) -> Hoisting:
+    """What prepare() computes once, and the per-call program that reads it (any target).
+
+    ``reserved``: names nothing prepared may take; ``kept``: the formula's dimensions that
+    keep their names where they are read (those the snippet does not need itself)."""
     variables = [p for p in parameters if p.name in wrt]
     data = [p for p in parameters if p.name not in wrt]
     # the gradients in the order of --wrt, as value_and_grad of the plain snippet returns them
@@ -700,22 +741,22 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     for node in reached:
         if node not in prepared:
             needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
-    pnames = parameter_names(parameters)
     # prepared values are named p1, p2, ... past every name and dimension of the formula
-    dimensions = {str(d) for p in parameters for d in p.shape if not d.is_Integer}
-    namer = Namer(_reserved(pnames) | dimensions)
+    namer = Namer(reserved)
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
         # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
         name = pnames[node.name] if isinstance(node, Symbol) else namer.numbered("p")
         prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
+    # a dimension that a prepared array's shape gives is read from it in the per-call code
+    # (jax.jit cannot take a size as a value)
+    needed -= {d for v in prepared_vars.values() for d in v.shape}
     dim_vars: dict = {}
     for d in sorted(needed, key=str):
         if any(d in s.shape for s in data):
             dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
     # a dimension keeps its name where it is read, unless the snippet needs that name
-    reserved = set(namer.taken) - (dimensions - SNIPPET_NAMES - OTHER_NAMES)
-    printer = NumpyPrinter()
+    reserved = set(namer.taken) - kept
     hints = _definition_hints(definitions)
     per_call = _Function(printer, variables, outputs, reserved, pnames,
                          inputs=prepared_vars,
@@ -723,31 +764,49 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     computed = [Output(prepared_vars[n].hint, n) for n in prepared if not isinstance(n, Symbol)]
     prepare = _Function(printer, data, computed, reserved, pnames, hints=hints, share=False) \
         if computed else None
+    data_checks = None if prepare else \
+        _Function(printer, data, [], reserved, pnames, share=False)
     returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
-    prepare_body = prepare.body() if prepare else []
-    dim_lines = [f"{v.hint} = {_dim_source(d, data, pnames)}" for d, v in dim_vars.items()]
-    packed = ", ".join(returned) + ("," if len(returned) == 1 else "")
-    unpack = [f"{packed} = prepared"] if returned else []
-    note = ["The squared norms were expanded into traces of products of the data, computed",
-            "once in prepare(): faster, but the value loses accuracy when the residual is",
-            "small against the data."] if expanded else []
+    return Hoisting(variables, data, outputs, per_call, prepare, data_checks, returned, dim_vars)
+
+
+@deep
+def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,
+                    gradients: dict[str, Expr], notes: list[str], expanded: bool,
+                    definitions: dict[str, Expr] | None = None,
+                    printer: NumpyPrinter | None = None) -> str:
+    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)`` per call."""
+    printer = printer or NumpyPrinter()
+    pnames = parameter_names(parameters)
+    dimensions = {str(d) for p in parameters for d in p.shape if not d.is_Integer}
+    plan = hoisting(parameters, wrt, value, gradients, definitions, printer, pnames,
+                    _reserved(pnames) | dimensions, dimensions - SNIPPET_NAMES - OTHER_NAMES)
+    variables, data, outputs, per_call = plan.variables, plan.data, plan.outputs, plan.per_call
+    prepare_body = (plan.prepare or plan.data_checks).body()
+    dim_lines = [f"{v.hint} = {_dim_source(d, data, pnames)}" for d, v in plan.dim_vars.items()]
+    packed = ", ".join(plan.returned) + ("," if len(plan.returned) == 1 else "")
+    unpack = [f"{packed} = prepared"] if plan.returned else []
     returned_grads = ", ".join(o.name for o in outputs)
     prepare_doc = _docstring("Everything that does not involve " + ", ".join(wrt) +
                              ": call once, pass the result to value_and_grad.",
                              source, data, pnames, notes, "the prepared values, a tuple")
     call_doc = _docstring("Value of F and its gradients, from the prepared data.", source,
                           variables, pnames, notes, f"({returned_grads})",
-                          ("prepared: the tuple prepare() returned",), tuple(note))
+                          ("prepared: the tuple prepare() returned",),
+                          EXPANDED_NOTE if expanded else ())
     data_signature = ", ".join(pnames[p.name] for p in data)
-    data_checks = [] if prepare else \
-        _Function(printer, data, [], reserved, pnames, share=False).body()
     functions = [
-        _function("prepare", data_signature, data_checks + prepare_body + dim_lines,
-                  f"({packed})", prepare_doc),
+        _function("prepare", data_signature, prepare_body + dim_lines, f"({packed})",
+                  prepare_doc),
         _function("value_and_grad", ", ".join(per_call.signature + ["prepared"]),
                   unpack + per_call.body(), per_call.returned, call_doc),
     ]
-    return "\n\n\n".join(["import numpy as np"] + _helpers(printer) + functions) + "\n"
+    return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
+
+
+EXPANDED_NOTE = ("The squared norms were expanded into traces of products of the data, computed",
+                 "once in prepare(): faster, but the value loses accuracy when the residual is",
+                 "small against the data.")
 
 
 def _dim_source(dim, data: list[Symbol], pnames: dict[str, str]) -> str:

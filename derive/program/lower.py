@@ -170,7 +170,9 @@ class _Lowering:
             if dim in provided:
                 program.dims[dim] = provided[dim]
                 continue
-            source = _dimension_source(dim, self.parameters)
+            # a prepared array's shape gives it too (JAX's jit cannot take a size as a value)
+            prepared = [v for v in self.bound.values() if v.role == "prepared"]
+            source = _dimension_source(dim, self.parameters + prepared)
             if source is None:
                 raise MissingDimension(dim)
             param, axis = source

@@ -1,0 +1,161 @@
+"""JAX code: the NumPy program spelled with ``jax.numpy``, pure, for ``jax.jit`` and ``jax.vmap``.
+
+The statement program is the NumPy one (same functions, parameters, returns and
+array conventions: a vector is 1-D), printed by a sibling of the NumPy printer
+that declares nothing may be updated in place, so every statement makes a new
+array, as JAX's arrays are immutable. No Python branch depends on a value, so
+the code traces; sizes come from shapes, which are static under ``jit``. The
+value is a 0-d array. Constants take the arguments' dtype (a float32 argument
+gives float32 results, with or without ``jax_enable_x64``).
+"""
+from __future__ import annotations
+
+import re
+
+from ..expr import Broadcast, Const, Expr, Func, Identity, Transpose
+from ..functions import Spelling, lookup, spelled
+from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, hoisted_snippet as _hoisted, kind,
+                    snippet as _snippet, spelled_in)
+
+HELPERS: dict[str, str] = {
+    "_inverse_or_zero": '''def _inverse_or_zero(n):
+    # 1 / n, and 0 at n = 0 (the subgradient taken for a norm at 0), with no Python branch
+    # on a traced value
+    nonzero = n != 0
+    return jnp.where(nonzero, 1.0 / jnp.where(nonzero, n, 1.0), 0.0)''',
+    "_softmax_logsumexp": '''def _softmax_logsumexp(z, axis=None):
+    # softmax and logsumexp of the same z with one pass of exp, shifted by the maximum
+    top = z.max(axis=axis)
+    e = jnp.exp(z - top)
+    total = e.sum(axis=axis)
+    return e / total, top + jnp.log(total)''',
+    "_jnp": "_jnp = jnp  # a parameter is called jnp: the functions reach it as _jnp",
+    "_jax": "_jax = jax  # a parameter is called jax: the functions reach it as _jax",
+    "_expect_shape": '''def _expect_shape(array, name, expected):
+    shape = jnp.shape(array)
+    if len(shape) != len(expected) or any(e is not None and s != e
+                                          for s, e in zip(shape, expected)):
+        wanted = ", ".join("any" if e is None else str(e) for e in expected)
+        raise ValueError(f"argument {name} has shape {shape}, but the code was derived "
+                         f"for shape ({wanted}) (declared with --shape)")''',
+}
+
+# One row per operation: its JAX spelling. jax.nn's sigmoid, softplus, softmax and
+# logsumexp are the stable forms (accurate in both tails, shifted by the maximum).
+SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
+    "exp": spelled("jnp.exp({0})"),
+    "log": spelled("jnp.log({0})"),
+    "sin": spelled("jnp.sin({0})"),
+    "cos": spelled("jnp.cos({0})"),
+    "tanh": spelled("jnp.tanh({0})"),
+    "abs": spelled("jnp.abs({0})"),
+    "sign": spelled("jnp.sign({0})"),
+    "relu": spelled("jax.nn.relu({0})"),
+    "step": spelled("jnp.heaviside({0}, 0.0)"),
+    "sigmoid": spelled("jax.nn.sigmoid({0})"),
+    "softplus": spelled("jax.nn.softplus({0})"),
+    "norm": spelled("jnp.linalg.norm({0})"),
+    "tr": spelled("jnp.trace({0})"),
+    "det": spelled("jnp.linalg.det({0})"),
+    "logdet": spelled("jnp.linalg.slogdet({0})[1]"),
+    "inv": spelled("jnp.linalg.inv({0})"),
+    "diag": spelled("jnp.diag({0})"),
+    "softmax": spelled("jax.nn.softmax({0}, axis=0)"),
+    "softmax_all": spelled("jax.nn.softmax({0}, axis=None)"),
+    "logsumexp": lambda args, params: f"jax.nn.logsumexp({args[0]}, axis={params[0]})",
+    "kron": spelled("jnp.kron({0}, {1})"),
+    "vec": spelled("jnp.ravel({0}, order='F')"),
+}.items()}
+
+
+class JaxPrinter(NumpyPrinter):
+    """The NumPy printer's program in ``jax.numpy``: nothing in place."""
+
+    accumulates = False
+    in_place_ufuncs: dict[str, str] = {}
+    module = "jnp"
+    imports = "import jax\nimport jax.numpy as jnp"
+    helper_sources = HELPERS
+    like = None   # the argument whose dtype (and device) constants take; set by spell()
+    jax = "jax"   # jax itself (for jax.nn), or its alias where a parameter is called jax
+
+    def spell(self, program, names) -> list[str]:
+        # the argument whose dtype the constants take: an array, or else the first scalar
+        arrays = [p for p in program.parameters if p.kind != "scalar"]
+        self.like = (arrays or program.parameters or [None])[0]
+        self.jax = "_jax" if "jax" in names.values() else "jax"
+        if self.jax != "jax":
+            self.helpers.add("_jax")
+        return super().spell(program, names)
+
+    def dtype_of_arguments(self) -> str:
+        if self.like is None:
+            return ""
+        like = self.name(self.like)
+        # a scalar argument may be a Python float, which has no dtype
+        return f", dtype={like}.dtype" if self.like.kind != "scalar" \
+            else f", dtype={self.np}.result_type({like})"
+
+    def statement(self, s) -> list[str]:
+        if s.op == "assign" and isinstance(s.expr, Const):
+            # a constant result (a gradient that is 0) is an array all the same
+            number = self.number(s.expr.value)[0]
+            return [f"{self.name(s.target)} = {self.np}.asarray({number}"
+                    f"{self.dtype_of_arguments()})"]
+        return super().statement(s)
+
+    def in_place_operand(self, e: Expr, bound) -> Expr | None:
+        return None   # JAX arrays are immutable
+
+    def value(self, code: str) -> str:
+        return f"{self.np}.asarray({code})"   # a 0-d array, also where every argument is a float
+
+    def spelling(self, e: Func, args: list[str]) -> str:
+        spelling = spelled_in(SPELLINGS, e, "JAX")(args, e.params)
+        return spelling if self.jax == "jax" else re.sub(r"\bjax\.", f"{self.jax}.", spelling)
+
+    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
+        # X.T @ v as v @ X, and r @ X.T as X @ r: XLA on a CPU copies a transposed operand
+        # of a matrix-vector product first (five times slower on a tall X)
+        if i < j:
+            k = split[i][j]
+            if k == i + 1 and self._plain_transpose(chain[i], i, scaled) \
+                    and _chain_kind(chain[k:j + 1]) == "col":
+                vector, prec = super()._subchain(chain, split, scaled, k, j)
+                vector = vector if prec > MUL else f"({vector})"
+                return f"{vector} @ {self.wrap(chain[i].arg, MUL + 1)}", MUL
+            if k == j and self._plain_transpose(chain[j], j, scaled) \
+                    and _chain_kind(chain[i:k]) == "row":
+                vector, _ = super()._subchain(chain, split, scaled, i, k - 1)
+                return f"{self.wrap(chain[j].arg, MUL)} @ ({vector})", MUL
+        return super()._subchain(chain, split, scaled, i, j)
+
+    def _plain_transpose(self, e: Expr, index: int, scaled) -> bool:
+        return isinstance(e, Transpose) and kind(e) == "matrix" and not self.is_bound(e) \
+            and index not in scaled
+
+    def _print_Identity(self, e: Identity) -> tuple[str, int]:
+        if e.is_scalar:
+            return super()._print_Identity(e)
+        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.dtype_of_arguments()})", ATOM
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        shape = self._shape_code(*e.shape)
+        inner = e.arg
+        if inner.is_scalar:
+            # the fill's own dtype: a Python number is weakly typed, so float32 stays float32
+            return f"{self.np}.full({shape}, {self.code(inner)})", ATOM
+        target = kind(e)
+        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
+            else self.wrap(inner, ATOM)
+        return f"{self.np}.broadcast_to({operand}, {shape})", ATOM
+
+
+def snippet(*args, **kwargs) -> str:
+    """The whole program of SPEC section 4, in JAX."""
+    return _snippet(*args, **kwargs, printer=JaxPrinter())
+
+
+def hoisted_snippet(*args, **kwargs) -> str:
+    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)``, in JAX."""
+    return _hoisted(*args, **kwargs, printer=JaxPrinter())

@@ -1,0 +1,163 @@
+"""PyTorch code: the NumPy program spelled with ``torch``, on the arguments' device and dtype.
+
+The statement program is the NumPy one (same functions, parameters, returns and
+array conventions: a vector is 1-D), printed by a sibling of the NumPy printer.
+Tensors go in and come out: a scalar argument is made a 0-d tensor of the
+arrays' dtype and device first (a Python float is accepted too), and every
+constant the code builds (an identity, a filled array) is made on that device
+in that dtype. Nothing waits for the device: no ``.item()``, no ``float()``, no
+branch on a value. The body runs under ``torch.no_grad()``, so no autograd graph
+is built even for arguments that require grad. The program's in-place updates
+(``t += b``, ``torch.exp(t, out=t)``) are kept: the passes allow them only on
+temporaries that nothing reads afterwards, through any view.
+"""
+from __future__ import annotations
+
+from ..expr import Broadcast, Const, Expr, Func, Identity, Power
+from ..functions import Spelling, lookup, spelled
+from .numpy import (ATOM, POWER, NumpyPrinter, hoisted_snippet as _hoisted, kind,
+                    snippet as _snippet, spelled_in)
+
+HELPERS: dict[str, str] = {
+    "_inverse_or_zero": '''def _inverse_or_zero(n):
+    # 1 / n, and 0 at n = 0 (the subgradient taken for a norm at 0), without a branch on
+    # the value (which would wait for the device)
+    return torch.where(n != 0, 1.0 / n, 0.0)''',
+    "_softplus": '''def _softplus(z):
+    # log(1 + exp(z)), accurate in both tails
+    return torch.logaddexp(z, torch.zeros_like(z))''',
+    "_step": '''def _step(z):
+    return (z > 0).to(z.dtype)''',
+    "_vec": '''def _vec(z):
+    # the columns stacked (column-major), as vec(X) of the Hessian of a matrix variable
+    return z.t().reshape(-1)''',
+    "_softmax_all": '''def _softmax_all(z):
+    # softmax over all entries, shifted by the maximum
+    return torch.softmax(z.reshape(-1), 0).reshape(z.shape)''',
+    "_softmax_logsumexp": '''def _softmax_logsumexp(z, axis=None):
+    # softmax and logsumexp of the same z with one pass of exp, shifted by the maximum
+    top = z.max() if axis is None else z.max(dim=axis).values
+    e = torch.exp(z - top)
+    total = e.sum() if axis is None else e.sum(dim=axis)
+    return e / total, top + torch.log(total)''',
+    "_torch": "_torch = torch  # a parameter is called torch: the functions reach it as _torch",
+    "_expect_shape": '''def _expect_shape(array, name, expected):
+    shape = tuple(array.shape)
+    if len(shape) != len(expected) or any(e is not None and s != e
+                                          for s, e in zip(shape, expected)):
+        wanted = ", ".join("any" if e is None else str(e) for e in expected)
+        raise ValueError(f"argument {name} has shape {shape}, but the code was derived "
+                         f"for shape ({wanted}) (declared with --shape)")''',
+}
+
+# One row per operation: its PyTorch spelling (torch.sigmoid is accurate in both tails;
+# softmax and logsumexp are shifted by the maximum).
+SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
+    "exp": spelled("torch.exp({0})"),
+    "log": spelled("torch.log({0})"),
+    "sin": spelled("torch.sin({0})"),
+    "cos": spelled("torch.cos({0})"),
+    "tanh": spelled("torch.tanh({0})"),
+    "abs": spelled("torch.abs({0})"),
+    "sign": spelled("torch.sign({0})"),
+    "relu": spelled("torch.relu({0})"),
+    "step": spelled("_step({0})"),
+    "sigmoid": spelled("torch.sigmoid({0})"),
+    "softplus": spelled("_softplus({0})"),
+    "norm": spelled("torch.linalg.norm({0})"),
+    "tr": spelled("torch.trace({0})"),
+    "det": spelled("torch.linalg.det({0})"),
+    "logdet": spelled("torch.linalg.slogdet({0})[1]"),
+    "inv": spelled("torch.linalg.inv({0})"),
+    "diag": spelled("torch.diag({0})"),
+    "softmax": spelled("torch.softmax({0}, 0)"),
+    "softmax_all": spelled("_softmax_all({0})"),
+    "logsumexp": lambda args, params: f"torch.logsumexp(torch.flatten({args[0]}), 0)"
+    if params == (None,) else f"torch.logsumexp({args[0]}, 0)",
+    "kron": spelled("torch.kron({0}, {1})"),
+    "vec": spelled("_vec({0})"),
+}.items()}
+
+
+class TorchPrinter(NumpyPrinter):
+    """The NumPy printer's program in ``torch``, in place where the program allows."""
+
+    module = "torch"
+    imports = "import torch"
+    helper_sources = HELPERS
+    like = None   # the argument whose dtype (and device) constants take; set by spell()
+
+    def spell(self, program, names) -> list[str]:
+        # the argument whose dtype and device the scalars and constants take: an array, or
+        # else the first scalar (made a tensor first)
+        arrays = [p for p in program.parameters if p.kind != "scalar"]
+        self.like = (arrays or program.parameters or [None])[0]
+        body = super().spell(program, names)
+        scalars = [f"{self.name(p)} = {self.np}.as_tensor({self.name(p)}"
+                   f"{'' if p is self.like else self.placed()})"
+                   for p in program.parameters if p.kind == "scalar" and p.role == "parameter"]
+        lines = scalars + body
+        return [f"with {self.np}.no_grad():"] + ["    " + line for line in lines] if lines else []
+
+    def placed(self) -> str:
+        """The dtype and device of the arguments, as keyword arguments of a constructor."""
+        if self.like is None:
+            return ""
+        like = self.name(self.like)
+        return f", dtype={like}.dtype, device={like}.device"
+
+    def value(self, code: str) -> str:
+        return code   # already a 0-d tensor: float() would wait for the device
+
+    def vdot(self, a: Expr, b: Expr) -> str:
+        # torch.vdot takes vectors only; tensordot contracts matrices without a product array
+        if a == b and not self.is_bound(a):
+            return f"{self.np}.sum({self.np}.square({self.code(a)}))"   # a computed once
+        how = {"scalar": "mul", "col": "dot", "row": "dot"}.get(kind(a))
+        if how is None:
+            return f"{self.np}.tensordot({self.code(a)}, {self.code(b)}, dims=2)"
+        return f"{self.np}.{how}({self.code(a)}, {self.code(b)})"
+
+    def spelling(self, e: Func, args: list[str]) -> str:
+        # a number argument becomes a tensor: torch's functions take tensors only
+        args = [f"{self.np}.tensor({text}{self.placed()})" if isinstance(a, Const) else text
+                for a, text in zip(e.args, args)]
+        return spelled_in(SPELLINGS, e, "PyTorch")(args, e.params)
+
+    def statement(self, s) -> list[str]:
+        if s.op == "assign" and isinstance(s.expr, Const):
+            # a constant result (a gradient that is 0) is a tensor all the same
+            number = self.number(s.expr.value)[0]
+            return [f"{self.name(s.target)} = {self.np}.tensor({number}{self.placed()})"]
+        return super().statement(s)
+
+    def _print_Power(self, e: Power) -> tuple[str, int]:
+        if isinstance(e.base, Const):   # a number: Python's power (torch.sqrt takes tensors)
+            return f"{self.wrap(e.base, POWER + 1)} ** {self.wrap(e.exponent, POWER + 1)}", POWER
+        return super()._print_Power(e)
+
+    def _print_Identity(self, e: Identity) -> tuple[str, int]:
+        if e.is_scalar:
+            return super()._print_Identity(e)
+        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.placed()})", ATOM
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        shape = self._shape_code(*e.shape)
+        inner = e.arg
+        if isinstance(inner, Const):
+            size = shape if shape.startswith("(") else f"({shape},)"
+            return f"{self.np}.full({size}, {self.code(inner)}{self.placed()})", ATOM
+        target = kind(e)
+        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
+            else self.wrap(inner, ATOM)
+        return f"{operand}.expand({shape}).clone()", ATOM
+
+
+def snippet(*args, **kwargs) -> str:
+    """The whole program of SPEC section 4, in PyTorch."""
+    return _snippet(*args, **kwargs, printer=TorchPrinter())
+
+
+def hoisted_snippet(*args, **kwargs) -> str:
+    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)``, in PyTorch."""
+    return _hoisted(*args, **kwargs, printer=TorchPrinter())
