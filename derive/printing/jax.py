@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ..expr import Broadcast, Const, Expr, Func, Identity, Transpose
+from ..nodes import Broadcast, Const, Expr, Func, Identity, Transpose
 from ..functions import Spelling, lookup, spelled
 from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, hoisted_snippet as _hoisted, kind,
                     snippet as _snippet, spelled_in)

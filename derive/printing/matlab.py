@@ -12,8 +12,9 @@ from __future__ import annotations
 import sympy
 
 from ..errors import DeriveError
-from ..expr import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
-                    Shared, Sum, Symbol, Transpose, mul)
+from ..nodes import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
+                     Shared, Sum, Symbol, Transpose)
+from ..simplify import mul
 from ..functions import Spelling, lookup, spelled
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var

@@ -13,7 +13,7 @@ temporaries that nothing reads afterwards, through any view.
 """
 from __future__ import annotations
 
-from ..expr import Broadcast, Const, Expr, Func, Identity, Power
+from ..nodes import Broadcast, Const, Expr, Func, Identity, Power
 from ..functions import Spelling, lookup, spelled
 from .numpy import (ATOM, POWER, NumpyPrinter, hoisted_snippet as _hoisted, kind,
                     snippet as _snippet, spelled_in)
