@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .objective import Objective
 
 
-# The languages of the emitted code (SPEC section 4), each a module of derive.printing.
+# The languages of the emitted code (SPEC section 4), each a module of derive.codegen.
 TARGETS = ("numpy", "jax", "torch", "matlab")
 
 
@@ -177,7 +177,7 @@ class Derivation:
         key = (target, hoist)
         if key in self._code:
             return self._code[key]
-        printer = import_module(f"derive.printing.{target}")
+        printer = import_module(f"derive.codegen.{target}")
         with internal(self.formula.source):
             if hoist:
                 from .hoist import hoisted_outputs

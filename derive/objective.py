@@ -13,7 +13,7 @@ import numpy as np
 import sympy
 
 from .errors import DeriveError
-from .printing.numpy import kind
+from .codegen.numpy import kind
 
 
 def _key(name) -> str:

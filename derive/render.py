@@ -12,7 +12,7 @@ from .steps import derivation_steps
 from .nodes import Expr
 from .layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
-from .printing.numpy import kind
+from .codegen.numpy import kind
 from .printing.text import FormulaTextPrinter, TextPrinter, to_text
 from .second_order import SecondOrder
 

@@ -49,7 +49,7 @@ def call_python(functions: dict, call: Call, convert=lambda f: f):
 
 
 def kinds(derivation) -> list[str]:
-    from derive.printing.numpy import kind
+    from derive.codegen.numpy import kind
     return [kind(s) for s in derivation.formula.symbols]
 
 

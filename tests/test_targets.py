@@ -269,7 +269,7 @@ def test_torch_code_keeps_dtype_builds_no_graph_and_leaves_its_arguments_alone()
 
 def test_every_operation_has_a_spelling_in_every_target():
     from derive.functions import ACTIVATIONS, MATRIX_OPS
-    from derive.printing import jax as jax_code, matlab, torch as torch_code
+    from derive.codegen import jax as jax_code, matlab, torch as torch_code
     for op in [*ACTIVATIONS.values(), *MATRIX_OPS.values()]:
         if op.name.startswith("sympy:"):
             continue   # a function a SymPy cost brought (spelled for NumPy only)

@@ -71,7 +71,7 @@ class NumpyPrinter:
     """Spells statements as NumPy; also declares, for the passes, what NumPy does in place."""
 
     accumulates = True   # t = a; t += b on a fresh array
-    # What the other targets (printing/jax.py, torch.py) spell differently: the module the
+    # What the other targets (codegen/jax.py, torch.py) spell differently: the module the
     # array functions come from, the snippet's imports, and the helpers it may define.
     module = "np"
     imports = "import numpy as np"
