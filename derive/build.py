@@ -88,19 +88,10 @@ def _diag(x: Expr) -> Expr:
     return apply("diag", x)
 
 
-# A 1x1 is a scalar wherever a scalar is expected: these are what the four are of a scalar.
-_OF_A_SCALAR: dict[str, Callable[[Expr], Expr]] = {
-    "tr": lambda s: s,
-    "det": lambda s: s,
-    "logdet": lambda s: apply("log", s),
-    "inv": lambda s: power(s, Const(-ONE)),
-}
-
-
 def _square(name: str) -> CallRule:
-    def make(x: Expr) -> Expr:
-        return _OF_A_SCALAR[name](x) if x.is_scalar else apply(name, x)
-    return CallRule(("expr",), make, square=True)
+    # A 1x1 is a scalar wherever a scalar is expected: the Op's rewrite gives what the
+    # function is of a scalar (tr and det: itself, logdet: its log, inv: 1 / it).
+    return CallRule(("expr",), lambda x: apply(name, x), square=True)
 
 
 CALLS: dict[str, CallRule] = {

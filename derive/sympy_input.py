@@ -399,10 +399,8 @@ def _mismatch(node: sympy.Basic, verb: str, operands: list[Expr]) -> DeriveError
 
 def _matrix_op(name: str) -> Callable:
     def convert(self: _Converter, node: sympy.Basic, bound: dict) -> Expr:
-        arg = self.convert(node.args[0], bound)
-        if arg.is_scalar:   # of a 1x1 matrix: its entry, or 1/entry for the inverse
-            return power(arg, Const(-ONE)) if name == "inv" else arg
-        return apply(name, arg)
+        # of a 1x1 matrix the Op's rewrite gives its entry, or 1/entry for the inverse
+        return apply(name, self.convert(node.args[0], bound))
     return convert
 
 
