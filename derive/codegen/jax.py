@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 
-from ..nodes import Broadcast, Const, Expr, Func, Identity, Transpose
+from ..nodes import Broadcast, Const, Expr, Func, Transpose
 from ..functions import Spelling, lookup, spelled
-from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, hoisted_snippet as _hoisted, kind,
-                    snippet as _snippet, spelled_in)
+from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, constants_like, expect_shape_helper,
+                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -31,13 +31,7 @@ HELPERS: dict[str, str] = {
     return e / total, top + jnp.log(total)''',
     "_jnp": "_jnp = jnp  # a parameter is called jnp: the functions reach it as _jnp",
     "_jax": "_jax = jax  # a parameter is called jax: the functions reach it as _jax",
-    "_expect_shape": '''def _expect_shape(array, name, expected):
-    shape = jnp.shape(array)
-    if len(shape) != len(expected) or any(e is not None and s != e
-                                          for s, e in zip(shape, expected)):
-        wanted = ", ".join("any" if e is None else str(e) for e in expected)
-        raise ValueError(f"argument {name} has shape {shape}, but the code was derived "
-                         f"for shape ({wanted}) (declared with --shape)")''',
+    "_expect_shape": expect_shape_helper("jnp.shape(array)"),
 }
 
 # One row per operation: its JAX spelling. jax.nn's sigmoid, softplus, softmax and
@@ -80,15 +74,13 @@ class JaxPrinter(NumpyPrinter):
     jax = "jax"   # jax itself (for jax.nn), or its alias where a parameter is called jax
 
     def spell(self, program, names) -> list[str]:
-        # the argument whose dtype the constants take: an array, or else the first scalar
-        arrays = [p for p in program.parameters if p.kind != "scalar"]
-        self.like = (arrays or program.parameters or [None])[0]
+        self.like = constants_like(program.parameters)
         self.jax = "_jax" if "jax" in names.values() else "jax"
         if self.jax != "jax":
             self.helpers.add("_jax")
         return super().spell(program, names)
 
-    def dtype_of_arguments(self) -> str:
+    def constant_keywords(self) -> str:
         if self.like is None:
             return ""
         like = self.name(self.like)
@@ -101,7 +93,7 @@ class JaxPrinter(NumpyPrinter):
             # a constant result (a gradient that is 0) is an array all the same
             number = self.number(s.expr.value)[0]
             return [f"{self.name(s.target)} = {self.np}.asarray({number}"
-                    f"{self.dtype_of_arguments()})"]
+                    f"{self.constant_keywords()})"]
         return super().statement(s)
 
     def in_place_operand(self, e: Expr, bound) -> Expr | None:
@@ -134,21 +126,12 @@ class JaxPrinter(NumpyPrinter):
         return isinstance(e, Transpose) and kind(e) == "matrix" and not self.is_bound(e) \
             and index not in scaled
 
-    def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        if e.is_scalar:
-            return super()._print_Identity(e)
-        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.dtype_of_arguments()})", ATOM
-
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
-        inner = e.arg
-        if inner.is_scalar:
+        if e.arg.is_scalar:
             # the fill's own dtype: a Python number is weakly typed, so float32 stays float32
-            return f"{self.np}.full({shape}, {self.code(inner)})", ATOM
-        target = kind(e)
-        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
-            else self.wrap(inner, ATOM)
-        return f"{self.np}.broadcast_to({operand}, {shape})", ATOM
+            return f"{self.np}.full({shape}, {self.code(e.arg)})", ATOM
+        return f"{self.np}.broadcast_to({self.repeated(e)}, {shape})", ATOM
 
 
 def snippet(*args, **kwargs) -> str:

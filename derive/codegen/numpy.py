@@ -58,13 +58,23 @@ def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
     return out
 
 
-_EXPECT_SHAPE = '''def _expect_shape(array, name, expected):
-    shape = np.shape(array)
+def expect_shape_helper(shape_of_array: str) -> str:
+    """The source of ``_expect_shape``, the check of an argument's shape declared with
+    --shape; ``shape_of_array`` is the target's spelling of the array's shape tuple."""
+    return f'''def _expect_shape(array, name, expected):
+    shape = {shape_of_array}
     if len(shape) != len(expected) or any(e is not None and s != e
                                           for s, e in zip(shape, expected)):
         wanted = ", ".join("any" if e is None else str(e) for e in expected)
-        raise ValueError(f"argument {name} has shape {shape}, but the code was derived "
-                         f"for shape ({wanted}) (declared with --shape)")'''
+        raise ValueError(f"argument {{name}} has shape {{shape}}, but the code was derived "
+                         f"for shape ({{wanted}}) (declared with --shape)")'''
+
+
+def constants_like(parameters: list[Var]) -> Var | None:
+    """The argument whose dtype (and device) the constants of JAX or PyTorch code take: an
+    array, or else the first scalar."""
+    arrays = [p for p in parameters if p.kind != "scalar"]
+    return (arrays or parameters or [None])[0]
 
 
 class NumpyPrinter:
@@ -75,7 +85,8 @@ class NumpyPrinter:
     # array functions come from, the snippet's imports, and the helpers it may define.
     module = "np"
     imports = "import numpy as np"
-    helper_sources = {**NUMPY_HELPERS, "_expect_shape": _EXPECT_SHAPE, "_np": _NP_ALIAS}
+    helper_sources = {**NUMPY_HELPERS, "_expect_shape": expect_shape_helper("np.shape(array)"),
+                      "_np": _NP_ALIAS}
     # Elementwise functions NumPy can write into the array they read: op name -> ufunc.
     in_place_ufuncs = {"exp": "exp", "log": "log", "tanh": "tanh", "abs": "abs", "sin": "sin",
                        "cos": "cos", "sign": "sign"}
@@ -220,6 +231,11 @@ class NumpyPrinter:
         """A function call: the operation's own spelling for this target."""
         return e.op.numpy(args, e.params)
 
+    def constant_keywords(self) -> str:
+        """Keyword arguments that make a constant (an identity) like the arguments: none in
+        NumPy, where every array is float64."""
+        return ""
+
     # ------------------------------------------------------------ expressions
     @deep
     def code(self, e: Expr) -> str:
@@ -297,17 +313,19 @@ class NumpyPrinter:
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
         if e.is_scalar:
             return "1.0", ATOM   # eye(1) is the number 1 (an array (1, 1) is no float)
-        return f"{self.np}.eye({self.number(e.shape[0])[0]})", ATOM
+        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.constant_keywords()})", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
-        inner = e.arg
-        if inner.is_scalar:
-            return f"{self.np}.full({shape}, {self.code(inner)}, dtype={self.np}.float64)", ATOM
+        if e.arg.is_scalar:
+            return f"{self.np}.full({shape}, {self.code(e.arg)}, dtype={self.np}.float64)", ATOM
+        return f"{self.np}.broadcast_to({self.repeated(e)}, {shape}).copy()", ATOM
+
+    def repeated(self, e: Broadcast) -> str:
+        """What a broadcast of a vector repeats, as the operand of broadcast_to (or expand):
+        a column repeated across a matrix stands as v[:, None]."""
         target = kind(e)
-        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
-            else self.wrap(inner, ATOM)
-        return f"{self.np}.broadcast_to({operand}, {shape}).copy()", ATOM
+        return self.aligned(e.arg, target, ATOM) if target == "matrix" else self.wrap(e.arg, ATOM)
 
     def _print_Add(self, e: Add) -> tuple[str, int]:
         target = kind(e)

@@ -13,10 +13,10 @@ temporaries that nothing reads afterwards, through any view.
 """
 from __future__ import annotations
 
-from ..nodes import Broadcast, Const, Expr, Func, Identity, Power
+from ..nodes import Broadcast, Const, Expr, Func, Power
 from ..functions import Spelling, lookup, spelled
-from .numpy import (ATOM, POWER, NumpyPrinter, hoisted_snippet as _hoisted, kind,
-                    snippet as _snippet, spelled_in)
+from .numpy import (ATOM, POWER, NumpyPrinter, constants_like, expect_shape_helper,
+                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -41,13 +41,7 @@ HELPERS: dict[str, str] = {
     total = e.sum() if axis is None else e.sum(dim=axis)
     return e / total, top + torch.log(total)''',
     "_torch": "_torch = torch  # a parameter is called torch: the functions reach it as _torch",
-    "_expect_shape": '''def _expect_shape(array, name, expected):
-    shape = tuple(array.shape)
-    if len(shape) != len(expected) or any(e is not None and s != e
-                                          for s, e in zip(shape, expected)):
-        wanted = ", ".join("any" if e is None else str(e) for e in expected)
-        raise ValueError(f"argument {name} has shape {shape}, but the code was derived "
-                         f"for shape ({wanted}) (declared with --shape)")''',
+    "_expect_shape": expect_shape_helper("tuple(array.shape)"),
 }
 
 # One row per operation: its PyTorch spelling (torch.sigmoid is accurate in both tails;
@@ -88,18 +82,16 @@ class TorchPrinter(NumpyPrinter):
     like = None   # the argument whose dtype (and device) constants take; set by spell()
 
     def spell(self, program, names) -> list[str]:
-        # the argument whose dtype and device the scalars and constants take: an array, or
-        # else the first scalar (made a tensor first)
-        arrays = [p for p in program.parameters if p.kind != "scalar"]
-        self.like = (arrays or program.parameters or [None])[0]
+        # scalar arguments become tensors of its dtype and device
+        self.like = constants_like(program.parameters)
         body = super().spell(program, names)
         scalars = [f"{self.name(p)} = {self.np}.as_tensor({self.name(p)}"
-                   f"{'' if p is self.like else self.placed()})"
+                   f"{'' if p is self.like else self.constant_keywords()})"
                    for p in program.parameters if p.kind == "scalar" and p.role == "parameter"]
         lines = scalars + body
         return [f"with {self.np}.no_grad():"] + ["    " + line for line in lines] if lines else []
 
-    def placed(self) -> str:
+    def constant_keywords(self) -> str:
         """The dtype and device of the arguments, as keyword arguments of a constructor."""
         if self.like is None:
             return ""
@@ -120,15 +112,15 @@ class TorchPrinter(NumpyPrinter):
 
     def spelling(self, e: Func, args: list[str]) -> str:
         # a number argument becomes a tensor: torch's functions take tensors only
-        args = [f"{self.np}.tensor({text}{self.placed()})" if isinstance(a, Const) else text
-                for a, text in zip(e.args, args)]
+        args = [f"{self.np}.tensor({text}{self.constant_keywords()})" if isinstance(a, Const)
+                else text for a, text in zip(e.args, args)]
         return spelled_in(SPELLINGS, e, "PyTorch")(args, e.params)
 
     def statement(self, s) -> list[str]:
         if s.op == "assign" and isinstance(s.expr, Const):
             # a constant result (a gradient that is 0) is a tensor all the same
             number = self.number(s.expr.value)[0]
-            return [f"{self.name(s.target)} = {self.np}.tensor({number}{self.placed()})"]
+            return [f"{self.name(s.target)} = {self.np}.tensor({number}{self.constant_keywords()})"]
         return super().statement(s)
 
     def _print_Power(self, e: Power) -> tuple[str, int]:
@@ -136,21 +128,13 @@ class TorchPrinter(NumpyPrinter):
             return f"{self.wrap(e.base, POWER + 1)} ** {self.wrap(e.exponent, POWER + 1)}", POWER
         return super()._print_Power(e)
 
-    def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        if e.is_scalar:
-            return super()._print_Identity(e)
-        return f"{self.np}.eye({self.number(e.shape[0])[0]}{self.placed()})", ATOM
-
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         inner = e.arg
         if isinstance(inner, Const):
             size = shape if shape.startswith("(") else f"({shape},)"
-            return f"{self.np}.full({size}, {self.code(inner)}{self.placed()})", ATOM
-        target = kind(e)
-        operand = self.aligned(inner, target, ATOM) if target == "matrix" \
-            else self.wrap(inner, ATOM)
-        return f"{operand}.expand({shape}).clone()", ATOM
+            return f"{self.np}.full({size}, {self.code(inner)}{self.constant_keywords()})", ATOM
+        return f"{self.repeated(e)}.expand({shape}).clone()", ATOM
 
 
 def snippet(*args, **kwargs) -> str:
