@@ -58,6 +58,12 @@ class Op:
     # The text and LaTeX spellings are an operator between the arguments (A ⊗ B), which are
     # then parenthesised like the factors of a product.
     infix: bool = False
+    # The LaTeX spelling is a superscript on the argument (X^{-1}): the argument is printed
+    # as an atom, and the result binds like a power (its own power or transpose needs
+    # parentheses).
+    latex_superscript: bool = False
+    # Symmetric whenever its argument is (the inverse of a symmetric matrix).
+    keeps_symmetry: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -254,7 +260,8 @@ def _matrix_op_rows() -> dict[str, Op]:
                   lambda n, d: (neg(mul(transpose(n), d, transpose(n))),),
                   "inv({0})", "{0}^{{-1}}", "np.linalg.inv({0})",
                   derivative_text="-inv(z)^T delta inv(z)^T",
-                  rewrite=_of_scalar(lambda x: power(x, Const(-ONE)))),
+                  rewrite=_of_scalar(lambda x: power(x, Const(-ONE))),
+                  latex_superscript=True, keeps_symmetry=True),
         matrix_op("diag", _diag_shape, _diag_vjp, "diag({0})",
                   r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
                   transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),

@@ -393,7 +393,7 @@ def symbols_in(e: Expr) -> list[Symbol]:
 
 def is_symmetric(e: Expr) -> bool:
     """Known to equal its transpose: a symbol assumed so, its inverse, the identity."""
-    while isinstance(e, Func) and e.name == "inv":
+    while isinstance(e, Func) and e.op.keeps_symmetry:
         e = e.arg
     return isinstance(e, Identity) or isinstance(e, Symbol) and e.assumption in ("symmetric", "spd")
 

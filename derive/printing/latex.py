@@ -74,14 +74,14 @@ class LatexPrinter(Printer):
             # Per column: log 1^T exp(X), a row vector; the bare name means all entries.
             ones = self.ones(S.One, e.arg.shape[0])
             return rf"\log\left({ones} \exp\left({self.print(e.arg)}\right)\right)"
-        if e.name == "inv":
+        if e.op.latex_superscript:
             return e.op.latex([self.wrap(e.arg, ATOM)], e.params)
         return e.op.latex([self.wrap(a, MUL) if e.op.infix else self.print(a) for a in e.args],
                           e.params)
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
         # X^{-1} carries a superscript: a power or transpose of it needs parentheses.
-        return self.spelling(e), POWER if e.name == "inv" else ATOM
+        return self.spelling(e), POWER if e.op.latex_superscript else ATOM
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
