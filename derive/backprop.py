@@ -3,9 +3,10 @@
 The delta of a node is dF/dnode, with the node's shape. The cost's delta is 1;
 each node hands its delta to its operands through the vector-Jacobian product
 of its operation (the table ``VJPS`` below for the structural operations, the
-rule tables of ``functions`` for the named ones); an operand used several times
-gets the sum. The gradient of a variable is its delta. Deltas are built with the
-simplifying constructors, so they come out as a person would write them.
+``Op`` record a ``Func`` node holds for the named ones); an operand used
+several times gets the sum. The gradient of a variable is its delta. Deltas are
+built with the simplifying constructors, so they come out as a person would
+write them.
 """
 from __future__ import annotations
 

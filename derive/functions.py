@@ -3,7 +3,9 @@
 ``ACTIVATIONS`` are the elementwise functions of the layers (f, f', spellings).
 ``MATRIX_OPS`` are the functions that act on a whole matrix (shape rule, the
 vector-Jacobian product that backprop applies, spellings). Adding a function
-means adding a row here and, if users may type it, a line in ``build.CALLS``.
+means adding a row here, its spelling in the table of each other code target
+(``codegen/jax.py``, ``torch.py``, ``matlab.py``; tests/test_targets.py checks
+that none is missing) and, if users may type it, a line in ``build.CALLS``.
 
 A ``Func`` node holds its ``Op``: backprop, the constructors (transpose,
 rebuild) and the printers read the rules from the node, never by name. A
@@ -82,7 +84,7 @@ class Op:
 
 
 def elementwise_op(name: str, derivative, text: str, latex: str, numpy: str,
-               subgradient: str | None = None) -> Op:
+                   subgradient: str | None = None) -> Op:
     """An elementwise function f with its derivative f'."""
     return Op(name, spelled(text), spelled(latex), spelled(numpy), derivative=derivative,
               subgradient=subgradient)

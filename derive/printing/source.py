@@ -106,7 +106,6 @@ class SourcePrinter:
         spelled = _FUNCTIONS.get(name, rf"\operatorname{{{name}}}")
         return rf"{spelled}\left({inner}\right)", ATOM
 
-
     @deep
     def signed_terms(self, node) -> list[tuple[str, str]]:
         """The top-level terms of a chain of + and - (where a long line may break)."""

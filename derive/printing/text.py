@@ -10,6 +10,7 @@ from .names import Name
 
 class TextPrinter(Printer):
     fraction_before_chain = False
+
     def parens(self, text: str) -> str:
         return f"({text})"
 
