@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import sympy
+
 from .nodes import Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose, is_const, zeros
 from .simplify import broadcast, hadamard, mul, neg, ones, power, sub, summation, transpose
 
@@ -66,6 +68,9 @@ class Op:
     latex_superscript: bool = False
     # Symmetric whenever its argument is (the inverse of a symmetric matrix).
     keeps_symmetry: bool = False
+    # An elementwise function as SymPy writes it, a function class or a Lambda of one
+    # number: ``Derivation.sympy`` spells it so, and the SymPy front end reads it back.
+    sympy_form: object = None
 
     @property
     def elementwise(self) -> bool:
@@ -84,10 +89,10 @@ class Op:
 
 
 def elementwise_op(name: str, derivative, text: str, latex: str, numpy: str,
-                   subgradient: str | None = None) -> Op:
+                   subgradient: str | None = None, sympy_form: object = None) -> Op:
     """An elementwise function f with its derivative f'."""
     return Op(name, spelled(text), spelled(latex), spelled(numpy), derivative=derivative,
-              subgradient=subgradient)
+              subgradient=subgradient, sympy_form=sympy_form)
 
 
 def matrix_op(name: str, shape, vjp, text, latex, numpy, **rest) -> Op:
@@ -127,35 +132,40 @@ def _one_minus(e: Expr) -> Expr:
 
 def _activation_rows() -> dict[str, Op]:
     f = apply
+    _t = sympy.Symbol("t")
     rows = [
         elementwise_op("exp", lambda z: f("exp", z), "exp({0})", r"\exp\left({0}\right)",
-                       "np.exp({0})"),
+                       "np.exp({0})", sympy_form=sympy.exp),
         elementwise_op("log", lambda z: power(z, Const(-ONE)), "log({0})", r"\log\left({0}\right)",
-                       "np.log({0})"),
+                       "np.log({0})", sympy_form=sympy.log),
         elementwise_op("sin", lambda z: f("cos", z), "sin({0})", r"\sin\left({0}\right)",
-                       "np.sin({0})"),
+                       "np.sin({0})", sympy_form=sympy.sin),
         elementwise_op("cos", lambda z: neg(f("sin", z)), "cos({0})", r"\cos\left({0}\right)",
-                       "np.cos({0})"),
+                       "np.cos({0})", sympy_form=sympy.cos),
         elementwise_op("tanh", lambda z: _one_minus(power(f("tanh", z), Const(2))), "tanh({0})",
-                       r"\tanh\left({0}\right)", "np.tanh({0})"),
+                       r"\tanh\left({0}\right)", "np.tanh({0})", sympy_form=sympy.tanh),
         elementwise_op("sigmoid", lambda z: hadamard(f("sigmoid", z), _one_minus(f("sigmoid", z))),
                        # sigmoid, not a sigma that could be the user's
                        "sigmoid({0})", r"\operatorname{{sigmoid}}\left({0}\right)",
-                       "_sigmoid({0})"),
+                       "_sigmoid({0})", sympy_form=sympy.Lambda(_t, 1 / (1 + sympy.exp(-_t)))),
         elementwise_op("softplus", lambda z: f("sigmoid", z), "softplus({0})",
-                       r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})"),
+                       r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})",
+                       sympy_form=sympy.Lambda(_t, sympy.log(1 + sympy.exp(_t)))),
         elementwise_op("abs", lambda z: f("sign", z), "abs({0})", r"\left|{0}\right|",
                        "np.abs({0})",
-                       subgradient="abs'(0) is taken as 0 (the subgradient sign(x))"),
+                       subgradient="abs'(0) is taken as 0 (the subgradient sign(x))",
+                       sympy_form=sympy.Abs),
         elementwise_op("relu", lambda z: f("step", z), "relu({0})",
                        r"\operatorname{{relu}}\left({0}\right)", "np.maximum({0}, 0.0)",
-                       subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)"),
+                       subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)",
+                       sympy_form=sympy.Lambda(_t, sympy.Max(_t, 0))),
         elementwise_op("step", lambda z: zeros(z.shape), "step({0})",
                        r"\left[{0} > 0\right]", "np.heaviside({0}, 0.0)",   # Iverson
-                       subgradient="step'(0) is taken as 0"),
+                       subgradient="step'(0) is taken as 0",
+                       sympy_form=sympy.Lambda(_t, sympy.Heaviside(_t, 0))),
         elementwise_op("sign", lambda z: zeros(z.shape), "sign({0})",
                        r"\operatorname{{sign}}\left({0}\right)", "np.sign({0})",
-                       subgradient="sign'(0) is taken as 0"),
+                       subgradient="sign'(0) is taken as 0", sympy_form=sympy.sign),
     ]
     return {row.name: row for row in rows}
 

@@ -31,15 +31,12 @@ from .build import MAX_MATRIX_POWER, Formula
 from .errors import DeriveError
 from .nodes import SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, broadcast_shape, deep, postorder, zeros
 from .simplify import add, hadamard, mul, ones, power, transpose
-from .functions import Op, apply, elementwise_op, register_activation
+from .functions import ACTIVATIONS, Op, apply, elementwise_op, register_activation
 from .printing.text import to_text
-from .printing.to_sympy import ELEMENTWISE
 
-# SymPy's elementwise functions that are rows of derive's table.
-FUNCTIONS: dict[type, str] = {
-    sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos",
-    sympy.tanh: "tanh", sympy.Abs: "abs", sympy.sign: "sign",
-}
+# SymPy's elementwise functions that are rows of derive's table (exp, Abs, ...).
+FUNCTIONS: dict[type, str] = {op.sympy_form: op.name for op in ACTIVATIONS.values()
+                              if isinstance(op.sympy_form, sympy.FunctionClass)}
 # Stands for the argument while SymPy's printers spell a function.
 _MARK = sympy.Symbol("DERIVEARG")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -259,10 +256,13 @@ def elementwise(body: sympy.Expr, t: sympy.Symbol, argument: Expr,
 
 
 def _row_spelled(body: sympy.Expr, t: sympy.Symbol) -> str | None:
-    """The row whose SymPy spelling (``to_sympy.ELEMENTWISE``) ``body`` is: a sigmoid
+    """The row whose SymPy spelling (its Op's ``sympy_form``) ``body`` is: a sigmoid
     written 1/(1 + exp(-t)) is derive's sigmoid, and d.sympy reads back as it was."""
     marked = body.xreplace({t: _MARK})
-    for name, function in ELEMENTWISE.items():
+    for name, op in ACTIVATIONS.items():
+        function = op.sympy_form
+        if function is None:
+            continue
         if isinstance(function, sympy.Lambda):
             spelled = function.expr.xreplace({function.variables[0]: _MARK})
         else:
@@ -275,14 +275,13 @@ def _row_spelled(body: sympy.Expr, t: sympy.Symbol) -> str | None:
 def activation_row(body: sympy.Expr, t: sympy.Symbol) -> Op:
     """The row for the elementwise function ``body`` of ``t``, made from SymPy and registered."""
     marked = body.xreplace({t: _MARK})
-    row = register_activation(elementwise_op(
+    bare = isinstance(body, sympy.Function) and body.args == (t,)
+    return register_activation(elementwise_op(
         f"sympy:{sympy.srepr(marked)}", _derivative(body, t),
         _spelling(sympy.sstr(marked), marked, "({0})"),
         _spelling(sympy.latex(marked), marked, r"\left({0}\right)"),
-        _spelling(_numpy_code(marked, body), marked, "({0})")))
-    bare = isinstance(body, sympy.Function) and body.args == (t,)
-    ELEMENTWISE.setdefault(row.name, body.func if bare else sympy.Lambda(t, body))
-    return row
+        _spelling(_numpy_code(marked, body), marked, "({0})"),
+        sympy_form=body.func if bare else sympy.Lambda(t, body)))
 
 
 def _derivative(body: sympy.Expr, t: sympy.Symbol) -> Callable[[Expr], Expr]:

@@ -17,18 +17,6 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from ..errors import DeriveError
 from ..nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared, Sum, Symbol, Transpose, deep
 
-_t = sympy.Symbol("t")
-# derive's elementwise functions as SymPy functions; sympy_input adds the rows it makes.
-ELEMENTWISE: dict[str, sympy.Basic] = {
-    "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos,
-    "tanh": sympy.tanh, "abs": sympy.Abs, "sign": sympy.sign,
-    "sigmoid": sympy.Lambda(_t, 1 / (1 + sympy.exp(-_t))),
-    "softplus": sympy.Lambda(_t, sympy.log(1 + sympy.exp(_t))),
-    "relu": sympy.Lambda(_t, sympy.Max(_t, 0)),
-    "step": sympy.Lambda(_t, sympy.Heaviside(_t, 0)),
-}
-
-
 def _product(factors: list) -> sympy.Basic:
     return functools.reduce(operator.mul, factors, sympy.Integer(1))
 
@@ -132,8 +120,8 @@ class SympyPrinter:
 
     def _print_Func(self, e: Func) -> sympy.Basic:
         arg = self._print(e.arg)
-        if e.name in ELEMENTWISE:
-            function = ELEMENTWISE[e.name]
+        function = e.op.sympy_form
+        if function is not None:
             return arg.applyfunc(function) if _is_matrix(arg) else function(arg)
         method = getattr(self, f"_func_{e.name}", None)
         if method is None:
