@@ -284,16 +284,13 @@ def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
     parsed = build(formula, declared, assumptions)
     if not parsed.symbols:
         raise DeriveError("the cost is a constant: it has no variables to differentiate")
-    for name in declared:
-        if parsed.symbol(name) is None:
-            what = "a definition" if name in parsed.definitions else "not a name of the formula"
-            raise DeriveError(f"--shape {name[:40]}: {name[:40]!r} is {what} (its variables: "
-                              f"{_names(parsed.symbols)})")
-    for name in assumptions:
-        if parsed.symbol(name) is None:
-            what = "a definition" if name in parsed.definitions else "not a name of the formula"
-            raise DeriveError(f"--assume {name[:40]}: {name[:40]!r} is {what} (its variables: "
-                              f"{_names(parsed.symbols)})")
+    for option, given in (("--shape", declared), ("--assume", assumptions)):
+        for name in given:
+            if parsed.symbol(name) is None:
+                what = "a definition" if name in parsed.definitions else \
+                    "not a name of the formula"
+                raise DeriveError(f"{option} {name[:40]}: {name[:40]!r} is {what} (its "
+                                  f"variables: {_names(parsed.symbols)})")
     return _derive(parsed, names)
 
 
