@@ -95,6 +95,11 @@ class Printer:
     def spelling(self, e: Func) -> str:
         raise NotImplementedError
 
+    def arguments(self, e: Func) -> list[str]:
+        """The printed arguments of a call; an operator between them (A ⊗ B) parenthesises
+        them like the factors of a product."""
+        return [self.wrap(a, MUL) if e.op.infix else self.print(a) for a in e.args]
+
     # ---- the nodes
     def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
         return self.symbol(e.name), ATOM

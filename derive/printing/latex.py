@@ -76,8 +76,7 @@ class LatexPrinter(Printer):
             return rf"\log\left({ones} \exp\left({self.print(e.arg)}\right)\right)"
         if e.op.latex_superscript:
             return e.op.latex([self.wrap(e.arg, ATOM)], e.params)
-        return e.op.latex([self.wrap(a, MUL) if e.op.infix else self.print(a) for a in e.args],
-                          e.params)
+        return e.op.latex(self.arguments(e), e.params)
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
         # X^{-1} carries a superscript: a power or transpose of it needs parentheses.

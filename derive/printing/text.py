@@ -61,8 +61,7 @@ class TextPrinter(Printer):
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
     def spelling(self, e: Func) -> str:
-        return e.op.text([self.wrap(a, MUL) if e.op.infix else self.print(a) for a in e.args],
-                         e.params)
+        return e.op.text(self.arguments(e), e.params)
 
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
