@@ -609,6 +609,8 @@ REGRESSIONS = [
                ["alpha", "y", "z"], {"alpha": (), "y": (3,), "z": (3,)}),
     regression("found grad_z(...) alone", "mean(sum(y*z.T))/(-2*(softplus(y) ./ (abs(y) + 1))'"
                "*softmax(y))", ["y", "z"], {"y": (3,), "z": (3,)}),
+    regression("found hoisted X^T turned around", "sum(X ./ (-3*(X.^2 + 2)), 2)'*w + "
+               "sum((X*w)')", "w", {"X": (3, 3), "w": (3,)}),
 ]
 
 

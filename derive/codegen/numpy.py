@@ -854,12 +854,16 @@ def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]
         # Constants (ones, I) cost nothing per call; prepare() knows only the data's sizes.
         return not involves[node] and uses_data[node] and all(
             d.is_Integer or d in available for d in dims[node])
+    def unviewed(node: Expr) -> Expr:
+        # A transpose is a free view, and the printer may turn a product around it (x^T X^T
+        # as X x): prepare what it views, so that either side is at hand.
+        return node.arg if isinstance(node, Transpose) else node
     found: dict[Expr, None] = {}
     for node in postorder(outputs, lambda n: involves[n]):
         if involves[node]:
             for child in node.children:
                 if worth_preparing(child):
-                    found.setdefault(child, None)
+                    found.setdefault(unviewed(child), None)
         elif node in outputs and worth_preparing(node):
-            found.setdefault(node, None)
+            found.setdefault(unviewed(node), None)
     return list(found)
