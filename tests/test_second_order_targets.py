@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import run
-from target_runner import Call, OctaveCase, kinds, like_numpy, namespace, run_jax, run_octave, run_torch
-from test_targets import RTOL, needs_jax, needs_torch, require_octave
+from target_runner import (Call, OctaveCase, kinds, like_numpy, namespace, octave_script,
+                           run_jax, run_octave, run_torch)
+from test_targets import RTOL, _readme_block, needs_jax, needs_torch, require_octave
 
 import derive
 from derive.numcheck import random_instance
@@ -210,3 +211,13 @@ def test_json_of_second_order_carries_matlab():
     assert code == 0, err
     assert json.loads(out)["matlab"].startswith(
         "function [value, grad_x, hvp_x] = value_grad_hvp(x, A, d_x)")
+
+
+def test_readme_newton_example_converges_in_octave():
+    require_octave()
+    formula = "sum(softplus(-y .* (X*w))) + lambda/2*norm(w)^2"
+    files = {"value_and_grad.m": derive.gradient(formula, "w").code("matlab"),
+             "hessian_w.m": derive.hessian(formula, "w").code("matlab")}
+    output = octave_script(files, _readme_block("matlab", "% MATLAB or Octave, Newton"))
+    gradient_norms = [float(line.split()[2]) for line in output.strip().splitlines()]
+    assert len(gradient_norms) == 10 and gradient_norms[-1] < 1e-9 * gradient_norms[0], output
