@@ -218,6 +218,6 @@ def test_readme_newton_example_converges_in_octave():
     formula = "sum(softplus(-y .* (X*w))) + lambda/2*norm(w)^2"
     files = {"value_and_grad.m": derive.gradient(formula, "w").code("matlab"),
              "hessian_w.m": derive.hessian(formula, "w").code("matlab")}
-    output = octave_script(files, _readme_block("matlab", "% MATLAB or Octave, Newton"))
+    output = octave_script(files, _readme_block("matlab", "% Newton"))
     gradient_norms = [float(line.split()[2]) for line in output.strip().splitlines()]
     assert len(gradient_norms) == 10 and gradient_norms[-1] < 1e-9 * gradient_norms[0], output
