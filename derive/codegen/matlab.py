@@ -576,8 +576,9 @@ def _hvp_functions(printer: MatlabPrinter, source: str, parameters: list[Symbol]
         function("value_grad_hvp", together, shared.signature,
                  help_text("Value, gradients and Hessian-vector products, sharing the work.",
                            source, parameters, names, notes, ", ".join(together), extra,
-                           (_saved_as("value_grad_hvp"),
-                            "Its local functions hvp and grad_X give one part alone.")),
+                           (_saved_as("value_grad_hvp"), "Local functions (MATLAB calls them "
+                            "from this file only): hvp, " + ", ".join(f"grad_{n}" for n in hvps)
+                            + ".")),
                  shared.body()),
         function("hvp", returned, alone.signature,
                  help_text("Hessian-vector product: the derivative of the gradients along the "
