@@ -598,14 +598,14 @@ def _hessian_functions(printer: MatlabPrinter, source: str, parameters: list[Sym
         # the result is "hessian", not hessian_X: not a variable named as its function
         one = _Function(printer, parameters, [Output("hessian", hessian)], reserved, names,
                         hints=hints)
-        size = "1 x 1" if hessian.is_scalar else "a matrix"
+        returns = "a number" if hessian.is_scalar else "a matrix"
         remarks = (f"It acts on {names[name]}(:), the columns of {names[name]} stacked.",) \
             if direction_of[name].shape[1] != 1 else ()
         functions.append(function(
             f"hessian_{name}", [one.names[v.storage] for v in one.program.returns],
             one.signature,
             help_text(f"Hessian of F with respect to {name}.", source, parameters, names, notes,
-                      size, remarks=remarks + (_saved_as(f"hessian_{name}"),)),
+                      returns, remarks=remarks + (_saved_as(f"hessian_{name}"),)),
             one.body()))
     return functions
 
