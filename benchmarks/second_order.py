@@ -1,44 +1,65 @@
-"""Second order: derive's emitted hvp and hessian_X against forward-over-reverse autodiff.
+"""Second order: derive's emitted hvp and hessian_X against autodiff's second derivatives.
 
-For each cost this times, interleaved in one process (float64):
+For each cost this times, in one process, float64, one thread for every library:
 
-  derive   the emitted ``hvp(..., d_X)`` (or ``hessian_X(...)``), derived afresh by the API
-  jax      ``jax.jit(lambda x, d: jax.jvp(jax.grad(f), (x,), (d,))[1])`` (or
-           ``jax.jit(jax.hessian(f))``), with ``block_until_ready``
-  torch    ``torch.func.jvp(torch.func.grad(f))`` (or ``torch.func.hessian(f)``)
+  derive            the emitted ``hvp(..., d_X)`` (or ``hessian_X(...)``), derived afresh
+  jax               ``jax.jit(lambda x, d: jax.jvp(jax.grad(f), (x,), (d,))[1])`` (or
+                    ``jax.jit(jax.hessian(f))``), with ``block_until_ready``
+  torch backward    PyTorch's double backward: ``torch.autograd.grad`` of the gradient
+                    (built with ``create_graph=True``) along d
+  torch.func        ``torch.func.jvp(torch.func.grad(f))`` (or ``torch.func.hessian(f)``)
 
-A peer that is not installed prints ``n/a``. Every candidate is checked against
-derive's result first (relative error below 1e-8), and derive's against central
-differences of its gradient (``derive check --hvp``/``--hess``). The median of
-``--repeat`` rounds is reported, and the ratio derive / peer (below 1: derive is faster).
+A peer that is not installed is left out. Every candidate is checked against
+derive's result first (relative error below 1e-8: ``BAD`` and untimed if not), and
+derive's against central differences of its gradient (``derive check --hvp``/``--hess``).
+Every round calls each candidate in a rotating order; the ratio derive / peer is
+taken within each round (paired) and its median over ``--repeat`` rounds reported
+(below 1: derive is faster), so a load that drifts during the run affects both
+sides of a ratio alike. The last lines give the median of those ratios over the costs.
 
     python benchmarks/second_order.py [--repeat 9] [--sizes 10,100,500,2000]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
+# One thread for every library, set before any of them starts its pools: the figures
+# compare algorithms, not how well each library spreads over a loaded 2-core machine.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+# the one documented way to keep XLA's CPU backend to one thread (jax #743, #1539)
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen"
+                           "=false intra_op_parallelism_threads=1").strip()
 
-import derive
-from derive.numcheck import check_second_order
+import numpy as np  # noqa: E402
+
+import derive  # noqa: E402
+from derive.numcheck import check_second_order  # noqa: E402
 
 try:
-    import jax
-    import jax.numpy as jnp
+    import jax  # noqa: E402
+    import jax.numpy as jnp  # noqa: E402
     jax.config.update("jax_enable_x64", True)
 except ImportError:  # pragma: no cover - optional peer
     jax = jnp = None
 
 try:
-    import torch
-    import torch.func
+    import torch  # noqa: E402
+    import torch.func  # noqa: E402
+    torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - optional peer
     torch = None
+
+try:
+    from threadpoolctl import threadpool_limits  # noqa: E402
+    _LIMITS = threadpool_limits(limits=1)   # any BLAS pool the variables above missed
+except ImportError:  # pragma: no cover
+    pass
 
 
 @dataclass
@@ -94,16 +115,6 @@ def _costs() -> list[Cost]:
     ]
 
 
-def _median_ms(run: Callable[[], object], repeat: int) -> float:
-    run()   # warm-up (and compilation)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def _relative(a, b) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
@@ -133,53 +144,103 @@ def _candidates(cost: Cost, data: dict, d, hessian: bool) -> dict[str, Callable]
     if cost.torch_f is not None:
         tensors = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in rest.items()}
         tx, td = (torch.as_tensor(v, dtype=torch.float64) for v in (x, direction))
-        f = lambda v: cost.torch_f(v, **tensors)   # noqa: E731
+        g = lambda v: cost.torch_f(v, **tensors)   # noqa: E731
         if hessian:
-            out["torch"] = lambda: torch.func.hessian(f)(tx)
+            out["torch.func"] = lambda: torch.func.hessian(g)(tx)
         else:
-            out["torch"] = lambda: torch.func.jvp(torch.func.grad(f), (tx,), (td,))[1]
+            def double_backward():
+                v = tx.detach().requires_grad_(True)
+                grad, = torch.autograd.grad(g(v), v, create_graph=True)
+                product, = torch.autograd.grad(grad, v, grad_outputs=td)
+                return product
+            out["torch backward"] = double_backward
+            out["torch.func"] = lambda: torch.func.jvp(torch.func.grad(g), (tx,), (td,))[1]
     return out
 
 
-def run(cost: Cost, n: int, repeat: int, hessian: bool) -> str:
+def _numpy(a) -> np.ndarray:
+    return a.detach().numpy() if torch is not None and isinstance(a, torch.Tensor) \
+        else np.asarray(a)
+
+
+def paired_times(candidates: dict[str, Callable], repeat: int) -> dict[str, list[float]]:
+    """Per-call seconds of each candidate in each round (each round calls all, rotating)."""
+    calls = {}
+    for name, run in candidates.items():   # warm up (and compile); calls per round >= 20 ms
+        run()
+        start = time.perf_counter()
+        run()
+        calls[name] = max(1, int(0.02 / max(time.perf_counter() - start, 1e-6)))
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    names = list(candidates)
+    for r in range(repeat):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                candidates[name]()
+            samples[name].append((time.perf_counter() - start) / calls[name])
+    return samples
+
+
+PEERS = ("jax", "torch backward", "torch.func")
+
+
+def run(cost: Cost, n: int, repeat: int, hessian: bool, ratios: dict[str, list[float]]) -> str:
+    """One line: derive's median time, each peer's and the paired median ratio derive / peer
+    (also appended to ``ratios[peer]``)."""
     data = cost.data(np.random.default_rng(0), n)
     make = derive.hessian if hessian else derive.hvp
     # The data's own sizes, so that the emitted chains are ordered for them
     d = make(cost.formula, cost.wrt, {k: np.shape(v) for k, v in data.items()})
     check = check_second_order(make(cost.formula, cost.wrt, cost.shapes))
     candidates = _candidates(cost, data, d, hessian)
-    reference = np.asarray(candidates["derive"]())
+    reference = _numpy(candidates["derive"]())
     cells = [f"{cost.key:<20} n={n:<5}", "check " + ("ok" if check.passed else "FAIL")]
-    derive_ms = _median_ms(candidates["derive"], repeat)
-    cells.append(f"derive {derive_ms:9.3f} ms")
-    for peer in ("jax", "torch"):
-        if peer not in candidates:
-            cells.append(f"{peer} n/a")
-            continue
-        result = np.asarray(candidates[peer]()).reshape(reference.shape)
-        if _relative(result, reference) > 1e-8:
+    good = {"derive": candidates["derive"]}
+    for peer in PEERS:
+        if peer in candidates:
+            result = _numpy(candidates[peer]()).reshape(reference.shape)
+            if _relative(result, reference) <= 1e-8:
+                good[peer] = candidates[peer]
+    samples = paired_times(good, repeat)
+    cells.append(f"derive {1e3 * statistics.median(samples['derive']):9.3f} ms")
+    for peer in (p for p in PEERS if p in candidates):
+        if peer not in samples:
             cells.append(f"{peer} BAD")
             continue
-        ms = _median_ms(candidates[peer], repeat)
-        cells.append(f"{peer} {ms:9.3f} ms ({derive_ms / ms:.2f}x)")
+        ratio = statistics.median(a / b for a, b in zip(samples["derive"], samples[peer]))
+        ratios.setdefault(peer, []).append(ratio)
+        cells.append(f"{peer} {1e3 * statistics.median(samples[peer]):9.3f} ms ({ratio:.3g}x)")
     return "  ".join(cells)
+
+
+def _summary(ratios: dict[str, list[float]]) -> str:
+    return "median ratio over these: " + ", ".join(
+        f"{peer} {statistics.median(r):.3g}x (max {max(r):.3g}x)" for peer, r in ratios.items())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--repeat", type=int, default=9, help="timed rounds (median of ratios)")
     parser.add_argument("--sizes", default="10,100,500,2000",
                         help="sizes n of the Hessian benchmarks (comma separated)")
     parser.add_argument("--hvp-size", type=int, default=200, help="n of the hvp benchmarks")
     args = parser.parse_args()
     costs = _costs()
+    versions = [f"numpy {np.__version__}"] + ([f"jax {jax.__version__}"] if jax else []) \
+        + ([f"torch {torch.__version__}"] if torch else [])
+    print(f"float64, 1 thread, {args.repeat} paired rounds ({', '.join(versions)})")
     print("Hessian-vector products (derive / peer below 1: derive faster)")
+    ratios: dict[str, list[float]] = {}
     for cost in costs:
-        print(run(cost, args.hvp_size, args.repeat, hessian=False))
+        print(run(cost, args.hvp_size, args.repeat, False, ratios), flush=True)
+    print(_summary(ratios))
     print("\nFull Hessians")
     for cost in costs[:2]:
+        ratios = {}
         for n in (int(s) for s in args.sizes.split(",")):
-            print(run(cost, n, args.repeat, hessian=True))
+            print(run(cost, n, args.repeat, True, ratios), flush=True)
+        print(f"{cost.key}: {_summary(ratios)}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """MATLAB / GNU Octave code: one function file, ``value_and_grad`` with local ``grad_X``.
 
+A MATLAB file shows one function, named as the file, so each kind of derivation
+has its own file: ``value_and_grad.m`` (a gradient), ``value_grad_hvp.m``
+(derive hvp: value, gradients and Hessian-vector products, with local ``hvp``
+and ``grad_X``) and ``hessian_X.m`` (derive hess).
+
 MATLAB keeps every value two-dimensional, so the code keeps the formula's own
 shapes: a vector is an n×1 column, a row a 1×k matrix, a scalar 1×1. Implicit
 expansion (MATLAB R2016b, every Octave 7) adds a column to every column of a
@@ -124,7 +129,7 @@ end""",
 }
 # ... and the file's own functions, which a variable of the same name would hide
 RESERVED = KEYWORDS | BUILTINS | set(HELPERS) | {"value_and_grad", "prepare", "prepared",
-                                                  "per_call"}
+                                                  "per_call", "value_grad_hvp", "hvp"}
 
 
 # One row per operation: how MATLAB spells it (a name ending in _ is a local function
@@ -254,6 +259,8 @@ class MatlabPrinter:
     # NumPy's broadcasting, replicates what a stripped broadcast repeats.
     full = NumpyPrinter.full
     has_full_operand = NumpyPrinter.has_full_operand
+    # (a computed value is transposed as it is, never taken apart, as in NumPy)
+    transposed = NumpyPrinter.transposed
 
     def wrap(self, e: Expr, level: int) -> str:
         text, prec = self._code(e)
@@ -283,6 +290,8 @@ class MatlabPrinter:
         d = sympy.sympify(d)
         if d.is_Integer:
             return str(d)
+        if not d.is_Symbol:       # m*n: the Hessian of a matrix variable acts on vec(X)
+            return self.number(d)[0][1:-1]    # an argument: without number's parentheses
         self.dims_used.add(d)
         return self.name(self.dim_vars[d]) if self.recorded is None else "_"
 
@@ -418,8 +427,7 @@ class MatlabPrinter:
             # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
             *left, last = arg.chain
             scale = mul(Const(arg.coeff), *arg.scalars)
-            # a computed value is transposed as it is, never taken apart (as in NumPy)
-            first = NumpyPrinter.transposed(self, mul(*left))
+            first = self.transposed(mul(*left))
             if isinstance(first, Transpose) and isinstance(last, Transpose) \
                     and not self.is_bound(last):
                 first, last = first.arg, last.arg   # <P', Q'> = <P, Q>, without transposing
@@ -461,14 +469,18 @@ def _kind_words(s: Symbol, dimension) -> str:
 
 
 def help_text(summary: str, source: str, parameters: list[Symbol], names: dict[str, str],
-              notes: list[str], returns: str) -> list[str]:
+              notes: list[str], returns: str, extra_arguments: tuple[str, ...] = (),
+              remarks: tuple[str, ...] = ()) -> list[str]:
     """The comment block MATLAB's ``help`` shows: formula, arguments, what is returned."""
     formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
     lines = [summary, "", f"  F = {formula}", "", "Arguments:"]
     lines += [f"  {names[p.name]}: {_kind_words(p, str)}" for p in parameters]
+    lines += [f"  {argument}" for argument in extra_arguments]
     lines += ["", f"Returns {returns}."]
     if notes:
         lines += ["", "Non-smooth points:"] + [f"  {note}" for note in notes]
+    if remarks:
+        lines += [""] + list(remarks)
     return ["% " + line if line else "%" for line in lines]
 
 
@@ -496,39 +508,106 @@ def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
 
 def _reserved(pnames: dict[str, str], gradients: dict[str, Expr]) -> set[str]:
     """Names no temporary may take: MATLAB's, the file's functions, every parameter's."""
-    return set(RESERVED) | {f"grad_{n}" for n in gradients} | set(pnames.values())
+    return set(RESERVED) | {f"{prefix}_{n}" for n in gradients
+                            for prefix in ("grad", "hvp", "hessian")} | set(pnames.values())
 
 
 def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[str, Expr],
             notes: list[str], definitions: dict[str, Expr] | None = None,
             directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
             hessians: dict[str, Expr] | None = None) -> str:
-    """The function file of SPEC section 4: value_and_grad, then grad_X and the helpers."""
-    if hvps:
-        raise DeriveError("second-order code (hvp, hessian_X) is not written for MATLAB yet: "
-                          "use --format numpy, jax or torch")
+    """The function file of SPEC section 4: value_and_grad, then grad_X and the helpers;
+    with ``hvps``, value_grad_hvp, then hvp and grad_X; with ``hessians``, hessian_X."""
     printer = MatlabPrinter()
-    names = parameter_names(parameters)
+    names = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(names, gradients)
     hints = _definition_hints(definitions)
-    outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
-    whole = _Function(printer, parameters, outputs, reserved, names, hints=hints)
-    returned = [whole.names[v.storage] for v in whole.program.returns]
-    functions = [function("value_and_grad", returned, whole.signature,
-                          help_text("Value of F and its gradients, sharing the work.", source,
-                                    parameters, names, notes, ", ".join(returned)),
-                          whole.body())]
-    for name, gradient in gradients.items():
-        # the result is "grad", not grad_X: a variable named as its function is best avoided
-        one = _Function(printer, parameters, [Output("grad", gradient)], reserved,
-                        names, hints=hints, share=False)
-        functions.append(function(
-            f"grad_{name}", [one.names[v.storage] for v in one.program.returns], one.signature,
-            help_text(f"Gradient of F with respect to {name}.", source, parameters, names, notes,
-                      f"dF/d{name}, shaped like {name}"),
-            one.body()))
+    first = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
+    if hessians:
+        functions = _hessian_functions(printer, source, parameters, names, reserved, hints,
+                                       notes, dict(zip(hvps, directions)), hessians)
+    elif hvps:
+        functions = _hvp_functions(printer, source, parameters, names, reserved, hints, notes,
+                                   first, list(directions), hvps)
+    else:
+        whole = _Function(printer, parameters, first, reserved, names, hints=hints)
+        returned = [whole.names[v.storage] for v in whole.program.returns]
+        functions = [function("value_and_grad", returned, whole.signature,
+                              help_text("Value of F and its gradients, sharing the work.",
+                                        source, parameters, names, notes, ", ".join(returned)),
+                              whole.body())]
+    if not hessians:
+        for name, gradient in gradients.items():
+            # the result is "grad", not grad_X: a variable named as its function is best avoided
+            one = _Function(printer, parameters, [Output("grad", gradient)], reserved,
+                            names, hints=hints, share=False)
+            functions.append(function(
+                f"grad_{name}", [one.names[v.storage] for v in one.program.returns],
+                one.signature,
+                help_text(f"Gradient of F with respect to {name}.", source, parameters, names,
+                          notes, f"dF/d{name}, shaped like {name}"),
+                one.body()))
     functions += [HELPERS[h] for h in sorted(printer.helpers)]
     return "\n\n".join(functions) + "\n"
+
+
+def _saved_as(name: str) -> str:
+    # MATLAB finds a function by its file's name: the first function is the file's
+    return f"Save this file as {name}.m (MATLAB calls a file's first function by the file's name)."
+
+
+def _hvp_functions(printer: MatlabPrinter, source: str, parameters: list[Symbol],
+                   names: dict[str, str], reserved: set[str], hints: dict[Expr, str],
+                   notes: list[str], first: list[Output], directions: list[Symbol],
+                   hvps: dict[str, Expr]) -> list[str]:
+    """value_grad_hvp(..., d_X, ...), the file's function, and its local hvp(..., d_X, ...):
+    the gradient's program with the directions as extra parameters, the products as extra
+    outputs."""
+    both = list(parameters) + directions
+    extra = tuple(f"{names[d.name]}: the direction of {name}, shaped like {name}"
+                  for d, name in zip(directions, hvps))
+    products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
+    shared = _Function(printer, both, first + products, reserved, names, hints=hints)
+    alone = _Function(printer, both, products, reserved, names, hints=hints)
+    together = [shared.names[v.storage] for v in shared.program.returns]
+    returned = [alone.names[v.storage] for v in alone.program.returns]
+    variable = next(iter(hvps))
+    return [
+        function("value_grad_hvp", together, shared.signature,
+                 help_text("Value, gradients and Hessian-vector products, sharing the work.",
+                           source, parameters, names, notes, ", ".join(together), extra,
+                           (_saved_as("value_grad_hvp"), "Local functions (MATLAB calls them "
+                            "from this file only): hvp, " + ", ".join(f"grad_{n}" for n in hvps)
+                            + ".")),
+                 shared.body()),
+        function("hvp", returned, alone.signature,
+                 help_text("Hessian-vector product: the derivative of the gradients along the "
+                           "directions.", source, parameters, names, notes,
+                           ", ".join(returned) if len(returned) > 1 else
+                           f"{returned[0]}, shaped like {variable}", extra),
+                 alone.body())]
+
+
+def _hessian_functions(printer: MatlabPrinter, source: str, parameters: list[Symbol],
+                       names: dict[str, str], reserved: set[str], hints: dict[Expr, str],
+                       notes: list[str], direction_of: dict[str, Symbol],
+                       hessians: dict[str, Expr]) -> list[str]:
+    """hessian_X(...), the file's function (derive hess takes one variable)."""
+    functions = []
+    for name, hessian in hessians.items():
+        # the result is "hessian", not hessian_X: not a variable named as its function
+        one = _Function(printer, parameters, [Output("hessian", hessian)], reserved, names,
+                        hints=hints)
+        returns = "a number" if hessian.is_scalar else "a matrix"
+        remarks = (f"It acts on {names[name]}(:), the columns of {names[name]} stacked.",) \
+            if direction_of[name].shape[1] != 1 else ()
+        functions.append(function(
+            f"hessian_{name}", [one.names[v.storage] for v in one.program.returns],
+            one.signature,
+            help_text(f"Hessian of F with respect to {name}.", source, parameters, names, notes,
+                      returns, remarks=remarks + (_saved_as(f"hessian_{name}"),)),
+            one.body()))
+    return functions
 
 
 def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value: Expr,

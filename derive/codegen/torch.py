@@ -28,6 +28,10 @@ HELPERS: dict[str, str] = {
     return torch.logaddexp(z, torch.zeros_like(z))''',
     "_step": '''def _step(z):
     return (z > 0).to(z.dtype)''',
+    "_kron": '''def _kron(a, b):
+    # torch.kron fails on a transposed (non-contiguous) operand ("view size is not
+    # compatible", PyTorch 2.13); contiguous() copies only such an operand
+    return torch.kron(a.contiguous(), b.contiguous())''',
     "_vec": '''def _vec(z):
     # the columns stacked (column-major), as vec(X) of the Hessian of a matrix variable
     return z.t().reshape(-1)''',
@@ -68,7 +72,7 @@ SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling i
     "softmax_all": spelled("_softmax_all({0})"),
     "logsumexp": lambda args, params: f"torch.logsumexp(torch.flatten({args[0]}), 0)"
     if params == (None,) else f"torch.logsumexp({args[0]}, 0)",
-    "kron": spelled("torch.kron({0}, {1})"),
+    "kron": spelled("_kron({0}, {1})"),
     "vec": spelled("_vec({0})"),
 }.items()}
 

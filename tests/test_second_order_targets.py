@@ -1,0 +1,223 @@
+"""Second order in every target: the MATLAB, JAX and PyTorch hvp and hessian_X compute what
+the NumPy code computes.
+
+derive hvp's MATLAB file is ``value_grad_hvp.m`` (local ``hvp`` and ``grad_X``), derive
+hess's is ``hessian_X.m``. For the Matrix Cookbook's Hessians, the UFLDL costs and every
+recipe, the NumPy code on the data of ``derive check`` and a random direction is the
+reference (itself checked against differences of the gradient in
+tests/test_second_order.py); each target runs the same functions on the same data
+(float64) and must agree with it to 1e-8 relative. MATLAB runs in GNU Octave, every case
+in one process (skipped, with the reason, where ``octave-cli`` is missing, never under CI).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import run
+from target_runner import (Call, OctaveCase, kinds, like_numpy, namespace, octave_script,
+                           run_jax, run_octave, run_torch)
+from test_targets import RTOL, _readme_block, needs_jax, needs_torch, require_octave
+
+import derive
+from derive.numcheck import random_instance
+from derive.recipes import all_recipes
+
+SPARSE_CODING = "norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2"
+SPARSE_SHAPES = {"s": ("n", "k"), "x": ("m", "k")}
+# (id, formula, variables, shapes): derive hvp of all the variables, derive hess of each
+# variable whose Hessian has a closed form
+COOKBOOK = [
+    ("quadratic_form", "x'*A*x", ["x"], None),                 # A + A^T
+    ("least_squares", "norm(A*x - b)^2", ["x"], None),         # 2 A^T A
+    ("a_x_x_b", "a'*X'*X*b", ["X"], None),                     # (a b^T ⊗ I) + (b a^T ⊗ I)
+    ("trace_x_a_x", "tr(X'*A*X)", ["X"], None),                # I ⊗ (A + A^T)
+    ("logdet", "logdet(X)", ["X"], None),                      # hvp only: -X^-T D^T X^-T
+    ("linear", "sum(A*x)", ["A"], None),                       # zeros(m*n, m*n)
+    ("scalar", "alpha^2 * exp(alpha)", ["alpha"], None),
+]
+UFLDL = [
+    ("ufldl_sparse_coding", SPARSE_CODING, ["A", "s"], SPARSE_SHAPES),
+    ("ufldl_topographic", "sum(sqrt(V*(s.^2) + eps))", ["s"], None),
+    ("ufldl_ica", "norm(W'*W*x - x)^2", ["W"], None),
+    ("ufldl_logistic", "sum(softplus(-y .* (X*w)))", ["w"], None),
+]
+# Names MATLAB reserves, and the second-order file's own function and output names.
+NAMES = ("names", "sum(hvp .* hvp) + eps*norm(end)^2 + sum(i .* hessian) + sum(value_grad_hvp)",
+         ["hvp", "end"], None)
+RECIPES = [(f"recipe_{r.name}", r.formula, list(r.variables), dict(r.shapes))
+           for r in all_recipes()]
+CASES = COOKBOOK + UFLDL + [NAMES] + RECIPES
+
+
+class Reference:
+    """A case's derivations (hvp of every variable, hess of each that has one), its data,
+    a direction, and what the NumPy code returns."""
+
+    def __init__(self, formula: str, wrt: list[str], shapes) -> None:
+        self.hvp = derive.hvp(formula, wrt, shapes)
+        self.args, _, _ = random_instance(self.hvp, seed=1)
+        names = [s.name for s in self.hvp.formula.symbols]
+        every = kinds(self.hvp)
+        rng = np.random.default_rng(2)
+        directions = [_like(self.args[names.index(w)], rng) for w in wrt]
+        both = self.args + directions
+        both_kinds = every + [every[names.index(w)] for w in wrt]
+        k = len(wrt)
+        self.hvp_calls = [Call("value_grad_hvp", both, 1 + 2 * k, both_kinds),
+                          Call("hvp", both, k, both_kinds)] + \
+            [Call(f"grad_{w}", self.args, 1, every) for w in wrt]
+        self.hessians = {}
+        for w in wrt:
+            try:
+                self.hessians[w] = derive.hessian(formula, w, shapes)
+            except derive.DeriveError as error:
+                assert "use derive hvp" in str(error)
+        self.hessian_calls = {w: [Call(f"hessian_{w}", self.args, 1, every)]
+                              for w in self.hessians}
+        functions = namespace(self.hvp.numpy)
+        self.expected = [_results(functions[c.function](*c.args)) for c in self.hvp_calls]
+        self.expected_hessians = {
+            w: [_results(namespace(d.numpy)[f"hessian_{w}"](*self.args))]
+            for w, d in self.hessians.items()}
+
+    def compare(self, got: list[list[np.ndarray]], calls: list[Call], expectations,
+                target: str) -> None:
+        for call, outputs, expected in zip(calls, got, expectations):
+            assert len(outputs) == len(expected), (target, call.function)
+            for i, (result, reference) in enumerate(zip(outputs, expected)):
+                what = f"{target} {call.function} output {i}"
+                result = np.asarray(result, dtype=float)
+                if target == "matlab":
+                    result = like_numpy(result, reference)    # MATLAB's values are 2-D
+                assert result.shape == reference.shape, (what, result.shape, reference.shape)
+                scale = max(float(np.max(np.abs(reference), initial=0.0)), 1.0)
+                np.testing.assert_allclose(result, reference, rtol=RTOL, atol=RTOL * scale,
+                                           err_msg=what)
+
+
+def _like(x, rng: np.random.Generator):
+    """A random direction shaped like x (a float for a scalar)."""
+    return float(rng.standard_normal()) if np.ndim(x) == 0 \
+        else rng.standard_normal(np.shape(x))
+
+
+def _results(results) -> list[np.ndarray]:
+    return [np.asarray(r, dtype=float) for r in (results if isinstance(results, tuple)
+                                                  else (results,))]
+
+
+IDS = [c[0] for c in CASES]
+_references: dict[str, Reference] = {}
+
+
+def reference(case_id: str) -> Reference:
+    if case_id not in _references:
+        _, formula, wrt, shapes = CASES[IDS.index(case_id)]
+        _references[case_id] = Reference(formula, wrt, shapes)
+    return _references[case_id]
+
+
+@pytest.fixture(scope="module")
+def octave_results():
+    """Every case's value_grad_hvp.m and hessian_X.m files run in one Octave process."""
+    require_octave()
+    cases, keys = [], []
+    for case_id in IDS:
+        ref = reference(case_id)
+        cases.append(OctaveCase(ref.hvp.code("matlab"), ref.hvp_calls))
+        keys.append((case_id, None))
+        for w, d in ref.hessians.items():
+            cases.append(OctaveCase(d.code("matlab"), ref.hessian_calls[w]))
+            keys.append((case_id, w))
+    return dict(zip(keys, run_octave(cases)))
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_matlab_hvp_computes_what_numpy_computes(case_id, octave_results):
+    ref = reference(case_id)
+    got = octave_results[case_id, None]
+    assert not isinstance(got, str), f"Octave: {got}\n{ref.hvp.code('matlab')}"
+    ref.compare(got, ref.hvp_calls, ref.expected, "matlab")
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_matlab_hessians_compute_what_numpy_computes(case_id, octave_results):
+    """Each variable's hessian_X.m, where derive hess gives one (the others: hvp above)."""
+    ref = reference(case_id)
+    for w, d in ref.hessians.items():
+        got = octave_results[case_id, w]
+        assert not isinstance(got, str), f"Octave: {got}\n{d.code('matlab')}"
+        ref.compare(got, ref.hessian_calls[w], ref.expected_hessians[w], "matlab")
+
+
+@needs_torch
+@pytest.mark.parametrize("case_id", IDS)
+def test_torch_second_order_computes_what_numpy_computes(case_id):
+    ref = reference(case_id)
+    code = ref.hvp.code("torch")
+    ref.compare([run_torch(code, call) for call in ref.hvp_calls], ref.hvp_calls, ref.expected,
+                "torch")
+    for w, d in ref.hessians.items():
+        calls = ref.hessian_calls[w]
+        ref.compare([run_torch(d.code("torch"), c) for c in calls], calls,
+                    ref.expected_hessians[w], "torch")
+
+
+@needs_jax
+@pytest.mark.parametrize("case_id", [c[0] for c in COOKBOOK + UFLDL])
+def test_jax_second_order_computes_what_numpy_computes(case_id):
+    ref = reference(case_id)
+    code = ref.hvp.code("jax")
+    ref.compare([run_jax(code, call) for call in ref.hvp_calls], ref.hvp_calls, ref.expected,
+                "jax")
+    for w, d in ref.hessians.items():
+        calls = ref.hessian_calls[w]
+        ref.compare([run_jax(d.code("jax"), c) for c in calls], calls,
+                    ref.expected_hessians[w], "jax")
+
+
+# ---------------------------------------------------------------- the MATLAB files
+
+def test_hvp_file_is_value_grad_hvp_with_local_hvp_and_gradients():
+    code, out, err = run("hvp", SPARSE_CODING, "--wrt", "A", "--wrt", "s", "--format", "matlab")
+    assert code == 0, err
+    assert out.startswith("function [value, grad_A, grad_s, hvp_A, hvp_s] = "
+                          "value_grad_hvp(A, s, x, gamma, d_A, d_s)\n")
+    assert "% Save this file as value_grad_hvp.m" in out
+    assert "%   d_A: the direction of A, shaped like A" in out
+    assert "\nfunction [hvp_A, hvp_s] = hvp(A, s, x, gamma, d_A, d_s)\n" in out
+    assert "\nfunction grad = grad_A(A, s, x, gamma)\n" in out
+    assert "value_and_grad" not in out
+
+
+def test_hess_file_is_hessian_x_and_says_what_it_acts_on():
+    code, out, err = run("hess", SPARSE_CODING, "--wrt", "A", *sum(
+        (["--shape", f"{n}={','.join(s)}"] for n, s in SPARSE_SHAPES.items()), []),
+        "--format", "matlab")
+    assert code == 0, err
+    assert out.startswith("function hessian = hessian_A(A, s, x, gamma)\n")
+    assert "% It acts on A(:), the columns of A stacked." in out
+    assert "% Save this file as hessian_A.m" in out
+    assert "hvp" not in out and "grad_" not in out
+    # logistic regression: X^T diag(a) X as a scaling of X's rows, no diagonal matrix built
+    code, out, err = run("hess", "sum(softplus(-y .* (X*w)))", "--wrt", "w", "--format", "matlab")
+    assert code == 0, err
+    assert "diag(" not in out and "eye(" not in out
+
+
+def test_json_of_second_order_carries_matlab():
+    import json
+    code, out, err = run("hvp", "x'*A*x", "--wrt", "x", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["matlab"].startswith(
+        "function [value, grad_x, hvp_x] = value_grad_hvp(x, A, d_x)")
+
+
+def test_readme_newton_example_converges_in_octave():
+    require_octave()
+    formula = "sum(softplus(-y .* (X*w))) + lambda/2*norm(w)^2"
+    files = {"value_and_grad.m": derive.gradient(formula, "w").code("matlab"),
+             "hessian_w.m": derive.hessian(formula, "w").code("matlab")}
+    output = octave_script(files, _readme_block("matlab", "% Newton"))
+    gradient_norms = [float(line.split()[2]) for line in output.strip().splitlines()]
+    assert len(gradient_norms) == 10 and gradient_norms[-1] < 1e-9 * gradient_norms[0], output
