@@ -24,6 +24,7 @@ from ..functions import Spelling, lookup, spelled
 from ..optimize import chain_dims, chain_order
 from ..program import Output, Program, Statement, Var
 from ..program.lower import divisor as divisor_of, multiply_first
+from .base import StatementPrinter
 from .numpy import (EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting,
                     spelled_in)
 
@@ -161,56 +162,9 @@ SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling i
 }.items()}
 
 
-class MatlabPrinter:
+class MatlabPrinter(StatementPrinter):
     """Spells a statement program in MATLAB; declares, for the passes, that nothing is
     updated in place (a MATLAB value is never shared by two variables)."""
-
-    accumulates = False
-
-    def __init__(self) -> None:
-        self.helpers: set[str] = set()
-        self.bound: dict[Expr, Var] = {}
-        self.names: dict[Var, str] = {}
-        self.dim_vars: dict = {}
-        self.dims_used: set = set()       # the dimension symbols spelled
-        self.root: Expr | None = None
-        self.recorded: list[Var] | None = None   # a dry run: the variables named
-
-    # ------------------------------------------------------------ what the passes ask
-    def aliases(self, e: Expr, bound: dict[Expr, Var]) -> tuple[Var | None, bool]:
-        return None, False
-
-    def in_place_operand(self, e: Expr, bound: dict[Expr, Var]) -> Expr | None:
-        return None
-
-    def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
-        """(the variables, the dimension symbols) the spelling of ``s`` names."""
-        reader = MatlabPrinter()
-        reader.bound, reader.recorded = program.bound, []
-        reader.statement(s)
-        return reader.recorded, reader.dims_used
-
-    # ------------------------------------------------------------ statements
-    def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
-        """The lines of a function body."""
-        self.bound, self.names, self.dims_used = program.bound, names, set()
-        self.dim_vars = program.dims
-        checks: list[str] = []
-        body: list[str] = []
-        for s in program.statements:
-            if s.op != "dimension":
-                (checks if s.op == "check" else body).extend(self.statement(s))
-        dims: list[str] = []
-        for s in program.statements:
-            if s.op == "dimension" and s.target.source in self.dims_used:
-                dims += self.statement(s)
-        return checks + dims + body
-
-    def name(self, var: Var) -> str:
-        if self.recorded is not None:
-            self.recorded.append(var)
-            return "_"
-        return self.names[var.storage]
 
     def statement(self, s: Statement) -> list[str]:
         if s.op == "check":

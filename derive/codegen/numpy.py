@@ -25,6 +25,7 @@ from ..program.lower import MissingDimension, multiply_first
 from ..program.lower import divisor as divisor_of
 from ..program.namer import python_name as _python_name
 from ..program.statements import dimensions_of, kind_of_shape
+from .base import StatementPrinter
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
@@ -77,7 +78,7 @@ def constants_like(parameters: list[Var]) -> Var | None:
     return (arrays or parameters or [None])[0]
 
 
-class NumpyPrinter:
+class NumpyPrinter(StatementPrinter):
     """Spells statements as NumPy; also declares, for the passes, what NumPy does in place."""
 
     accumulates = True   # t = a; t += b on a fresh array
@@ -92,13 +93,7 @@ class NumpyPrinter:
                        "cos": "cos", "sign": "sign"}
 
     def __init__(self) -> None:
-        self.helpers: set[str] = set()
-        self.bound: dict[Expr, Var] = {}
-        self.names: dict[Var, str] = {}
-        self.dim_vars: dict = {}
-        self.dims_used: set = set()       # the dimension symbols spelled
-        self.root: Expr | None = None
-        self.recorded: list[Var] | None = None   # a dry run: the variables named
+        super().__init__()
         self.to_float = "float"
         self.np = "np"
 
@@ -136,42 +131,13 @@ class NumpyPrinter:
             return None
         return operand
 
-    def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
-        """(the variables, the dimension symbols) the spelling of ``s`` names."""
-        reader = type(self)()
-        reader.bound, reader.recorded, reader.dims_used = program.bound, [], set()
-        reader.statement(s)
-        return reader.recorded, reader.dims_used
-
     # ------------------------------------------------------------ statements
-    def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
-        """The lines of a function body (without the return)."""
-        self.bound, self.names, self.dims_used = program.bound, names, set()
-        self.dim_vars = program.dims
-        in_scope = set(names.values())
+    def enter_scope(self, in_scope: set[str]) -> None:
         # NumPy and the builtin float, unless a parameter (or a prepared value) has their name
         self.np = f"_{self.module}" if self.module in in_scope else self.module
         if self.np != self.module:
             self.helpers.add(self.np)
         self.to_float = f"{self.np}.float64" if "float" in in_scope else "float"
-        body: list[str] = []
-        dims: list[str] = []
-        checks: list[str] = []
-        for s in program.statements:
-            if s.op == "dimension":
-                continue
-            lines = self.statement(s)
-            (checks if s.op == "check" else body).extend(lines)
-        for s in program.statements:
-            if s.op == "dimension" and s.target.source in self.dims_used:
-                dims += self.statement(s)
-        return checks + dims + body
-
-    def name(self, var: Var) -> str:
-        if self.recorded is not None:
-            self.recorded.append(var)
-            return "_"
-        return self.names[var.storage]
 
     def statement(self, s: Statement) -> list[str]:
         target = s.target
