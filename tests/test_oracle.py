@@ -611,6 +611,9 @@ REGRESSIONS = [
                "*softmax(y))", ["y", "z"], {"y": (3,), "z": (3,)}),
     regression("found hoisted X^T turned around", "sum(X ./ (-3*(X.^2 + 2)), 2)'*w + "
                "sum((X*w)')", "w", {"X": (3, 3), "w": (3,)}),
+    regression("found tr(P Q) read P^T before it was computed",
+               "trace(softmax(D) @ (p ./ (-2*sigmoid(B)*softplus(p))))/(-2*sum(sigmoid(u)))",
+               ["u", "p"], {"D": (2, 3), "p": (3, 2), "B": (3, 3), "u": (2,)}),
 ]
 
 

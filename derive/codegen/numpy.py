@@ -20,7 +20,8 @@ from ..simplify import neg, mul
 from ..errors import DeriveError
 from ..functions import NUMPY_HELPERS
 from ..optimize import chain_dims, chain_order, share_products
-from ..program import Namer, Output, Program, Statement, Var, drop_dead, lower, reuse_buffers
+from ..program import (Namer, Output, Program, Statement, Var, drop_dead, lower,
+                       order_by_reads, reuse_buffers)
 from ..program.lower import MissingDimension, multiply_first
 from ..program.lower import divisor as divisor_of
 from ..program.namer import python_name as _python_name
@@ -538,7 +539,7 @@ class _Function:
             raise DeriveError(f"the dimension {missing.dim} is fixed by no argument of the "
                               f"code: declare it with --shape (an integer), or use it in the "
                               f"shape of a variable") from None
-        self.program = reuse_buffers(drop_dead(program), printer)
+        self.program = reuse_buffers(drop_dead(order_by_reads(program)), printer)
         self.names = _allocate_names(self.program, reserved, pnames, inputs)
         self.printer = printer
 

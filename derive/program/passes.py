@@ -1,4 +1,8 @@
-"""Passes on the statement program: dead code, and arrays reused in place.
+"""Passes on the statement program: order by what is spelled, dead code, arrays reused in place.
+
+``order_by_reads`` moves a statement after every statement that writes what its
+spelling reads: a printer may spell a node through another bound one (``tr(P Q)``
+as ``np.vdot(P^T, Q)`` with ``P^T`` bound later for another use).
 
 ``reuse_buffers`` lets ``y = f(x)`` write into x's array (``np.sqrt(t1, out=t1)``)
 only when nothing reads that array afterwards: not x, not any view of x (a
@@ -9,6 +13,49 @@ read-only view are never written.
 from __future__ import annotations
 
 from .statements import Program, Statement, Target, Var
+
+
+def order_by_reads(program: Program) -> Program:
+    """A stable order in which every value is written before any statement reads it."""
+    writers: dict[Var, list[int]] = {}
+    for i, s in enumerate(program.statements):
+        for t in s.targets:
+            writers.setdefault(t, []).append(i)
+
+    def before(i: int) -> list[int]:
+        """What statement i waits for: the writers of what it reads (those before it, if
+        any: an update reads the value so far), and the earlier writes of its own targets."""
+        needs = []
+        own = program.statements[i].targets
+        for v in program.reads(program.statements[i]):
+            if v in own:
+                continue   # the spelling names its target: not a value it waits for
+            written = writers.get(v, [])
+            earlier = [j for j in written if j < i]
+            needs += earlier or [j for j in written if j != i]
+        for t in own:
+            needs += [j for j in writers[t] if j < i]
+        return needs
+
+    placed: list[int] = []
+    done: set[int] = set()
+    started: set[int] = set()   # on the current path: a cycle keeps the original order
+    for first in range(len(program.statements)):
+        stack = [(first, False)]
+        while stack:   # depth first, with an explicit stack: programs may be long
+            i, expanded = stack.pop()
+            if expanded:
+                done.add(i)
+                placed.append(i)
+                continue
+            if i in done or i in started:
+                continue
+            started.add(i)
+            stack.append((i, True))
+            stack.extend((j, False) for j in reversed(before(i))
+                         if j not in done and j not in started)
+    program.statements = [program.statements[i] for i in placed]
+    return program
 
 
 def drop_dead(program: Program) -> Program:
