@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +38,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_t
 import numpy as np  # noqa: E402
 
 import derive  # noqa: E402
+from timing import paired_times  # noqa: E402
 from derive.numcheck import check_second_order  # noqa: E402
 
 try:
@@ -161,25 +161,6 @@ def _candidates(cost: Cost, data: dict, d, hessian: bool) -> dict[str, Callable]
 def _numpy(a) -> np.ndarray:
     return a.detach().numpy() if torch is not None and isinstance(a, torch.Tensor) \
         else np.asarray(a)
-
-
-def paired_times(candidates: dict[str, Callable], repeat: int) -> dict[str, list[float]]:
-    """Per-call seconds of each candidate in each round (each round calls all, rotating)."""
-    calls = {}
-    for name, run in candidates.items():   # warm up (and compile); calls per round >= 20 ms
-        run()
-        start = time.perf_counter()
-        run()
-        calls[name] = max(1, int(0.02 / max(time.perf_counter() - start, 1e-6)))
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
-    names = list(candidates)
-    for r in range(repeat):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                candidates[name]()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return samples
 
 
 PEERS = ("jax", "torch backward", "torch.func")

@@ -26,7 +26,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 
 def _parse_args(argv=None):
@@ -56,6 +55,7 @@ import numpy as np  # noqa: E402
 import peers  # noqa: E402  (the six costs; imports jax and torch)
 
 import derive  # noqa: E402
+from timing import paired_times  # noqa: E402
 
 jax, jnp, torch = peers.jax, peers.jnp, peers.torch
 if jax is None or torch is None:
@@ -169,25 +169,6 @@ def checked(candidates: dict, reference: str) -> dict:
     return good
 
 
-def paired_times(candidates: dict) -> dict:
-    """Per-call seconds of each candidate in each round (rounds call all, rotating)."""
-    calls = {}
-    for name, run in candidates.items():   # warm up; calls per round for >= 20 ms
-        run()
-        start = time.perf_counter()
-        run()
-        calls[name] = max(1, int(0.02 / max(time.perf_counter() - start, 1e-6)))
-    samples: dict = {name: [] for name in candidates}
-    names = list(candidates)
-    for r in range(ARGS.repeat):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                candidates[name]()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return samples
-
-
 def report(framework: str, samples: dict, references: tuple[str, ...]) -> None:
     """Each derive candidate's median time and its paired ratio to each autodiff."""
     def ms(name: str) -> str:
@@ -216,7 +197,7 @@ def main() -> None:
                 ("PyTorch", torch_candidates, ("loss.backward()", "torch.func.grad"))):
             candidates = checked(make(case), references[0])
             if references[0] in candidates:
-                report(framework, paired_times(candidates), references)
+                report(framework, paired_times(candidates, ARGS.repeat), references)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,17 @@ def like_numpy(result: np.ndarray, reference) -> np.ndarray:
     return result.reshape(reference.shape)
 
 
+def assert_matches(result, reference, target: str, what: str, rtol: float) -> None:
+    """One output of a target against the NumPy reference: same shape, same values (to
+    ``rtol``, absolutely so near 0 on the reference's scale)."""
+    result = np.asarray(result, dtype=float)
+    if target == "matlab":
+        result = like_numpy(result, reference)    # MATLAB's values are 2-D
+    assert result.shape == reference.shape, (what, result.shape, reference.shape)
+    scale = max(float(np.max(np.abs(reference), initial=0.0)), 1.0)
+    np.testing.assert_allclose(result, reference, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
 def octave_script(files: dict[str, str], script: str, timeout: float = 120) -> str:
     """Run a script in Octave in a folder holding ``files`` (name -> text); its output."""
     with tempfile.TemporaryDirectory(prefix="derive-octave-") as tmp:

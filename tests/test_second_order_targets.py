@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import run
-from target_runner import (Call, OctaveCase, kinds, like_numpy, namespace, octave_script,
+from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_script,
                            run_jax, run_octave, run_torch)
 from test_targets import RTOL, _readme_block, needs_jax, needs_torch, require_octave
 
@@ -85,14 +85,8 @@ class Reference:
         for call, outputs, expected in zip(calls, got, expectations):
             assert len(outputs) == len(expected), (target, call.function)
             for i, (result, reference) in enumerate(zip(outputs, expected)):
-                what = f"{target} {call.function} output {i}"
-                result = np.asarray(result, dtype=float)
-                if target == "matlab":
-                    result = like_numpy(result, reference)    # MATLAB's values are 2-D
-                assert result.shape == reference.shape, (what, result.shape, reference.shape)
-                scale = max(float(np.max(np.abs(reference), initial=0.0)), 1.0)
-                np.testing.assert_allclose(result, reference, rtol=RTOL, atol=RTOL * scale,
-                                           err_msg=what)
+                assert_matches(result, reference, target, f"{target} {call.function} output {i}",
+                               RTOL)
 
 
 def _like(x, rng: np.random.Generator):

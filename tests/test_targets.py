@@ -21,7 +21,7 @@ import derive
 from derive.numcheck import random_instance
 from derive.recipes import all_recipes
 from formula_generator import generate
-from target_runner import (Call, OctaveCase, kinds, like_numpy, namespace, octave_available,
+from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_available,
                            octave_script, run_jax, run_octave, run_torch)
 
 try:
@@ -132,14 +132,8 @@ class Reference:
             else (self.calls, self.expected)
         for call, outputs, expected in zip(calls, got, expectations):
             for i, (result, reference) in enumerate(zip(outputs, expected)):
-                what = f"{target} {call.function} output {i}"
-                result = np.asarray(result, dtype=float)
-                if target == "matlab":
-                    result = like_numpy(result, reference)    # MATLAB's values are 2-D
-                assert result.shape == reference.shape, (what, result.shape, reference.shape)
-                scale = max(float(np.max(np.abs(reference), initial=0.0)), 1.0)
-                np.testing.assert_allclose(result, reference, rtol=RTOL, atol=RTOL * scale,
-                                           err_msg=what)
+                assert_matches(result, reference, target, f"{target} {call.function} output {i}",
+                               RTOL)
 
 
 _references: dict[str, Reference] = {}

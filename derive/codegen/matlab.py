@@ -22,8 +22,9 @@ from ..nodes import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity
 from ..simplify import mul
 from ..functions import Spelling, lookup, spelled
 from ..optimize import chain_dims, chain_order
-from ..program import Output, Program, Statement, Var
+from ..program import Output, Statement
 from ..program.lower import divisor as divisor_of, multiply_first
+from ..printing.base import negated
 from .base import StatementPrinter
 from .numpy import (EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting,
                     spelled_in)
@@ -277,7 +278,7 @@ class MatlabPrinter(StatementPrinter):
         strip = self.has_full_operand(e, e.terms)
         out = ""
         for i, term in enumerate(e.terms):
-            negative, positive = _negated(term)
+            negative, positive = negated(term)
             if negative and i > 0 and not self.is_bound(term):
                 out += " - " + self.operand(positive, ADD + 1, strip)
             else:
@@ -396,15 +397,6 @@ class MatlabPrinter(StatementPrinter):
         spelling = spelled_in(SPELLINGS, e, "MATLAB")(args, e.params)
         self.helpers.update(h for h in HELPERS if h + "(" in spelling)
         return spelling, ATOM
-
-
-def _negated(term: Expr) -> tuple[bool, Expr]:
-    """(True, -term) when the term prints with a leading minus."""
-    if isinstance(term, MatMul) and term.coeff.could_extract_minus_sign():
-        return True, mul(Const(-term.coeff), *term.factors)
-    if isinstance(term, Const) and term.value.could_extract_minus_sign():
-        return True, Const(-term.value)
-    return False, term
 
 
 def _size(d) -> int:

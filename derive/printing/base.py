@@ -143,12 +143,12 @@ class Printer:
     def signed_parts(self, e: Add) -> list[tuple[str, Expr]]:
         """The terms of a sum as (sign, term printed after the sign)."""
         terms = list(e.terms)
-        first_positive = next((i for i, t in enumerate(terms) if not _negated(t)[0]), 0)
+        first_positive = next((i for i, t in enumerate(terms) if not negated(t)[0]), 0)
         # b - a rather than -a + b: a sum reads from a term that is not negated.
         terms.insert(0, terms.pop(first_positive))
         out = []
         for term in terms:
-            negative, positive = _negated(term)
+            negative, positive = negated(term)
             out.append(("-", positive) if negative else ("+", term))
         return out
 
@@ -231,7 +231,7 @@ class Printer:
         return self.spelling(e), ATOM
 
 
-def _negated(term: Expr) -> tuple[bool, Expr]:
+def negated(term: Expr) -> tuple[bool, Expr]:
     """(True, -term) when the term prints with a leading minus."""
     if isinstance(term, MatMul) and term.coeff.could_extract_minus_sign():
         return True, mul(Const(-term.coeff), *term.factors)
