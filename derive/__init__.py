@@ -7,7 +7,7 @@
 from . import recipes
 from .api import Derivation, check, gradient
 from .errors import DeriveError, DeriveWarning, InternalError
-from .second_order import hessian, hvp
+from .diff.second_order import hessian, hvp
 
 __all__ = ["Derivation", "DeriveError", "DeriveWarning", "InternalError", "check", "gradient",
            "hessian", "hvp", "recipes"]

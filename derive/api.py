@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import sympy
 
-from .backprop import Backprop, backprop
-from .build import Formula, build
+from .diff.backprop import Backprop, backprop
+from .frontend.build import Formula, build
 from .errors import DeriveError, DeriveWarning, internal
-from .nodes import TooLarge
-from .shapes import PROPERTIES, parse_assumption, parse_declaration
+from .expr.nodes import TooLarge
+from .frontend.shapes import PROPERTIES, parse_assumption, parse_declaration
 
 if TYPE_CHECKING:
     from .objective import Objective
@@ -180,7 +180,7 @@ class Derivation:
         printer = import_module(f"derive.codegen.{target}")
         with internal(self.formula.source):
             if hoist:
-                from .hoist import hoisted_outputs
+                from .program.hoist import hoisted_outputs
                 variables = [s for s in self.formula.symbols if s.name in self.wrt]
                 value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
                 code = printer.hoisted_snippet(
@@ -200,7 +200,7 @@ class Derivation:
 
     @_derived
     def layers(self):
-        from .layers import layer_tables
+        from .diff.layers import layer_tables
         return layer_tables(self.formula.cost, self.result)
 
     def namespace(self) -> dict:
@@ -255,7 +255,7 @@ def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shap
     Bad input raises DeriveError; a failure of derive itself raises InternalError.
     """
     if not isinstance(formula, str):
-        from .sympy_input import from_sympy, wrt_names
+        from .frontend.sympy_input import from_sympy, wrt_names
         if shapes or assume:
             raise DeriveError("the shapes of a SymPy expression are its MatrixSymbols' shapes; "
                               "shapes= and assume= are for text formulas")

@@ -60,7 +60,7 @@ FORMULA_SETTINGS = {"ignore_unknown_options": True}
 def _read_formula(formula: str) -> str:
     # Read one character past the longest formula: enough to refuse a longer one (or an
     # endless /dev/zero) without reading it all.
-    from .build import MAX_LENGTH
+    from .frontend.build import MAX_LENGTH
     if formula == "-":
         return sys.stdin.read(MAX_LENGTH + 1)
     if formula.startswith("@"):
@@ -221,7 +221,7 @@ def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
         from .numcheck import check_derivation, check_second_order
         from .render import kinds_text
         if second:
-            from .second_order import hessian, hvp
+            from .diff.second_order import hessian, hvp
             derivation = _warned(lambda: (hvp if second == "hvp" else hessian)(
                 _read_formula(formula), list(wrt), list(shape), list(assume)))
             result = check_second_order(derivation, seed=seed,
@@ -252,7 +252,7 @@ def _second_order_command(name: str, function_name: str, doc: str) -> None:
     def command(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
                 standalone: bool) -> None:
         def action() -> None:
-            from . import second_order
+            from .diff import second_order
             from .render import render
             derive_second = getattr(second_order, function_name)
             derivation = _warned(lambda: derive_second(_read_formula(formula), list(wrt),

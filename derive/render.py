@@ -8,13 +8,13 @@ from .api import TARGETS as CODE_TARGETS, Derivation
 from .errors import DeriveError
 from .printing import document
 from .printing.source import source_latex
-from .steps import derivation_steps
-from .nodes import Expr
-from .layers import Layer, Network
+from .diff.steps import derivation_steps
+from .expr.nodes import Expr
+from .diff.layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
 from .codegen.numpy import kind
 from .printing.text import FormulaTextPrinter, TextPrinter, to_text
-from .second_order import SecondOrder
+from .diff.second_order import SecondOrder
 
 
 def _dimension_names(d: Derivation) -> dict[str, str]:

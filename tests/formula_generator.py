@@ -895,7 +895,7 @@ _ELEMENTWISE_REF = {"exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "abs": 
 
 def reference_of(formula: str) -> str:
     """A NumPy expression (over 2-D arrays ``v_NAME``) of a formula's cost, definitions inlined."""
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
 
     program = syntax.parse(formula)
     defined: dict[str, str] = {}
@@ -955,7 +955,7 @@ def reference_of(formula: str) -> str:
 
 
 def _precedence(node) -> int:
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     if isinstance(node, syntax.Binary):
         return {"+": SUM, "-": SUM, "^": POSTFIX, ".^": POSTFIX}.get(node.op, PRODUCT)
     if isinstance(node, syntax.Unary):
@@ -965,7 +965,7 @@ def _precedence(node) -> int:
 
 def to_text(node) -> str:
     """A syntax tree (or a Program) as formula text, with the parentheses it needs."""
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
 
     def at(child, prec: int) -> str:
         text = to_text(child)
@@ -1008,7 +1008,7 @@ def to_text(node) -> str:
 
 def _variants(node):
     """Smaller trees in place of ``node``: its operands, and variants of its operands."""
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     out = []
     if isinstance(node, syntax.Binary):
         out += [node.left] + ([node.right] if node.op not in ("^", ".^") else [])
@@ -1028,7 +1028,7 @@ def _variants(node):
 
 
 def _names(node, out: set) -> set:
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     if isinstance(node, syntax.Name):
         out.add(node.name)
     for child in (getattr(node, "left", None), getattr(node, "right", None),
@@ -1040,7 +1040,7 @@ def _names(node, out: set) -> set:
 
 def _inline(node, name: str, expr):
     """``node`` with the definition ``name`` replaced by its expression."""
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     if isinstance(node, syntax.Name):
         return expr if node.name == name else node
     if isinstance(node, syntax.Binary):
@@ -1056,7 +1056,7 @@ def _inline(node, name: str, expr):
 
 
 def _program_variants(program):
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     defs = program.definitions
     for i, d in enumerate(defs):            # inline a definition
         rest = tuple(syntax.Definition(e.pos, e.name, _inline(e.expr, d.name, d.expr))
@@ -1072,7 +1072,7 @@ def _program_variants(program):
 
 def case_of(formula: str, like: Case) -> Case | None:
     """A case for ``formula`` with ``like``'s seed, shapes and variables (those still used)."""
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     program = syntax.parse(formula)
     used: set = set()
     for d in program.definitions:
@@ -1090,7 +1090,7 @@ def shrink(case: Case, still_fails, seconds: float = 30.0) -> Case:
     """A smaller case for which ``still_fails(case)`` holds (greedy, within ``seconds``)."""
     import time
 
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     deadline = time.monotonic() + seconds
     program, best = syntax.parse(case.formula), case
     improved = True

@@ -314,7 +314,7 @@ def derive_or_refuse(formula: str, wrt, shapes=None) -> str:
 
 def parse_errors_have_a_place(formula: str) -> None:
     """A formula the parser refuses is refused at a line and column."""
-    from derive.parse import parse
+    from derive.frontend.parse import parse
     try:
         parse(formula)
     except derive.DeriveError as error:

@@ -235,7 +235,7 @@ def grad(formula: str, *more: str, wrt: str = "x") -> list[str]:
 # --------------------------------------------------------------------------
 
 try:
-    from derive.build import MAX_LENGTH
+    from derive.frontend.build import MAX_LENGTH
 except ImportError:  # pragma: no cover - no length limit (any more)
     MAX_LENGTH = None
 TOO_LONG = "characters long"      # derive's refusal of a formula over MAX_LENGTH
@@ -271,7 +271,7 @@ def refused_either(args, expected: dict, *, formula: str | None = None,
 # --------------------------------------------------------------------------
 
 try:
-    from derive.parse import MAX_DEPTH as D
+    from derive.frontend.parse import MAX_DEPTH as D
 except ImportError:  # pragma: no cover
     D = 100
 

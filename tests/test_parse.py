@@ -1,4 +1,4 @@
-"""Tests for derive.parse: precedence, tokens, statements, errors, robustness."""
+"""Tests for derive.frontend.parse: precedence, tokens, statements, errors, robustness."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from derive.errors import DeriveError
-from derive.parse import (
+from derive.frontend.parse import (
     MAX_DEPTH, Binary, Call, Definition, Name, Number, Program, String,
     Transpose, Unary, parse, tokenize,
 )

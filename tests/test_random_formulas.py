@@ -369,7 +369,7 @@ def test_shrinker_reads_formulas_back():
     """The shrinker's reference (from derive's parse tree) and printer agree with the generator."""
     from formula_generator import reference_of, to_text
 
-    from derive import parse as syntax
+    from derive.frontend import parse as syntax
     for seed in range(200):
         case = generate(seed)
         assert to_text(syntax.parse(case.formula)) == case.formula.replace(".T", "'")

@@ -262,7 +262,7 @@ def test_torch_code_keeps_dtype_builds_no_graph_and_leaves_its_arguments_alone()
 
 
 def test_every_operation_has_a_spelling_in_every_target():
-    from derive.functions import ACTIVATIONS, MATRIX_OPS
+    from derive.expr.ops import ACTIVATIONS, MATRIX_OPS
     from derive.codegen import jax as jax_code, matlab, torch as torch_code
     for op in [*ACTIVATIONS.values(), *MATRIX_OPS.values()]:
         if op.name.startswith("sympy:"):
@@ -367,7 +367,7 @@ def test_readme_train_it_example_trains_in_octave():
 def test_hessian_vector_products_in_jax_and_torch():
     """derive hvp's code (hvp, value_grad_hvp) is the same program in each Python target
     (every target, MATLAB too, on more costs: tests/test_second_order_targets.py)."""
-    from derive.second_order import hvp
+    from derive.diff.second_order import hvp
     d = hvp(ICA, ["W"])
     rng = np.random.default_rng(4)
     W, x, d_W = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((3, 4))

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import derive
-from derive.build import CALLS
+from derive.frontend.build import CALLS
 from derive.numcheck import random_instance
-from derive.parse import tokenize
+from derive.frontend.parse import tokenize
 from derive.recipes import all_recipes
 from derive.render import render
 from test_formulas import CASES

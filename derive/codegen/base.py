@@ -2,7 +2,7 @@
 layout of a function body (argument checks, then dimensions read, then the statements)."""
 from __future__ import annotations
 
-from ..nodes import Expr
+from ..expr.nodes import Expr
 from ..program import Program, Statement, Var
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from ..nodes import Broadcast, Const, Expr, Func, Transpose
-from ..functions import Spelling, lookup, spelled
+from ..expr.nodes import Broadcast, Const, Expr, Func, Transpose
+from ..expr.ops import Spelling, lookup, spelled
 from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, constants_like, expect_shape_helper,
                     hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import sympy
 
 from ..errors import DeriveError
-from ..nodes import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
+from ..expr.nodes import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
                      Shared, Sum, Symbol, Transpose)
-from ..simplify import mul
-from ..functions import Spelling, lookup, spelled
-from ..optimize import chain_dims, chain_order
+from ..expr.simplify import mul
+from ..expr.ops import Spelling, lookup, spelled
+from ..program.chain import chain_dims, chain_order
 from ..program import Output, Statement
 from ..program.lower import divisor as divisor_of, multiply_first
 from ..printing.base import negated

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..nodes import deep, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, postorder, symbols_in
-from ..simplify import neg, mul
+from ..expr.nodes import deep, HALF, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, postorder, symbols_in
+from ..expr.simplify import neg, mul
 from ..errors import DeriveError
-from ..functions import NUMPY_HELPERS
-from ..optimize import chain_dims, chain_order, share_products
+from ..expr.ops import NUMPY_HELPERS
+from ..program.chain import chain_dims, chain_order, share_products
 from ..program import (Namer, Output, Program, Statement, Var, drop_dead, lower,
                        order_by_reads, reuse_buffers)
 from ..program.lower import MissingDimension, multiply_first

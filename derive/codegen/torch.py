@@ -13,8 +13,8 @@ temporaries that nothing reads afterwards, through any view.
 """
 from __future__ import annotations
 
-from ..nodes import Broadcast, Const, Expr, Func, Power
-from ..functions import Spelling, lookup, spelled
+from ..expr.nodes import Broadcast, Const, Expr, Func, Power
+from ..expr.ops import Spelling, lookup, spelled
 from .numpy import (ATOM, POWER, NumpyPrinter, constants_like, expect_shape_helper,
                     hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
 

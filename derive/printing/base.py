@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sympy
 
-from ..nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Symbol, Transpose, split_power
-from ..simplify import mul
+from ..expr.nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Symbol, Transpose, split_power
+from ..expr.simplify import mul
 from .names import Name
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..nodes import Add, Expr, Hadamard, postorder, split_power
+from ..expr.nodes import Add, Expr, Hadamard, postorder, split_power
 from .base import ADD, CHAIN
 from .latex import LatexPrinter
 from .names import Name, used_names

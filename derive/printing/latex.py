@@ -6,7 +6,7 @@ import functools
 import sympy
 from sympy import S
 
-from ..nodes import Expr, Func, Identity, Sum, Transpose
+from ..expr.nodes import Expr, Func, Identity, Sum, Transpose
 from .base import ATOM, CHAIN, MUL, POWER, Printer
 from .names import Name
 

@@ -17,7 +17,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from ..nodes import Broadcast, Const, Expr, Func, Identity, Symbol, Transpose, postorder, split_power
+from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Symbol, Transpose, postorder, split_power
 
 # A subexpression printed more than once is named when it is large (in nodes, a function
 # call counting as two) and its copies together are larger still: sigmoid(W1 X + b1) printed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..nodes import Add, Expr, postorder
+from ..expr.nodes import Add, Expr, postorder
 from .latex import LatexPrinter, latex_name
 from .names import Name, Namer, is_leaf, nameable, printed_size, shared_names, used_names
 from .width import TEXT_WIDTH, latex_width

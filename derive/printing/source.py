@@ -6,8 +6,8 @@ is Z - logsumexp(Z)); a paper states the cost as its author wrote it:
 """
 from __future__ import annotations
 
-from .. import parse as syntax
-from ..nodes import deep
+from ..frontend import parse as syntax
+from ..expr.nodes import deep
 from .latex import latex_name
 from .document import align_rows
 

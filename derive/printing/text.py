@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..nodes import Broadcast, Expr, Func, Identity, Transpose, is_zero
+from ..expr.nodes import Broadcast, Expr, Func, Identity, Transpose, is_zero
 from .base import ATOM, MUL, Printer
 from .names import Name
 

@@ -15,7 +15,7 @@ import sympy
 from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 
 from ..errors import DeriveError
-from ..nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared, Sum, Symbol, Transpose, deep
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Shared, Sum, Symbol, Transpose, deep
 
 def _product(factors: list) -> sympy.Basic:
     return functools.reduce(operator.mul, factors, sympy.Integer(1))

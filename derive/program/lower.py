@@ -9,9 +9,9 @@ its user's expression, which the printer spells in one line.
 """
 from __future__ import annotations
 
-from ..nodes import HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Symbol, Transpose, postorder, split_power
-from ..simplify import add, mul, neg, power
-from ..functions import lookup
+from ..expr.nodes import HALF, ONE, SCALAR, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Symbol, Transpose, postorder, split_power
+from ..expr.simplify import add, mul, neg, power
+from ..expr.ops import lookup
 from .statements import Output, Program, Statement, Target, Var
 
 LONG_SUM = 32

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..nodes import ONE, Broadcast, Const, Expr, Identity, MatMul, Shape
+from ..expr.nodes import ONE, Broadcast, Const, Expr, Identity, MatMul, Shape
 
 
 def kind_of_shape(shape: Shape) -> str:

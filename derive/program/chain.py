@@ -6,8 +6,8 @@ M is one factor, the constructors factor the sum to ``2 W (M + M^T)``.
 """
 from __future__ import annotations
 
-from .nodes import Const, Expr, MatMul, Shared, Transpose, postorder
-from .simplify import mul, rebuild, transpose
+from ..expr.nodes import Const, Expr, MatMul, Shared, Transpose, postorder
+from ..expr.simplify import mul, rebuild, transpose
 
 
 # Longest product looked for in two chains: longer shared runs are rare, and the search

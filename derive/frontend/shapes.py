@@ -11,8 +11,8 @@ import re
 
 import sympy
 
-from .errors import DeriveError
-from .nodes import ONE, SCALAR, Shape
+from ..errors import DeriveError
+from ..expr.nodes import ONE, SCALAR, Shape
 
 GREEK = frozenset("""alpha beta gamma delta epsilon eps zeta eta theta iota kappa lambda mu nu xi
     omicron pi rho sigma tau upsilon phi chi psi omega""".split())

@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backprop import VJPS, Backprop, _parents_first
-from .build import Formula
-from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
-from .simplify import add
-from .printing.document import Equation
-from .printing.naming import choose_names
-from .printing.latex import latex_name
-from .printing.names import Name, Namer, is_leaf, used_names
+from ..frontend.build import Formula
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
+from ..expr.simplify import add
+from ..printing.document import Equation
+from ..printing.naming import choose_names
+from ..printing.latex import latex_name
+from ..printing.names import Name, Namer, is_leaf, used_names
 
 
 @dataclass

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import itertools
 
-from .backprop import backprop
-from .nodes import Add, Const, Expr, MatMul, Power, Shared, Sum, Symbol, Transpose, depends_on, postorder
-from .simplify import add, mul, rebuild, transpose
-from .functions import apply
-from .optimize import chain_order
-from .printing.text import to_text
+from ..diff.backprop import backprop
+from ..expr.nodes import Add, Const, Expr, MatMul, Power, Shared, Sum, Symbol, Transpose, depends_on, postorder
+from ..expr.simplify import add, mul, rebuild, transpose
+from ..expr.ops import apply
+from .chain import chain_order
+from ..printing.text import to_text
 
 
 def _as_chain(term: Expr) -> tuple[Expr, list[Expr]] | None:

@@ -28,11 +28,11 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from sympy.printing.numpy import NumPyPrinter
 
 from .build import MAX_MATRIX_POWER, Formula
-from .errors import DeriveError
-from .nodes import SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, broadcast_shape, deep, postorder, zeros
-from .simplify import add, hadamard, mul, ones, power, transpose
-from .functions import ACTIVATIONS, Op, apply, elementwise_op, register_activation
-from .printing.text import to_text
+from ..errors import DeriveError
+from ..expr.nodes import SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, broadcast_shape, deep, postorder, zeros
+from ..expr.simplify import add, hadamard, mul, ones, power, transpose
+from ..expr.ops import ACTIVATIONS, Op, apply, elementwise_op, register_activation
+from ..printing.text import to_text
 
 # SymPy's elementwise functions that are rows of derive's table (exp, Abs, ...).
 FUNCTIONS: dict[type, str] = {op.sympy_form: op.name for op in ACTIVATIONS.values()

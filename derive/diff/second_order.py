@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
-from .api import Derivation, gradient
+from ..api import Derivation, gradient
 from .backprop import Backprop, backprop
-from .errors import DeriveError
-from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, TooLarge, depends_on, is_zero, postorder, zeros
-from .simplify import add, broadcast, hadamard, mul, ones, summation, transpose
-from .functions import apply, lookup
+from ..errors import DeriveError
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, TooLarge, depends_on, is_zero, postorder, zeros
+from ..expr.simplify import add, broadcast, hadamard, mul, ones, summation, transpose
+from ..expr.ops import apply, lookup
 
 
 def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
@@ -275,7 +275,7 @@ class SecondOrder(Derivation):
 
     @cached_property
     def text(self) -> str:
-        from .printing.text import to_text
+        from ..printing.text import to_text
         if self.hessians:
             return "\n".join(f"hess_{n} = {to_text(shown)}"
                              for n, (shown, _) in self.hessians.items())
@@ -283,7 +283,7 @@ class SecondOrder(Derivation):
 
     @cached_property
     def latex(self) -> str:
-        from .printing.latex import latex_name, to_latex
+        from ..printing.latex import latex_name, to_latex
         if self.hessians:
             return "\n".join(rf"\nabla^2_{{{latex_name(n)}}} F = {to_latex(shown)}"
                              for n, (shown, _) in self.hessians.items())
@@ -291,7 +291,7 @@ class SecondOrder(Derivation):
 
     def hvp_latex(self, name: str) -> str:
         """The LaTeX equation of one product: the whole Hessian's, restricted to ``name``."""
-        from .printing.latex import latex_name, to_latex
+        from ..printing.latex import latex_name, to_latex
         product = to_latex(self.hvps[name])
         return rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}} = {product}"
 
@@ -372,6 +372,6 @@ def hessian(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) ->
 
 
 def _short(e: Expr) -> str:
-    from .printing.text import to_text
+    from ..printing.text import to_text
     text = to_text(e)
     return text if len(text) <= 200 else text[:197] + "..."

@@ -16,10 +16,10 @@ from typing import Callable
 import sympy
 
 from . import parse as syntax
-from .errors import DeriveError
-from .nodes import SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, TooLarge
-from .simplify import add, hadamard, mul, neg, ones, power, summation, transpose
-from .functions import apply
+from ..errors import DeriveError
+from ..expr.nodes import SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, TooLarge
+from ..expr.simplify import add, hadamard, mul, neg, ones, power, summation, transpose
+from ..expr.ops import apply
 from .shapes import Dimensions, declared_shape, default_kind, format_shape
 
 MAX_MATRIX_POWER = 64

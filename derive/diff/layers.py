@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backprop import VJPS, Backprop
-from .nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, is_const
-from .simplify import add, broadcast, hadamard, mul, ones, power, substitute, summation, transpose
+from ..expr.nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, is_const
+from ..expr.simplify import add, broadcast, hadamard, mul, ones, power, substitute, summation, transpose
 
 
 

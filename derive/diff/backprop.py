@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
-from .simplify import add, broadcast, hadamard, mul, power, summation, transpose, unbroadcast
-from .functions import apply
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
+from ..expr.simplify import add, broadcast, hadamard, mul, power, summation, transpose, unbroadcast
+from ..expr.ops import apply
 
 
 def _add_vjp(node: Add, delta: Expr, i: int) -> Expr:

@@ -1,0 +1,1 @@
+"""The expression: immutable nodes, the simplifying constructors, and one record per operation."""
