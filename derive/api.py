@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .objective import Objective
 
 
-# The languages of the emitted code (SPEC section 4), each a module of derive.codegen.
+# The languages of the emitted code (docs/targets.md), each a module of derive.codegen.
 TARGETS = ("numpy", "jax", "torch", "matlab")
 
 
@@ -166,7 +166,7 @@ class Derivation:
         return self.code("numpy", hoist=True)
 
     def code(self, target: str = "numpy", hoist: bool = False) -> str:
-        """The emitted code for a target of SPEC section 4: numpy, jax, torch or matlab.
+        """The emitted code for a target of docs/targets.md: numpy, jax, torch or matlab.
 
         ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
         prepared), run per call.
@@ -248,7 +248,7 @@ def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shap
              assume=None, inline: bool = False) -> Derivation:
     """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
 
-    ``formula`` is the text of SPEC section 1, or a SymPy matrix expression (``wrt`` then
+    ``formula`` is the text of docs/language.md, or a SymPy matrix expression (``wrt`` then
     its MatrixSymbols or Symbols, or their names). ``shapes`` declares shapes
     (``{"s": ("n", "k")}``), ``assume`` what the formula cannot show (``{"Sigma": "spd"}``).
     ``inline=True`` prints every result expanded, without "where" definitions.

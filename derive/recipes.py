@@ -186,7 +186,7 @@ def listing(recipes: list[Recipe]) -> str:
 
 
 def markdown_table(recipes: list[Recipe]) -> str:
-    """The README's table: recipe, variables, cost, and the output of ``derive recipe NAME``.
+    """The table of docs/recipes.md: recipe, variables, cost, and the output of ``derive recipe NAME``.
 
     Regenerate it with
     ``python -c "from derive.recipes import *; print(markdown_table(all_recipes()))"``.

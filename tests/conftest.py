@@ -102,3 +102,15 @@ def _central(value, args: list, index: int) -> np.ndarray:
             a[index] = float(moved) if moved.ndim == 0 else moved
             out[i] += sign * value(a) / (2 * h)
     return out
+
+
+def documented_block(language: str, first_line: str) -> str:
+    """The code block of the README or of a page of docs/ that starts with ``first_line``."""
+    from pathlib import Path
+    import re
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    blocks = [b for page in pages
+              for b in re.findall(rf"```{language}\n(.*?)```", page.read_text(), flags=re.S)]
+    block, = [b for b in blocks if b.startswith(first_line)]
+    return block

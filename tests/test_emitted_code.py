@@ -217,7 +217,7 @@ def test_names_of_numpy_the_value_keywords_and_builtins():
 
 
 def test_parameters_are_named_as_in_the_formula():
-    # SPEC section 4: as in the formula, a keyword with a trailing underscore; NumPy and the
+    # docs/targets.md: as in the formula, a keyword with a trailing underscore; NumPy and the
     # value make way (_np, value_), not the user's names
     d = derive.gradient("sum(np .* np_) + norm(value)^2 + lambda*float", ["np", "value"],
                         {"float": ()})

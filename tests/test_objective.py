@@ -1,6 +1,6 @@
 """scipy in one line: ``d.objective(data)`` is ``f(flat) -> (value, gradient)`` for minimize.
 
-The README's two examples, trained to convergence on small data: logistic
+The two examples of docs/python.md, trained to convergence on small data: logistic
 regression (one vector variable) and sparse coding (two matrix variables packed
 one after the other).
 """
@@ -108,22 +108,22 @@ def test_a_size_the_data_does_not_fix_is_asked_for():
         d.unpack(np.zeros(3))
 
 
-def readme_block(section: str) -> str:
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+def python_page_block(section: str) -> str:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "python.md").read_text()
     body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
     return re.search(r"```python\n(.*?)```", body, flags=re.S).group(1)
 
 
 def test_the_readme_examples_run_as_they_say():
     namespace = {"derive": derive}
-    exec(readme_block("SymPy"), namespace)   # the README's own text, not user input
+    exec(python_page_block("SymPy"), namespace)   # the documentation's own text, not user input
     assert namespace["d"].sympy == {"A": (2*namespace["A"]*namespace["s"] - 2*namespace["x"])
                                     * namespace["s"].T,
                                     "s": namespace["A"].T*(2*namespace["A"]*namespace["s"]
                                                            - 2*namespace["x"])}
     assert derive.gradient(namespace["cost"], namespace["w"]).text == \
         "grad_w = M^T (sigmoid(M w) - y)"
-    exec(readme_block("scipy"), namespace)
+    exec(python_page_block("scipy"), namespace)
     assert namespace["result"].success
     assert namespace["A"].shape == (8, 4) and namespace["s"].shape == (4, 20)
     assert np.mean((namespace["X"] @ namespace["w"] > 0) == namespace["y"]) > 0.95

@@ -14,19 +14,19 @@ regression case per defect of issue 8):
 * ``derive.gradient(formula, wrt, shapes)``;
 * ``d.numpy`` executed in a fresh namespace: ``value_and_grad(...)`` and every
   ``grad_X(...)``, called with the formula's names in order of first appearance
-  (SPEC section 4), a scalar as a float, a vector 1-D, a matrix 2-D; where the
-  SPEC leaves it open (a matrix declared n×1, 1×k or 1×1, a vector of length 1)
+  (docs/targets.md), a scalar as a float, a vector 1-D, a matrix 2-D; where the
+  documentation leaves it open (a matrix declared n×1, 1×k or 1×1, a vector of length 1)
   the argument is passed as the function's docstring documents it, and the
   gradient must come back in that shape;
 * ``d.hoisted``: ``prepare(data...)``, then ``value_and_grad(variables...,
   prepared)`` twice (the prepared values must survive a call), its gradients
-  in the order its docstring gives (the SPEC fixes none);
+  in the order its docstring gives (the documentation fixes none);
 * the value against the interpreter (``|v - ref| <= 1e-6 max(1, |ref|)``),
   every gradient against the oracle's (``||g - ref|| / max(||g||, ||ref||,
   1e-6) < 1e-6``, differences first, then the extrapolated ones, then JAX), the
   gradients' shapes against the arguments', and the arguments unchanged.
 
-A :class:`derive.DeriveError` is a refusal: allowed only where the SPEC allows
+A :class:`derive.DeriveError` is a refusal: allowed only where the documentation allows
 one (a dimension that no argument fixes, ``sum(sum(x*ones(1, n)))``), listed
 either way. Anything else raised, by derive or by its code, is a crash.
 
@@ -184,7 +184,7 @@ def documented_ndims(case: Case, function, names: list[str]) -> dict[str, int]:
 
 
 class Convention(Exception):
-    """The emitted code documents an argument otherwise than SPEC section 4 says."""
+    """The emitted code documents an argument otherwise than docs/targets.md says."""
 
 
 def bind(case: Case, function, names: list[str], values: dict, extra=()):
@@ -194,7 +194,7 @@ def bind(case: Case, function, names: list[str], values: dict, extra=()):
     ndims = documented_ndims(case, function, names)
     for name, ndim in ndims.items():
         if ndim not in case.allowed_ndims(name):
-            raise Convention(f"{function.__name__} documents {name} as {ndim}-D, SPEC section 4 "
+            raise Convention(f"{function.__name__} documents {name} as {ndim}-D, docs/targets.md "
                              f"says {case.kinds[name]} ({sorted(case.allowed_ndims(name))}-D)")
     params = list(inspect.signature(function).parameters)
     more = params[len(names):len(params) - len(extra)]
@@ -275,7 +275,7 @@ def run_numpy(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
 
 def returned_order(function, wrt: list[str]) -> list[str]:
     """The gradients' order as the function's docstring gives it ("Returns (value, grad_x, ...)"),
-    else the order of --wrt: the SPEC fixes no order for the hoisted code."""
+    else the order of --wrt: the documentation fixes no order for the hoisted code."""
     found = re.search(r"Returns \(value, ([^)]*)\)", function.__doc__ or "")
     if not found:
         return wrt
@@ -321,7 +321,7 @@ def run_hoisted(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
 # ---------------------------------------------------------------- one case
 
 def unfixed_dimensions(case: Case) -> set:
-    """Symbolic dimensions of eye/ones that no argument fixes (SPEC: derive may refuse them).
+    """Symbolic dimensions of eye/ones that no argument fixes (docs/targets.md: derive may refuse them).
 
     A dimension is fixed when the formula is ill-shaped at any other size of it, the
     arguments kept (``tr(X*eye(n))`` with X 3×3 fixes n); ``sum(sum(x*ones(1, n)))`` does not.
@@ -636,7 +636,7 @@ def test_integer_shape_is_checked_against_the_arguments():
     args = [case.argument(n, smaller[n]) for n in case.formula.names()]
     try:
         value = namespace["value_and_grad"](*args)[0]
-    except Exception:  # noqa: BLE001 - a clear error is what SPEC section 4 asks for
+    except Exception:  # noqa: BLE001 - a clear error is what docs/targets.md asks for
         return
     small = Case("6", case.formula, case.wrt, case.kinds,
                  {**case.sizes, "X": (3, 2), "y": (3, 1)})

@@ -11,7 +11,6 @@ reason, where ``octave-cli`` is missing, but never under CI).
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 import derive
 from derive.numcheck import random_instance
 from derive.recipes import all_recipes
+from conftest import documented_block
 from formula_generator import generate
 from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_available,
                            octave_script, run_jax, run_octave, run_torch)
@@ -321,14 +321,6 @@ def test_command_line_prints_every_target():
         derive.gradient(ICA, "W").code("fortran")
 
 
-def _readme_block(language: str, first_line: str) -> str:
-    from pathlib import Path
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    blocks = re.findall(rf"```{language}\n(.*?)```", readme, flags=re.S)
-    block, = [b for b in blocks if b.startswith(first_line)]
-    return block
-
-
 def _decreasing(output: str) -> None:
     values = [float(line.split()[1]) for line in output.strip().splitlines()]
     assert len(values) == 3 and values[0] > values[1] > values[2], output
@@ -349,7 +341,7 @@ def test_readme_train_it_examples_train(target, first_line, module, tmp_path, mo
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # small products: a second thread only waits on a busy machine
     try:
-        exec(compile(_readme_block("python", first_line), "<README>", "exec"), {})
+        exec(compile(documented_block("python", first_line), "<README>", "exec"), {})
     finally:
         torch.set_num_threads(threads)
     sys.modules.pop(module, None)
@@ -359,7 +351,7 @@ def test_readme_train_it_examples_train(target, first_line, module, tmp_path, mo
 def test_readme_train_it_example_trains_in_octave():
     require_octave()
     code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code("matlab")
-    _decreasing(octave_script({"value_and_grad.m": code}, _readme_block("matlab", "% MATLAB")))
+    _decreasing(octave_script({"value_and_grad.m": code}, documented_block("matlab", "% MATLAB")))
 
 
 @needs_jax

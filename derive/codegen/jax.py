@@ -135,7 +135,7 @@ class JaxPrinter(NumpyPrinter):
 
 
 def snippet(*args, **kwargs) -> str:
-    """The whole program of SPEC section 4, in JAX."""
+    """The whole program of docs/targets.md, in JAX."""
     return _snippet(*args, **kwargs, printer=JaxPrinter())
 
 

@@ -462,7 +462,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             notes: list[str], definitions: dict[str, Expr] | None = None,
             directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
             hessians: dict[str, Expr] | None = None) -> str:
-    """The function file of SPEC section 4: value_and_grad, then grad_X and the helpers;
+    """The function file of docs/targets.md: value_and_grad, then grad_X and the helpers;
     with ``hvps``, value_grad_hvp, then hvp and grad_X; with ``hessians``, hessian_X."""
     printer = MatlabPrinter()
     names = parameter_names(list(parameters) + list(directions))

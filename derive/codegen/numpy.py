@@ -33,7 +33,7 @@ ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 DEFAULT_DIMENSION = 100
 # Names a parameter cannot take (it gets a trailing underscore, as a keyword does): the
 # tuple hoisted code passes, and the helpers. Any other name of the formula is the
-# parameter's, as SPEC section 4 says: an output or temporary of the same name is named
+# parameter's, as docs/targets.md says: an output or temporary of the same name is named
 # otherwise; where a parameter is called np the functions reach NumPy as _np, and where
 # one is called float the value is converted with np.float64.
 SNIPPET_NAMES = frozenset({"prepared", "_np", *NUMPY_HELPERS, "_expect_shape"})
@@ -625,7 +625,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             notes: list[str], definitions: dict[str, Expr] | None = None,
             directions: list[Symbol] = (), hvps: dict[str, Expr] | None = None,
             hessians: dict[str, Expr] | None = None, printer: NumpyPrinter | None = None) -> str:
-    """The whole program of SPEC section 4 (with ``hvps``, its second order too), in NumPy or
+    """The whole program of docs/targets.md (with ``hvps``, its second order too), in NumPy or
     in the language ``printer`` spells."""
     printer = printer or NumpyPrinter()
     pnames = parameter_names(list(parameters) + list(directions))

@@ -142,7 +142,7 @@ class TorchPrinter(NumpyPrinter):
 
 
 def snippet(*args, **kwargs) -> str:
-    """The whole program of SPEC section 4, in PyTorch."""
+    """The whole program of docs/targets.md, in PyTorch."""
     return _snippet(*args, **kwargs, printer=TorchPrinter())
 
 

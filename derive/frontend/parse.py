@@ -232,7 +232,7 @@ def _attribute_habit(source: str, pos: int) -> str | None:
         what = f"'{owner}.{attr}' is a Python attribute or method; formulas have none " \
                "(the transpose is x' or x.T)"
     return f"{what}: write {instead}" if instead else \
-        f"{what}: see the formula language in the README"
+        f"{what}: see the formula language, docs/language.md"
 
 
 def _bad_character(source: str, pos: int) -> DeriveError:

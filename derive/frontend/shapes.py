@@ -21,7 +21,7 @@ _READABLE = ("m", "n", "k", "p", "q", "r", "d", "h", "t", "u", "v", "w")
 
 
 def default_kind(name: str) -> str:
-    """'matrix', 'scalar' or 'vector', by the SPEC's rule on the name's spelling."""
+    """'matrix', 'scalar' or 'vector', by the rule on the name's spelling (docs/language.md)."""
     if name[0].isupper():
         return "matrix"
     if name in GREEK:
