@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import documented_block, run
+from conftest import run
 from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_script,
                            run_jax, run_octave, run_torch)
 from test_targets import RTOL, needs_jax, needs_torch, require_octave
@@ -208,6 +208,7 @@ def test_json_of_second_order_carries_matlab():
 
 
 def test_readme_newton_example_converges_in_octave():
+    from conftest import documented_block
     require_octave()
     formula = "sum(softplus(-y .* (X*w))) + lambda/2*norm(w)^2"
     files = {"value_and_grad.m": derive.gradient(formula, "w").code("matlab"),

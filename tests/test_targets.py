@@ -19,7 +19,6 @@ import pytest
 import derive
 from derive.numcheck import random_instance
 from derive.recipes import all_recipes
-from conftest import documented_block
 from formula_generator import generate
 from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_available,
                            octave_script, run_jax, run_octave, run_torch)
@@ -335,6 +334,7 @@ TRAINED = "norm(W'*W*X - X, 'fro')^2"
     ("jax", "# JAX:", "ica_jax"), ("torch", "# PyTorch:", "ica_torch")])
 def test_readme_train_it_examples_train(target, first_line, module, tmp_path, monkeypatch,
                                         capsys):
+    from conftest import documented_block
     code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code(target)
     (tmp_path / f"{module}.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -349,6 +349,7 @@ def test_readme_train_it_examples_train(target, first_line, module, tmp_path, mo
 
 
 def test_readme_train_it_example_trains_in_octave():
+    from conftest import documented_block
     require_octave()
     code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code("matlab")
     _decreasing(octave_script({"value_and_grad.m": code}, documented_block("matlab", "% MATLAB")))
