@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 from ..api import Derivation, gradient
 from .backprop import Backprop, backprop
 from ..errors import DeriveError
+from ..naming import Namer
 from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, TooLarge, depends_on, is_zero, postorder, zeros
 from ..expr.simplify import add, broadcast, hadamard, mul, ones, summation, transpose
 from ..expr.ops import apply, lookup
@@ -36,18 +37,8 @@ from ..expr.ops import apply, lookup
 
 def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
     """``d_X`` for each variable X, lengthened with ``_`` until no name of the formula has it."""
-    used = set(taken)
-    names = {}
-    for name in wrt:
-        names[name] = fresh_name(f"d_{name}", used)
-        used.add(names[name])
-    return names
-
-
-def fresh_name(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    return name
+    namer = Namer(taken)
+    return {name: namer.exact(f"d_{name}") for name in wrt}
 
 
 def _inner(a: Expr, b: Expr) -> Expr:
@@ -311,7 +302,7 @@ class SecondOrder(Derivation):
         """The derivative of e along the directions (for the forward-over-reverse steps)."""
         variables = [self.formula.symbol(n) for n in self.wrt]
         taken = _taken_names(self.formula) | {d.name for d in self.directions.values()}
-        return tangent(e, variables, self.directions, fresh_name("u", taken))
+        return tangent(e, variables, self.directions, Namer(taken).exact("u"))
 
 
 def hvp(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
