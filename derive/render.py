@@ -46,22 +46,25 @@ _KIND_WHY = {
 
 
 def kinds_text(d: Derivation) -> str:
-    """The kinds that defaults decided, name by name, with why and the --shape to change
-    them: the first lines of every text output, so that no name silently decides a shape."""
+    """The kinds that defaults decided or the formula forced, name by name, with why (and
+    the --shape to change a default): the first lines of every text output, so that no name
+    silently decides a shape."""
     defaults = d.formula.defaults
-    if not defaults:
+    forced = getattr(d.formula, "forced", {})
+    listed = [s.name for s in d.formula.symbols if s.name in defaults or s.name in forced]
+    if not listed:
         return ""
     renamed = _dimension_names(d)
     lines = ["kinds from the names (--shape changes them):"]
-    for name in list(defaults)[:MAX_KINDS_SHOWN]:
+    for name in listed[:MAX_KINDS_SHOWN]:
         symbol = d.formula.symbol(name)
         k = kind(symbol)
         what = {"scalar": "scalar", "col": f"vector of length {_shape_text(symbol, renamed)}"}.get(
             k, f"{_shape_text(symbol, renamed)} matrix")
-        why = _KIND_WHY[defaults[name]].format(name=name)
+        why = forced[name] if name in forced else _KIND_WHY[defaults[name]].format(name=name)
         lines.append(f"  {name}: {what} ({why})")
-    if len(defaults) > MAX_KINDS_SHOWN:
-        lines.append(f"  and {len(defaults) - MAX_KINDS_SHOWN:,} more, by the same rule")
+    if len(listed) > MAX_KINDS_SHOWN:
+        lines.append(f"  and {len(listed) - MAX_KINDS_SHOWN:,} more, by the same rules")
     return "\n".join(lines) + "\n"
 
 

@@ -129,6 +129,8 @@ class Formula:
     definitions: dict[str, Expr] = field(default_factory=dict)
     # Names whose kind a default decided, with the kind: {"beta": "scalar"}.
     defaults: dict[str, str] = field(default_factory=dict)
+    # Names the formula makes scalars, with the reason: {"m": "the divisor in 'x/m'"}.
+    forced: dict[str, str] = field(default_factory=dict)
     # What a default kind may have got wrong (a product that fits only by scaling).
     warnings: list[str] = field(default_factory=list)
     assumptions: dict[str, str] = field(default_factory=dict)   # --assume NAME=PROPERTY
@@ -173,6 +175,7 @@ def build(source: str, declared: dict[str, tuple] | None = None,
     defaults = {n: k for n, k in typer.kinds.items() if typer.origin.get(n) == "default"}
     return Formula(source, cost, symbols, builder.definitions,
                    {n: defaults[n] for n in order if n in defaults},
+                   {n: typer.forced[n] for n in order if typer.origin.get(n) == "forced"},
                    _scaling_warnings(program, declared, assume, typer), dict(assume))
 
 
@@ -388,13 +391,17 @@ def unparse(node, depth: int = 0) -> str:
 
 
 class _Quoted:
-    """The text of a node, quoted, made only if a message needs it."""
+    """The text of a node, quoted, made only if a message needs it (cut at ``most``)."""
 
-    def __init__(self, node) -> None:
+    def __init__(self, node, most: int | None = None) -> None:
         self.node = node
+        self.most = most
 
     def __str__(self) -> str:
-        return f"'{unparse(self.node)}'"
+        text = unparse(self.node)
+        if self.most is not None and len(text) > self.most:
+            text = text[:self.most - 3] + "..."
+        return f"'{text}'"
 
 
 class _Walk:
@@ -529,20 +536,17 @@ _NOT_FUNCTIONS = {
 }
 
 
-def _forced_scalars(program: syntax.Program) -> set[str]:
-    """Names the formula itself makes scalars: divisors, exponents, bases of '^'."""
-    forced: set[str] = set()
+def _forced_scalars(program: syntax.Program) -> dict[str, str]:
+    """Names the formula itself makes scalars (divisors, exponents), each with the reason
+    the kinds line gives. A base of '^' is not one: a vector by its name stays a vector."""
+    forced: dict[str, str] = {}
     stack = [d.expr for d in program.definitions] + [program.cost]
     while stack:
         node = stack.pop()
-        if isinstance(node, syntax.Binary):
-            if node.op == "/" and isinstance(node.right, syntax.Name):
-                forced.add(node.right.name)
-            if node.op in ("^", ".^") and isinstance(node.right, syntax.Name):
-                forced.add(node.right.name)
-            if node.op == "^" and isinstance(node.left, syntax.Name) \
-                    and default_kind(node.left.name) == "vector":
-                forced.add(node.left.name)
+        if isinstance(node, syntax.Binary) and isinstance(node.right, syntax.Name):
+            role = {"/": "the divisor", "^": "the exponent", ".^": "the exponent"}.get(node.op)
+            if role is not None and node.right.name not in forced:
+                forced[node.right.name] = f"{role} in {_Quoted(node, 40)}"
         stack.extend(_children(node, lambda call: False))
     return forced
 
@@ -569,7 +573,7 @@ class _Typer(_Walk):
         self.scaled: dict[str, syntax.Binary] = {}
         self.dimension_names: set[str] = set()     # named in eye(n), ones(m, n)
         self.first_seen: dict[str, int] = {}
-        self.forced = _forced_scalars(program) - set(declared)
+        self.forced = {n: why for n, why in _forced_scalars(program).items() if n not in declared}
 
     def fmt(self, shape: Shape) -> str:
         return format_shape(shape, self.dims)
@@ -688,6 +692,14 @@ class _Typer(_Walk):
                                    "scalar")
         if left == SCALAR:
             return SCALAR
+        base = node.left.name if isinstance(node.left, syntax.Name) else None
+        if base is not None and self.origin.get(base) == "default" and self.kinds[base] == "vector":
+            power = unparse(node.right)
+            raise self.error(node.left, f"in {what} the base {base} is a column vector (the default "
+                                        f"for a lower-case name), and '^' needs a scalar or a "
+                                        f"square matrix: for the elementwise power write "
+                                        f"{base}.^{power}; if {base} is a scalar, declare "
+                                        f"--shape {base}=")
         if left[0] == 1 or left[1] == 1:
             raise self.error(node, f"in {what} the base is {self.fmt(left)}: '^' needs a scalar or "
                                    "a square matrix (for the elementwise power use .^)")
