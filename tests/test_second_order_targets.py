@@ -16,7 +16,7 @@ import pytest
 from conftest import run
 from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_script,
                            run_jax, run_octave, run_torch)
-from test_targets import RTOL, _readme_block, needs_jax, needs_torch, require_octave
+from test_targets import RTOL, readme_block, needs_jax, needs_torch, require_octave
 
 import derive
 from derive.numcheck import random_instance
@@ -212,6 +212,6 @@ def test_readme_newton_example_converges_in_octave():
     formula = "sum(softplus(-y .* (X*w))) + lambda/2*norm(w)^2"
     files = {"value_and_grad.m": derive.gradient(formula, "w").code("matlab"),
              "hessian_w.m": derive.hessian(formula, "w").code("matlab")}
-    output = octave_script(files, _readme_block("matlab", "% Newton"))
+    output = octave_script(files, readme_block("matlab", "% Newton"))
     gradient_norms = [float(line.split()[2]) for line in output.strip().splitlines()]
     assert len(gradient_norms) == 10 and gradient_norms[-1] < 1e-9 * gradient_norms[0], output

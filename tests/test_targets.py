@@ -321,7 +321,7 @@ def test_command_line_prints_every_target():
         derive.gradient(ICA, "W").code("fortran")
 
 
-def _readme_block(language: str, first_line: str) -> str:
+def readme_block(language: str, first_line: str) -> str:
     from pathlib import Path
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     blocks = re.findall(rf"```{language}\n(.*?)```", readme, flags=re.S)
@@ -349,7 +349,7 @@ def test_readme_train_it_examples_train(target, first_line, module, tmp_path, mo
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # small products: a second thread only waits on a busy machine
     try:
-        exec(compile(_readme_block("python", first_line), "<README>", "exec"), {})
+        exec(compile(readme_block("python", first_line), "<README>", "exec"), {})
     finally:
         torch.set_num_threads(threads)
     sys.modules.pop(module, None)
@@ -359,7 +359,7 @@ def test_readme_train_it_examples_train(target, first_line, module, tmp_path, mo
 def test_readme_train_it_example_trains_in_octave():
     require_octave()
     code = derive.gradient(TRAINED, "W", {"X": ("n", "k")}).code("matlab")
-    _decreasing(octave_script({"value_and_grad.m": code}, _readme_block("matlab", "% MATLAB")))
+    _decreasing(octave_script({"value_and_grad.m": code}, readme_block("matlab", "% MATLAB")))
 
 
 @needs_jax
