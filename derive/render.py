@@ -79,9 +79,7 @@ def kinds_text(d: Derivation) -> str:
 
 def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = False) -> str:
     """The whole output of ``derive grad``: the gradients with the kinds, steps and notes."""
-    if standalone and fmt != "latex":
-        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
-    if fmt not in DOCUMENT_FORMATS:
+    if not _is_document(fmt, standalone):
         return d.code(fmt)
     if fmt == "json":
         return json.dumps(as_json(d), indent=2) + "\n"
@@ -96,9 +94,7 @@ def render_second_order(d: SecondOrder, fmt: str, steps: bool = False,
                         standalone: bool = False) -> str:
     """The whole output of ``derive hvp`` / ``derive hess``; the steps are the layer tables
     and the tangents of each layer's input and delta."""
-    if standalone and fmt != "latex":
-        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
-    if fmt not in DOCUMENT_FORMATS:
+    if not _is_document(fmt, standalone):
         return d.code(fmt)
     if fmt == "json":
         return json.dumps(second_order_json(d), indent=2) + "\n"
@@ -109,6 +105,13 @@ def render_second_order(d: SecondOrder, fmt: str, steps: bool = False,
         return _latex_document(d, steps_parts, document.align(d.equations, {}), standalone)
     parts = [render_layers(d, fmt), tangents_table(d, fmt)] if steps else [kinds_text(d)]
     return _text_document(d, parts)
+
+
+def _is_document(fmt: str, standalone: bool) -> bool:
+    """Whether ``fmt`` is a whole output (text, latex, json) rather than a code target."""
+    if standalone and fmt != "latex":
+        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
+    return fmt in DOCUMENT_FORMATS
 
 
 def _latex_document(d: Derivation, steps_parts: list[str], result: str,
