@@ -406,7 +406,7 @@ def make_cases(rng: np.random.Generator, scale: float = 1.0) -> list[Case]:
 # --------------------------------------------------------------------------------------
 
 
-def _arg_value(name: str, data: dict):
+def arg_value(name: str, data: dict):
     """A snippet's parameter name -> the data (derive writes lambda as lambda_)."""
     if name in data:
         return data[name]
@@ -426,7 +426,7 @@ def derive_candidate(case: Case):
     ns: dict = {}
     exec(compile(d.numpy, f"<derive: {case.key}>", "exec"), ns)
     vg = ns["value_and_grad"]
-    args = [_arg_value(n, case.data) for n in inspect.signature(vg).parameters]
+    args = [arg_value(n, case.data) for n in inspect.signature(vg).parameters]
     return (lambda: vg(*args)), d
 
 
@@ -454,7 +454,7 @@ def hoisted_candidate(case: Case, d):
     t_prep = 0.0
     prepare = ns.get("prepare")
     if prepare is not None:
-        pargs = [_arg_value(n, case.data) for n in inspect.signature(prepare).parameters]
+        pargs = [arg_value(n, case.data) for n in inspect.signature(prepare).parameters]
         t0 = time.perf_counter()
         prepared = prepare(*pargs)
         t_prep = time.perf_counter() - t0
@@ -468,13 +468,13 @@ def hoisted_candidate(case: Case, d):
             fill = dict(zip(missing, prepared))
         else:
             fill = {missing[0]: prepared}
-    args = [fill[n] if n in fill else _arg_value(n, case.data) for n in names]
+    args = [fill[n] if n in fill else arg_value(n, case.data) for n in names]
     return (lambda: vg(*args)), f"prepare {t_prep * 1e3:.1f} ms once"
 
 
 def _safe_has(name, data):
     try:
-        _arg_value(name, data)
+        arg_value(name, data)
         return True
     except KeyError:
         return False

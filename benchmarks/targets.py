@@ -91,7 +91,7 @@ def _arguments(function, case, convert, skip_last: bool = False) -> list:
     import inspect
     names = list(inspect.signature(function).parameters)
     names = names[:-1] if skip_last else names
-    return [convert(peers._arg_value(n, case.data)) for n in names]
+    return [convert(peers.arg_value(n, case.data)) for n in names]
 
 
 def jax_candidates(case) -> dict:
@@ -105,7 +105,7 @@ def jax_candidates(case) -> dict:
         if hoist:
             data = [s.name for s in d.formula.symbols if s.name not in d.wrt]
             prepared = jax.block_until_ready(
-                prepare(*[convert(peers._arg_value(n, case.data)) for n in data]))
+                prepare(*[convert(peers.arg_value(n, case.data)) for n in data]))
             args = _arguments(value_and_grad, case, convert, skip_last=True) + [prepared]
         else:
             args = _arguments(value_and_grad, case, convert)
@@ -125,7 +125,7 @@ def torch_candidates(case) -> dict:
         value_and_grad, prepare, d = _emitted(case, "torch", hoist)
         if hoist:
             data = [s.name for s in d.formula.symbols if s.name not in d.wrt]
-            prepared = _sync(prepare(*[convert(peers._arg_value(n, case.data)) for n in data]))
+            prepared = _sync(prepare(*[convert(peers.arg_value(n, case.data)) for n in data]))
             args = _arguments(value_and_grad, case, convert, skip_last=True) + [prepared]
         else:
             args = _arguments(value_and_grad, case, convert)

@@ -7,7 +7,7 @@
 from . import recipes
 from .api import Derivation, check, gradient
 from .errors import DeriveError, DeriveWarning, InternalError
-from .diff.second_order import hessian, hvp
+from .api import hessian, hvp
 
 __all__ = ["Derivation", "DeriveError", "DeriveWarning", "InternalError", "check", "gradient",
            "hessian", "hvp", "recipes"]

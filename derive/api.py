@@ -1,4 +1,5 @@
-"""The Python API: ``derive.gradient`` and ``derive.check``."""
+"""The Python API: ``derive.gradient``, ``derive.check``, ``derive.hvp`` and ``derive.hessian``:
+the result objects, each showing itself as text, LaTeX, code and the whole command output."""
 from __future__ import annotations
 
 import functools
@@ -11,9 +12,13 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import sympy
 
 from .diff.backprop import Backprop, backprop
+from .diff.second_order import (MAX_WRITTEN, NotReadable, direction_names,
+                                 hessian_vector_products, kronecker_hessian, tangent,
+                                 vector_hessian, written_size)
 from .frontend.build import Formula, build
 from .errors import DeriveError, DeriveWarning, internal
-from .expr.nodes import TooLarge
+from .expr.nodes import Expr, Symbol, TooLarge
+from .naming import Namer
 from .frontend.shapes import PROPERTIES, parse_assumption, parse_declaration
 
 if TYPE_CHECKING:
@@ -156,6 +161,22 @@ class Derivation:
         """Jupyter shows the gradients rendered (MathJax reads align*)."""
         return self.latex
 
+    def show(self, fmt: str = "text", steps: bool = False, standalone: bool = False) -> str:
+        """The whole output of ``derive grad`` in a format: text, latex, json or a target."""
+        from .render import render
+        return render(self, fmt, steps, standalone)
+
+    def codes(self) -> dict[str, str | None]:
+        """Every target's code, None where that language refuses the formula (a MATLAB name
+        over 63 characters): the other targets are still given."""
+        out: dict[str, str | None] = {}
+        for target in TARGETS:
+            try:
+                out[target] = self.code(target)
+            except DeriveError:
+                out[target] = None
+        return out
+
     @_derived
     def numpy(self) -> str:
         return self.code("numpy")
@@ -200,8 +221,11 @@ class Derivation:
 
     @_derived
     def layers(self):
+        """The layer tables, one network per term of the cost: a list of ``Network`` that
+        prints (and shows in a notebook) as ``derive layers`` does."""
         from .diff.layers import layer_tables
-        return layer_tables(self.formula.cost, self.result)
+        from .render import LayerTables
+        return LayerTables(layer_tables(self.formula.cost, self.result), self)
 
     def namespace(self) -> dict:
         """The snippet, executed: its functions by name (our generated code, not user text)."""
@@ -322,3 +346,148 @@ def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,
     derivation = gradient(formula, wrt, shapes, assume)
     with internal(formula):
         return check_derivation(derivation, seed=seed, tolerance=tolerance)
+
+
+# ---------------------------------------------------------------- second order
+
+
+def _formula_names(formula: Formula) -> set[str]:
+    return {s.name for s in formula.symbols} | set(formula.definitions)
+
+
+@dataclass(repr=False)
+class SecondOrder(Derivation):
+    """A Derivation with the Hessian-vector products (and, for derive.hessian, the Hessian)."""
+    directions: dict[str, Symbol] = field(default_factory=dict)
+    second: Backprop | None = field(default=None, repr=False)
+    # variable -> (the form to read, the form to compute); empty for derive.hvp
+    hessians: dict[str, tuple[Expr, Expr]] = field(default_factory=dict)
+
+    @property
+    def hvps(self) -> dict[str, Expr]:
+        return self.second.gradients
+
+    @property
+    def subgradients(self) -> list[str]:
+        notes = list(self.result.subgradients)
+        return notes + [n for n in self.second.subgradients if n not in notes]
+
+    @property
+    def notes(self) -> list[str]:
+        # A matrix variable's Hessian acts on vec(X), as in the Matrix Cookbook.
+        return super().notes + [f"hess_{n} acts on vec({n}), the columns of {n} stacked"
+                                    for n in self.hessians if self.directions[n].shape[1] != 1]
+
+    @cached_property
+    def text(self) -> str:
+        from .printing.text import to_text
+        if self.hessians:
+            return "\n".join(f"hess_{n} = {to_text(shown)}"
+                             for n, (shown, _) in self.hessians.items())
+        return "\n".join(f"hvp_{n} = {to_text(h)}" for n, h in self.hvps.items())
+
+    @cached_property
+    def latex(self) -> str:
+        """The equations, one a line, without an environment (``_repr_latex_`` has one)."""
+        from .printing.latex import to_latex
+        return "\n".join(f"{eq.latex_lhs} = {to_latex(eq.rhs)}" for eq in self.equations)
+
+    @_derived
+    def equations(self) -> list:
+        """One equation per Hessian (derive.hessian), else per product (derive.hvp)."""
+        from .printing.document import Equation
+        from .printing.latex import latex_name
+        if self.hessians:
+            return [Equation(f"hess_{n}", rf"\nabla^2_{{{latex_name(n)}}} F", shown)
+                    for n, (shown, _) in self.hessians.items()]
+        return [Equation(f"hvp_{n}", self.hvp_lhs(n), h) for n, h in self.hvps.items()]
+
+    def hvp_lhs(self, name: str) -> str:
+        """The LaTeX of one product's left-hand side: the whole Hessian's, restricted to it."""
+        from .printing.latex import latex_name
+        return rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}}"
+
+    def hvp_latex(self, name: str) -> str:
+        """The LaTeX equation of one product."""
+        from .printing.latex import to_latex
+        return f"{self.hvp_lhs(name)} = {to_latex(self.hvps[name])}"
+
+    def __repr__(self) -> str:
+        what = "hess" if self.hessians else "hvp"
+        return f"<Derivation of {', '.join(f'{what}_{n}' for n in self.wrt)}: " \
+               f"{self.formula.source.strip()[:60]!r}>"
+
+    def _repr_latex_(self) -> str:
+        """Jupyter shows the products (or Hessians) rendered, in one align* as in LaTeX."""
+        from .printing.document import align
+        return align(self.equations, {})
+
+    def show(self, fmt: str = "text", steps: bool = False, standalone: bool = False) -> str:
+        """The whole output of ``derive hvp`` / ``derive hess`` in a format."""
+        from .render import render_second_order
+        return render_second_order(self, fmt, steps, standalone)
+
+    def _more_code(self) -> dict:
+        # hvp(..., d_X), value_grad_hvp(...) and hessian_X(...) in the code of every target
+        return {"directions": [self.directions[n] for n in self.wrt], "hvps": self.hvps,
+                "hessians": {n: code for n, (_, code) in self.hessians.items()}}
+
+    def function(self) -> Callable:
+        """hessian_X(...) for derive.hessian, else hvp(..., d_X, ...)."""
+        namespace = self.namespace()
+        if self.hessians:
+            return namespace[f"hessian_{self.wrt[0]}"]
+        return namespace["hvp"]
+
+    def tangents(self, e: Expr) -> Expr:
+        """The derivative of e along the directions (for the forward-over-reverse steps)."""
+        variables = [self.formula.symbol(n) for n in self.wrt]
+        taken = _formula_names(self.formula) | {d.name for d in self.directions.values()}
+        return tangent(e, variables, self.directions, Namer(taken).exact("u"))
+
+
+def hvp(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
+    """The Hessian-vector products of ``formula``: one direction ``d_X`` per variable."""
+    return _second_order(gradient(formula, wrt, shapes, assume))
+
+
+def _second_order(first: Derivation) -> SecondOrder:
+    names = direction_names(_formula_names(first.formula), first.wrt)
+    directions = {n: Symbol(names[n], first.formula.symbol(n).shape) for n in first.wrt}
+    try:
+        second = hessian_vector_products(first.result, directions)
+    except TooLarge as error:
+        raise DeriveError(f"the Hessian-vector product is too large to derive: {error}") from None
+    size = written_size(list(second.gradients.values()))
+    if size > MAX_WRITTEN:
+        raise DeriveError(f"the Hessian-vector product of this cost, written out, has about "
+                          f"{size:,} operations (derive writes at most {MAX_WRITTEN:,}): too "
+                          "large for a closed form to be of use")
+    return SecondOrder(first.formula, first.wrt, first.result, directions, second)
+
+
+def hessian(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
+    """The Hessian of ``formula`` with respect to one variable, as a matrix."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if len(names) != 1:
+        raise DeriveError("derive hess takes one --wrt variable; for several, derive hvp gives "
+                          "the product of the whole Hessian with one direction per variable")
+    d = _second_order(gradient(formula, names, shapes, assume))
+    name = d.wrt[0]
+    direction = d.directions[name]
+    product = d.hvps[name]
+    try:
+        if direction.shape[1] == 1:
+            d.hessians[name] = vector_hessian(product, direction)
+        else:
+            d.hessians[name] = kronecker_hessian(product, direction)
+    except NotReadable:
+        from .printing.text import to_text
+        kind = "matrix " if direction.shape[1] != 1 else ""
+        text = to_text(product)
+        short = text if len(text) <= 200 else text[:197] + "..."
+        raise DeriveError(
+            f"derive cannot write the Hessian of the {kind}variable {name} as a matrix in closed "
+            f"form (its product with a direction is hvp_{name} = {short}); use "
+            f"derive hvp, which gives that product") from None
+    return d

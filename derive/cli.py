@@ -143,7 +143,6 @@ hoist_option = click.option("--hoist", is_flag=True,
 def _output(derivation, fmt: str | None, steps: bool, hoist: bool, inline: bool = False,
             standalone: bool = False) -> str:
     """What grad and recipe print: the format chosen, --hoist implying numpy."""
-    from .render import render
     derivation.inline = inline
     if hoist:
         fmt = fmt or "numpy"
@@ -155,8 +154,8 @@ def _output(derivation, fmt: str | None, steps: bool, hoist: bool, inline: bool 
         click.echo(f"warning: --steps is ignored with --format {fmt} (the code's docstring "
                    "gives the formula and the shapes; --format text --steps shows the "
                    "derivation)", err=True)
-    return derivation.code(fmt, hoist=True) if hoist else render(derivation, fmt, steps,
-                                                                   standalone)
+    return derivation.code(fmt, hoist=True) if hoist else derivation.show(fmt, steps,
+                                                                            standalone)
 
 
 @click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["--help"]})
@@ -221,7 +220,7 @@ def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
         from .numcheck import check_derivation, check_second_order
         from .render import kinds_text
         if second:
-            from .diff.second_order import hessian, hvp
+            from .api import hessian, hvp
             derivation = _warned(lambda: (hvp if second == "hvp" else hessian)(
                 _read_formula(formula), list(wrt), list(shape), list(assume)))
             result = check_second_order(derivation, seed=seed,
@@ -252,12 +251,11 @@ def _second_order_command(name: str, function_name: str, doc: str) -> None:
     def command(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
                 standalone: bool) -> None:
         def action() -> None:
-            from .diff import second_order
-            from .render import render
-            derive_second = getattr(second_order, function_name)
+            from . import api
+            derive_second = getattr(api, function_name)
             derivation = _warned(lambda: derive_second(_read_formula(formula), list(wrt),
                                                        list(shape), list(assume)))
-            click.echo(render(derivation, fmt or "text", steps, standalone), nl=False)
+            click.echo(derivation.show(fmt or "text", steps, standalone), nl=False)
         _guarded(action, formula)
 
 

@@ -50,7 +50,8 @@ class CheckResult:
         return "\n".join(lines)
 
 
-def _dimensions(symbols, rng: np.random.Generator) -> dict[sympy.Expr, int]:
+def random_dimensions(symbols, rng: np.random.Generator) -> dict[sympy.Expr, int]:
+    """A small random size (2 to 4) for every dimension of the symbols' shapes not fixed."""
     sizes: dict[sympy.Expr, int] = {}
     for s in symbols:
         for d in s.shape:
@@ -61,7 +62,9 @@ def _dimensions(symbols, rng: np.random.Generator) -> dict[sympy.Expr, int]:
     return sizes
 
 
-def _draw(symbol, sizes, strategy: str, rng: np.random.Generator):
+def draw(symbol, sizes, strategy: str, rng: np.random.Generator) -> np.ndarray | float:
+    """Random data of the symbol's shape by ``strategy`` (gaussian, in (0, 1), positive,
+    positive definite), as its assumption (spd, symmetric, onehot) requires."""
     rows, cols = (sizes[d] for d in symbol.shape)
     k = kind(symbol)
     shape = {"scalar": (), "col": (rows,), "row": (cols,)}.get(k, (rows, cols))
@@ -88,7 +91,7 @@ def random_instance(derivation, seed: int = 0):
     """(arguments, strategy, sizes): data on which the cost is finite, or DeriveError."""
     rng = np.random.default_rng(seed)
     symbols = derivation.formula.symbols
-    sizes = _dimensions(symbols, rng)
+    sizes = random_dimensions(symbols, rng)
     for s in symbols:
         entries = sizes[s.shape[0]] * sizes[s.shape[1]]
         if entries > MAX_ENTRIES:
@@ -98,7 +101,7 @@ def random_instance(derivation, seed: int = 0):
                               "them as names, which the check sizes 2 to 4")
     value_and_grad = derivation.namespace()["value_and_grad"]
     for strategy in STRATEGIES:
-        args = [_draw(s, sizes, strategy, rng) for s in symbols]
+        args = [draw(s, sizes, strategy, rng) for s in symbols]
         try:
             with np.errstate(all="raise"), warnings.catch_warnings():
                 warnings.simplefilter("error")

@@ -191,13 +191,12 @@ def markdown_table(recipes: list[Recipe]) -> str:
     Regenerate it with
     ``python -c "from derive.recipes import *; print(markdown_table(all_recipes()))"``.
     """
-    from .render import render
     rows = ["| recipe | variables | cost | gradient (`derive recipe NAME`) |",
             "| --- | --- | --- | --- |"]
     for r in recipes:
         lines = [line.split("#", 1)[0].strip() for line in r.formula.splitlines()]
         cost = " ".join(line for line in lines if line)
-        output = render(r.gradient(), "text").strip().splitlines()
+        output = r.gradient().show("text").strip().splitlines()
         gradient = "<br>".join(f"`{line}`" for line in output)
         cells = [f"`{r.name}`", ", ".join(r.variables), f"`{cost}`", gradient]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")

@@ -1,10 +1,14 @@
-"""Whole outputs of the command line: the gradient with its notes, and the derivation steps."""
+"""Whole outputs of the command line: the gradient with its notes, and the derivation steps.
+
+The result objects of ``api`` call these (``d.show(fmt)``, ``d.layers``); nothing here
+imports them back, so the data flows one way: derivation, then its printed forms.
+"""
 from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
-from .api import TARGETS as CODE_TARGETS, Derivation
 from .errors import DeriveError
 from .printing import document
 from .printing.source import source_latex
@@ -14,7 +18,12 @@ from .diff.layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
 from .codegen.numpy import kind
 from .printing.text import FormulaTextPrinter, TextPrinter, to_text
-from .diff.second_order import SecondOrder
+
+if TYPE_CHECKING:
+    from .api import Derivation, SecondOrder
+
+# The formats of whole outputs; any other is a code target, the derivation's code.
+DOCUMENT_FORMATS = ("text", "latex", "json")
 
 
 def _dimension_names(d: Derivation) -> dict[str, str]:
@@ -46,59 +55,73 @@ _KIND_WHY = {
 
 
 def kinds_text(d: Derivation) -> str:
-    """The kinds that defaults decided, name by name, with why and the --shape to change
-    them: the first lines of every text output, so that no name silently decides a shape."""
+    """The kinds that defaults decided or the formula forced, name by name, with why (and
+    the --shape to change a default): the first lines of every text output, so that no name
+    silently decides a shape."""
     defaults = d.formula.defaults
-    if not defaults:
+    forced = getattr(d.formula, "forced", {})
+    listed = [s.name for s in d.formula.symbols if s.name in defaults or s.name in forced]
+    if not listed:
         return ""
     renamed = _dimension_names(d)
     lines = ["kinds from the names (--shape changes them):"]
-    for name in list(defaults)[:MAX_KINDS_SHOWN]:
+    for name in listed[:MAX_KINDS_SHOWN]:
         symbol = d.formula.symbol(name)
         k = kind(symbol)
         what = {"scalar": "scalar", "col": f"vector of length {_shape_text(symbol, renamed)}"}.get(
             k, f"{_shape_text(symbol, renamed)} matrix")
-        why = _KIND_WHY[defaults[name]].format(name=name)
+        why = forced[name] if name in forced else _KIND_WHY[defaults[name]].format(name=name)
         lines.append(f"  {name}: {what} ({why})")
-    if len(defaults) > MAX_KINDS_SHOWN:
-        lines.append(f"  and {len(defaults) - MAX_KINDS_SHOWN:,} more, by the same rule")
+    if len(listed) > MAX_KINDS_SHOWN:
+        lines.append(f"  and {len(listed) - MAX_KINDS_SHOWN:,} more, by the same rules")
     return "\n".join(lines) + "\n"
 
 
 def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = False) -> str:
-    if standalone and fmt != "latex":
-        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
-    second_order = isinstance(d, SecondOrder)
-    if fmt in CODE_TARGETS:
+    """The whole output of ``derive grad``: the gradients with the kinds, steps and notes."""
+    if not _is_document(fmt, standalone):
         return d.code(fmt)
     if fmt == "json":
-        return json.dumps(second_order_json(d) if second_order else as_json(d), indent=2) + "\n"
+        return json.dumps(as_json(d), indent=2) + "\n"
     if fmt == "latex":
-        parts = [document.PREAMBLE + "\n"]
-        if steps and second_order:
-            parts += [render_layers(d, fmt, preamble=False), tangents_table(d, fmt)]
-        elif steps:
-            parts += [_steps_latex(d), "\\noindent\\textbf{Result.}\n"]
-        parts.append(_second_order_latex(d) if second_order else d.latex)
-        parts.append(document.notes(d.notes))
-        body = "".join(parts)
-        return document.standalone(body) if standalone else body
-    if steps and second_order:
-        parts = [render_layers(d, fmt), tangents_table(d, fmt)]
-    else:
-        parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
-    parts.append(d.text + "\n")
-    parts += [f"note: {note}\n" for note in d.notes]
-    return "".join(parts)
+        steps_parts = [_steps_latex(d), "\\noindent\\textbf{Result.}\n"] if steps else []
+        return _latex_document(d, steps_parts, d.latex, standalone)
+    parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
+    return _text_document(d, parts)
 
 
-def _second_order_latex(d: SecondOrder) -> str:
-    """The Hessians or Hessian-vector products in one align*, broken to fit as gradients are."""
-    if d.hessians:
-        rows = {rf"\nabla^2_{{{latex_name(n)}}} F": shown for n, (shown, _) in d.hessians.items()}
-    else:
-        rows = {d.hvp_latex(n).split(" = ", 1)[0]: h for n, h in d.hvps.items()}
-    return document.align([document.Equation("", lhs, e) for lhs, e in rows.items()], {})
+def render_second_order(d: SecondOrder, fmt: str, steps: bool = False,
+                        standalone: bool = False) -> str:
+    """The whole output of ``derive hvp`` / ``derive hess``; the steps are the layer tables
+    and the tangents of each layer's input and delta."""
+    if not _is_document(fmt, standalone):
+        return d.code(fmt)
+    if fmt == "json":
+        return json.dumps(second_order_json(d), indent=2) + "\n"
+    if fmt == "latex":
+        steps_parts = [render_layers(d, fmt, preamble=False), tangents_table(d, fmt)] \
+            if steps else []
+        # The Hessians or products in one align*, broken to fit as gradients are.
+        return _latex_document(d, steps_parts, document.align(d.equations, {}), standalone)
+    parts = [render_layers(d, fmt), tangents_table(d, fmt)] if steps else [kinds_text(d)]
+    return _text_document(d, parts)
+
+
+def _is_document(fmt: str, standalone: bool) -> bool:
+    """Whether ``fmt`` is a whole output (text, latex, json) rather than a code target."""
+    if standalone and fmt != "latex":
+        raise DeriveError("--standalone makes a whole LaTeX document: use it with --format latex")
+    return fmt in DOCUMENT_FORMATS
+
+
+def _latex_document(d: Derivation, steps_parts: list[str], result: str,
+                    standalone: bool) -> str:
+    body = "".join([document.PREAMBLE + "\n", *steps_parts, result, document.notes(d.notes)])
+    return document.standalone(body) if standalone else body
+
+
+def _text_document(d: Derivation, parts: list[str]) -> str:
+    return "".join(parts + [d.text + "\n"] + [f"note: {note}\n" for note in d.notes])
 
 
 _HEADINGS = (
@@ -193,7 +216,13 @@ def _network_text(index: int, network: Network) -> str:
 
 def _network_latex(index: int, network: Network) -> str:
     lines = [rf"\noindent Network {index}, input $z^{{(1)}} = {to_latex(network.input)}$:",
-             r"\[", r"\begin{array}{c|c|c|c|l}",
+             r"\[", _layer_array(network), r"\]"]
+    return "\n".join(lines) + "\n"
+
+
+def _layer_array(network: Network) -> str:
+    """The layer table of a network as a LaTeX array (math mode)."""
+    lines = [r"\begin{array}{c|c|c|c|l}",
              r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z) & \delta^{(l)} \\ \hline"]
     for number, layer in enumerate(network.layers, 1):
         derivative = _derivative(layer, to_latex)
@@ -203,8 +232,27 @@ def _network_latex(index: int, network: Network) -> str:
         weight = r"\text{none}" if weight == "none" else weight
         lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative} & "
                      f"{to_latex(layer.delta)} \\\\")
-    lines += [r"\end{array}", r"\]"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [r"\end{array}"])
+
+
+class LayerTables(list):
+    """``d.layers``: the networks of a derivation (a list of ``Network``), shown as
+    ``derive layers`` prints them, and in a notebook as math."""
+
+    def __init__(self, networks: list[Network], derivation: Derivation) -> None:
+        super().__init__(networks)
+        self.derivation = derivation
+
+    def __str__(self) -> str:
+        return render_layers(self.derivation, "text").rstrip("\n")
+
+    __repr__ = __str__
+
+    def _repr_latex_(self) -> str:
+        """One display: each network's input, then its table (MathJax reads it)."""
+        blocks = [rf"\text{{Network {i}, input }} z^{{(1)}} = {to_latex(n.input)} \\" + "\n"
+                  + _layer_array(n) for i, n in enumerate(self, 1)]
+        return "$$\n\\begin{array}{l}\n" + " \\\\[2ex]\n".join(blocks) + "\n\\end{array}\n$$"
 
 
 def _contributions(d: Derivation, printer) -> str:
@@ -242,15 +290,6 @@ def _expr_json(e: Expr, names: dict | None = None, definition: bool = False,
     return {"text": text.print(e), "latex": latex.print(e)}
 
 
-def _code(d: Derivation, target: str) -> str | None:
-    """A target's code, or None where that language refuses the formula (a MATLAB name
-    over 63 characters): the other targets are still given."""
-    try:
-        return d.code(target)
-    except DeriveError:
-        return None
-
-
 def as_json(d: Derivation) -> dict:
     names = d.names
     return {
@@ -267,7 +306,7 @@ def as_json(d: Derivation) -> dict:
         "where": [{"name": name.text, "latex_name": name.latex,
                    **_expr_json(node, names, definition=True)} for node, name in names.items()],
         "latex": d.latex,
-        **{target: _code(d, target) for target in CODE_TARGETS},
+        **d.codes(),
         "layers": [_network_json(n) for n in d.layers],
         "notes": d.notes,
         "assumed_kinds": d.formula.defaults,

@@ -493,12 +493,12 @@ def test_product_of_ten_thousand_matrices():
 # --------------------------------------------------------------------------
 
 def test_huge_power_of_a_scalar_is_derived():
-    # x is forced to a scalar by '^'; d/dx x^p = p x^(p-1), exactly.
-    derives(grad("x^999999999"), "grad_x = 999999999 x^999999998")
+    # x declared a scalar (a lower-case name is a vector); d/dx x^p = p x^(p-1), exactly.
+    derives(grad("x^999999999", "--shape", "x="), "grad_x = 999999999 x^999999998")
     derives(grad("sum(x.^999999999)"), "grad_x = 999999999 x.^999999998")
-    out = derives(grad("x^999999999", "--format", "numpy"), "999999999")
+    out = derives(grad("x^999999999", "--shape", "x=", "--format", "numpy"), "999999999")
     compile(out, "<snippet>", "exec")
-    derives(["check", "x^999999999", "--wrt", "x"], "PASS")
+    derives(["check", "x^999999999", "--wrt", "x", "--shape", "x="], "PASS")
 
 
 def test_huge_power_of_a_matrix_is_refused():

@@ -6,8 +6,7 @@ read them. The namer is seeded with every name in use and hands out only free on
 """
 from __future__ import annotations
 
-from derive.program import Namer
-from derive.program.namer import python_name
+from derive.naming import python_name, python_namer as Namer
 
 
 def test_temporaries_are_numbered_past_the_formula_s_own_names():

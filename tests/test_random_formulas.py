@@ -201,8 +201,8 @@ def _compare(case, derivation, namespace, value_and_grad, args, strategy) -> Out
 def gaussian_instance(derivation, seed: int) -> list:
     """The first draw of ``random_instance(derivation, seed)``: the Gaussian data."""
     rng = np.random.default_rng(seed)
-    sizes = numcheck._dimensions(derivation.formula.symbols, rng)
-    return [numcheck._draw(s, sizes, "gaussian", rng) for s in derivation.formula.symbols]
+    sizes = numcheck.random_dimensions(derivation.formula.symbols, rng)
+    return [numcheck.draw(s, sizes, "gaussian", rng) for s in derivation.formula.symbols]
 
 
 def relative_error(grad: np.ndarray, numeric: np.ndarray, noise: float = 0.0) -> float:

@@ -420,3 +420,39 @@ EVERY_FUNCTION = {
 def test_every_function_to_second_order(formula):
     d = derive.hvp(formula, "X" if "X" in formula else "x")
     assert second_order_error(d) < TOLERANCE
+
+
+# ---------------------------------------------------------------- results that show themselves
+
+
+@pytest.mark.parametrize("make, lhs", [
+    (lambda: derive.gradient("x'*A*x", "x"), r"\nabla_{x} F &="),
+    (lambda: derive.hvp("x'*A*x", "x"), r"\left(\nabla^2 F\, d\right)_{x} &="),
+    (lambda: derive.hessian("x'*A*x", "x"), r"\nabla^2_{x} F &="),
+], ids=["gradient", "hvp", "hessian"])
+def test_every_result_shows_itself_like_a_gradient(make, lhs):
+    # In a notebook: delimited math (an align*, which MathJax reads), not LaTeX source;
+    # at the prompt: a short repr naming what was derived, not the dataclass's fields.
+    d = make()
+    latex = d._repr_latex_()
+    assert latex.startswith(r"\begin{align*}") and latex.rstrip().endswith(r"\end{align*}")
+    assert lhs in latex
+    assert_well_formed(latex)
+    what = {"Derivation": "grad", "SecondOrder": "hvp"}[type(d).__name__]
+    what = "hess" if getattr(d, "hessians", None) else what
+    assert repr(d) == f"<Derivation of {what}_x: \"x'*A*x\">"
+
+
+def test_the_layers_are_the_tables_derive_layers_prints():
+    formula = "norm(W'*W*x - x)^2"
+    for d in (derive.gradient(formula, "W"), derive.hvp(formula, "W")):
+        code, out, _ = run("layers", formula, "--wrt", "W")
+        assert code == 0
+        assert str(d.layers) == repr(d.layers) == out.rstrip("\n")
+        # Still the networks, one per term of the cost, each with its layers.
+        (network,) = d.layers
+        assert len(network.layers) == 4
+        latex = d.layers._repr_latex_()
+        assert latex.startswith("$$") and latex.rstrip().endswith("$$")
+        assert r"\text{Network 1, input } z^{(1)} = x" in latex
+        assert_well_formed(latex)

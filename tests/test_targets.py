@@ -360,7 +360,7 @@ def test_readme_train_it_example_trains_in_octave():
 def test_hessian_vector_products_in_jax_and_torch():
     """derive hvp's code (hvp, value_grad_hvp) is the same program in each Python target
     (every target, MATLAB too, on more costs: tests/test_second_order_targets.py)."""
-    from derive.diff.second_order import hvp
+    from derive.api import hvp
     d = hvp(ICA, ["W"])
     rng = np.random.default_rng(4)
     W, x, d_W = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((3, 4))

@@ -41,9 +41,36 @@ def test_text_output_begins_with_the_kinds_defaults_decided():
     ]
 
 
-def test_no_kinds_lines_when_every_name_is_declared_or_forced():
-    code, out, _ = run("grad", "x'*x/m", "--wrt", "x", "--shape", "x=n")
+def test_no_kinds_lines_when_every_name_is_declared():
+    code, out, _ = run("grad", "x'*x/m", "--wrt", "x", "--shape", "x=n", "--shape", "m=")
     assert code == 0 and out == "grad_x = 2 x / m\n"
+
+
+def test_a_kind_the_formula_forces_is_listed_with_its_reason():
+    # m is a divisor, so a scalar whatever its name says (SPEC section 1).
+    code, out, _ = run("grad", "x'*x/m", "--wrt", "x", "--shape", "x=n")
+    assert code == 0
+    assert out.splitlines() == ["kinds from the names (--shape changes them):",
+                                "  m: scalar (the divisor in '(x'*x)/m')",
+                                "grad_x = 2 x / m"]
+    code, out, _ = run("grad", "sum(x.^p)", "--wrt", "x")
+    assert "  p: scalar (the exponent in 'x.^p')" in out.splitlines()
+
+
+def test_a_power_of_a_vector_by_its_name_is_an_error_naming_the_fixes():
+    # Ridge regression with w^2 for w.^2: w must not silently become a scalar.
+    formula = "lambda*sum(w^2) + norm(X*w - y)^2"
+    refused(["grad", formula, "--wrt", "w"], "line 1, column 12", "'w^2'", "write w.^2",
+            "declare --shape w=", caret_under="w^2")
+    refused(["check", formula, "--wrt", "w"], "write w.^2")
+    with pytest.raises(derive.DeriveError, match=r"w\.\^2") as raised:
+        derive.gradient(formula, "w")
+    assert (raised.value.line, raised.value.column) == (1, 12)
+    # Either fix is taken at its word.
+    code, out, _ = run("grad", "lambda*sum(w.^2) + norm(X*w - y)^2", "--wrt", "w")
+    assert code == 0 and "  w: vector of length" in out
+    code, out, _ = run("grad", formula, "--wrt", "w", "--shape", "w=")
+    assert code == 0 and "grad_w = 2 lambda w" in out
 
 
 def test_json_has_the_kinds_defaults_decided_and_the_warnings():

@@ -20,11 +20,11 @@ from ..expr.simplify import neg, mul
 from ..errors import DeriveError
 from ..expr.ops import NUMPY_HELPERS
 from ..program.chain import chain_dims, chain_order, share_products
-from ..program import (Namer, Output, Program, Statement, Var, drop_dead, lower,
+from ..program import (Output, Program, Statement, Var, drop_dead, lower,
                        order_by_reads, reuse_buffers)
 from ..program.lower import MissingDimension, multiply_first
 from ..program.lower import divisor as divisor_of
-from ..program.namer import python_name as _python_name
+from ..naming import python_name as _python_name, python_namer as Namer
 from ..program.statements import dimensions_of, kind_of_shape
 from .base import StatementPrinter
 

@@ -19,44 +19,30 @@ vec(X), by vec(L D R) = (R^T ⊗ L) vec(D) and vec(a .* D) = diag(vec(a)) vec(D)
 Anything else (a transpose of the direction, a broadcast bias) is refused. Two
 forms come out: one to read, with diag(a) kept as a factor, and one to compute,
 where diag(a) M is a .* M and no diagonal matrix is built.
+
+The mathematics only: the result object (``derive.hvp``, ``derive.hessian``) is
+``api.SecondOrder``, and its whole outputs are in ``render``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Iterable
 
-from ..api import Derivation, gradient
 from .backprop import Backprop, backprop
-from ..errors import DeriveError
-from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, TooLarge, depends_on, is_zero, postorder, zeros
+from ..naming import Namer
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
 from ..expr.simplify import add, broadcast, hadamard, mul, ones, summation, transpose
 from ..expr.ops import apply, lookup
 
 
 def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
     """``d_X`` for each variable X, lengthened with ``_`` until no name of the formula has it."""
-    used = set(taken)
-    names = {}
-    for name in wrt:
-        names[name] = fresh_name(f"d_{name}", used)
-        used.add(names[name])
-    return names
-
-
-def fresh_name(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    return name
+    namer = Namer(taken)
+    return {name: namer.exact(f"d_{name}") for name in wrt}
 
 
 def _inner(a: Expr, b: Expr) -> Expr:
     """The inner product of two arrays of one shape: a^T b for vectors, else sum(a .* b)."""
     return mul(transpose(a), b) if a.shape[1] == 1 else summation(hadamard(a, b), None)
-
-
-def _taken_names(formula) -> set[str]:
-    return {s.name for s in formula.symbols} | set(formula.definitions)
 
 
 def hessian_vector_products(result: Backprop, directions: dict[str, Symbol]) -> Backprop:
@@ -247,93 +233,6 @@ def _kron(a: Expr, b: Expr) -> Expr:
     return Func(lookup("kron"), (a, b), (), (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
 
 
-# ---------------------------------------------------------------- the derivations
-
-
-@dataclass
-class SecondOrder(Derivation):
-    """A Derivation with the Hessian-vector products (and, for derive.hessian, the Hessian)."""
-    directions: dict[str, Symbol] = field(default_factory=dict)
-    second: Backprop | None = field(default=None, repr=False)
-    # variable -> (the form to read, the form to compute); empty for derive.hvp
-    hessians: dict[str, tuple[Expr, Expr]] = field(default_factory=dict)
-
-    @property
-    def hvps(self) -> dict[str, Expr]:
-        return self.second.gradients
-
-    @property
-    def subgradients(self) -> list[str]:
-        notes = list(self.result.subgradients)
-        return notes + [n for n in self.second.subgradients if n not in notes]
-
-    @property
-    def notes(self) -> list[str]:
-        # A matrix variable's Hessian acts on vec(X), as in the Matrix Cookbook.
-        return super().notes + [f"hess_{n} acts on vec({n}), the columns of {n} stacked"
-                                    for n in self.hessians if self.directions[n].shape[1] != 1]
-
-    @cached_property
-    def text(self) -> str:
-        from ..printing.text import to_text
-        if self.hessians:
-            return "\n".join(f"hess_{n} = {to_text(shown)}"
-                             for n, (shown, _) in self.hessians.items())
-        return "\n".join(f"hvp_{n} = {to_text(h)}" for n, h in self.hvps.items())
-
-    @cached_property
-    def latex(self) -> str:
-        from ..printing.latex import latex_name, to_latex
-        if self.hessians:
-            return "\n".join(rf"\nabla^2_{{{latex_name(n)}}} F = {to_latex(shown)}"
-                             for n, (shown, _) in self.hessians.items())
-        return "\n".join(self.hvp_latex(n) for n in self.hvps)
-
-    def hvp_latex(self, name: str) -> str:
-        """The LaTeX equation of one product: the whole Hessian's, restricted to ``name``."""
-        from ..printing.latex import latex_name, to_latex
-        product = to_latex(self.hvps[name])
-        return rf"\left(\nabla^2 F\, d\right)_{{{latex_name(name)}}} = {product}"
-
-    def _more_code(self) -> dict:
-        # hvp(..., d_X), value_grad_hvp(...) and hessian_X(...) in the code of every target
-        return {"directions": [self.directions[n] for n in self.wrt], "hvps": self.hvps,
-                "hessians": {n: code for n, (_, code) in self.hessians.items()}}
-
-    def function(self) -> Callable:
-        """hessian_X(...) for derive.hessian, else hvp(..., d_X, ...)."""
-        namespace = self.namespace()
-        if self.hessians:
-            return namespace[f"hessian_{self.wrt[0]}"]
-        return namespace["hvp"]
-
-    def tangents(self, e: Expr) -> Expr:
-        """The derivative of e along the directions (for the forward-over-reverse steps)."""
-        variables = [self.formula.symbol(n) for n in self.wrt]
-        taken = _taken_names(self.formula) | {d.name for d in self.directions.values()}
-        return tangent(e, variables, self.directions, fresh_name("u", taken))
-
-
-def hvp(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
-    """The Hessian-vector products of ``formula``: one direction ``d_X`` per variable."""
-    return _second_order(gradient(formula, wrt, shapes, assume))
-
-
-def _second_order(first: Derivation) -> SecondOrder:
-    names = direction_names(_taken_names(first.formula), first.wrt)
-    directions = {n: Symbol(names[n], first.formula.symbol(n).shape) for n in first.wrt}
-    try:
-        second = hessian_vector_products(first.result, directions)
-    except TooLarge as error:
-        raise DeriveError(f"the Hessian-vector product is too large to derive: {error}") from None
-    size = written_size(list(second.gradients.values()))
-    if size > MAX_WRITTEN:
-        raise DeriveError(f"the Hessian-vector product of this cost, written out, has about "
-                          f"{size:,} operations (derive writes at most {MAX_WRITTEN:,}): too "
-                          "large for a closed form to be of use")
-    return SecondOrder(first.formula, first.wrt, first.result, directions, second)
-
-
 # A closed form is for reading and for fast code: the product of a chain of n matrices
 # with a direction has n^2 terms of n factors (sum(A*(A*(...x))) with 40 A: 128,000).
 MAX_WRITTEN = 50_000
@@ -345,33 +244,3 @@ def written_size(roots: list[Expr]) -> int:
     for node in postorder(roots):
         size[node] = 1 + sum(size[c] for c in node.children)
     return sum(size[r] for r in roots)
-
-
-def hessian(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
-    """The Hessian of ``formula`` with respect to one variable, as a matrix."""
-    names = [wrt] if isinstance(wrt, str) else list(wrt)
-    if len(names) != 1:
-        raise DeriveError("derive hess takes one --wrt variable; for several, derive hvp gives "
-                          "the product of the whole Hessian with one direction per variable")
-    d = _second_order(gradient(formula, names, shapes, assume))
-    name = d.wrt[0]
-    direction = d.directions[name]
-    product = d.hvps[name]
-    try:
-        if direction.shape[1] == 1:
-            d.hessians[name] = vector_hessian(product, direction)
-        else:
-            d.hessians[name] = kronecker_hessian(product, direction)
-    except NotReadable:
-        kind = "matrix " if direction.shape[1] != 1 else ""
-        raise DeriveError(
-            f"derive cannot write the Hessian of the {kind}variable {name} as a matrix in closed "
-            f"form (its product with a direction is hvp_{name} = {_short(product)}); use "
-            f"derive hvp, which gives that product") from None
-    return d
-
-
-def _short(e: Expr) -> str:
-    from ..printing.text import to_text
-    text = to_text(e)
-    return text if len(text) <= 200 else text[:197] + "..."

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backprop import VJPS, Backprop, _parents_first
+from .backprop import VJPS, Backprop, parents_first
 from ..frontend.build import Formula
 from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
 from ..expr.simplify import add
 from ..printing.document import Equation
 from ..printing.naming import choose_names
 from ..printing.latex import latex_name
-from ..printing.names import Name, Namer, is_leaf, used_names
+from ..naming import Name, Namer
+from ..printing.names import is_leaf, used_names
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _layers(cost: Expr, memo: dict, user: dict[Expr, str], namer: Namer
     names of the layer inputs and activations the formula does not name itself."""
     inputs: list[Expr] = []
     activation_of: dict[Expr, Expr] = {}
-    for node in reversed(_parents_first(cost, memo)):
+    for node in reversed(parents_first(cost, memo)):
         z = _activation_input(node)
         if z is not None and memo.get(z) and not isinstance(z, Symbol):
             if z not in inputs:
@@ -226,8 +227,4 @@ def _operands_last(cost: Expr, memo: dict, through: dict[Expr, Expr]) -> list[Ex
 def _fresh(namer: Namer, stem: str, latex: str, suffix: str) -> Name:
     """The name stem+suffix (z1, delta2, delta_H), or with underscores added if the formula
     has it; its LaTeX in braces, so that a transpose of it is no double superscript."""
-    text = f"{stem}{suffix}"
-    while text in namer.taken:
-        text += "_"
-    namer.taken.add(text)
-    return Name(text, "{" + latex + "}")
+    return Name(namer.exact(f"{stem}{suffix}"), "{" + latex + "}")

@@ -27,7 +27,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from sympy.printing.numpy import NumPyPrinter
 
-from .build import MAX_MATRIX_POWER, Formula
+from .build import Formula
+from .language import MAX_MATRIX_POWER
 from ..errors import DeriveError
 from ..expr.nodes import SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, broadcast_shape, deep, postorder, zeros
 from ..expr.simplify import add, hadamard, mul, ones, power, transpose

@@ -10,7 +10,7 @@ import sympy
 
 from ..expr.nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Symbol, Transpose, split_power
 from ..expr.simplify import mul
-from .names import Name
+from ..naming import Name
 
 ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
 # A matrix product printed as one (1^T X): bare as a factor of a product, which is

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from ..expr.nodes import Add, Expr, Hadamard, postorder, split_power
 from .base import ADD, CHAIN
 from .latex import LatexPrinter
-from .names import Name, used_names
+from ..naming import Name
+from .names import used_names
 from .naming import TERM_WIDTH
 from .text import FormulaTextPrinter
 from .width import TEXT_WIDTH, latex_width

@@ -8,7 +8,7 @@ from sympy import S
 
 from ..expr.nodes import Expr, Func, Identity, Sum, Transpose
 from .base import ATOM, CHAIN, MUL, POWER, Printer
-from .names import Name
+from ..naming import Name
 
 _LATEX_ALIASES = {"eps": "epsilon"}
 

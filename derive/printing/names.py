@@ -13,10 +13,9 @@ backprop: the expression trees stay what they are.
 """
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
+from ..naming import Name
 from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Symbol, Transpose, postorder, split_power
 
 # A subexpression printed more than once is named when it is large (in nodes, a function
@@ -25,36 +24,9 @@ from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Symbol, Transpo
 LARGE, REPEATED = 7, 24
 
 
-@dataclass(frozen=True)
-class Name:
-    """How a named node prints: in plain text (a name of the formula language) and in LaTeX."""
-    text: str
-    latex: str
-
-
 def is_leaf(e: Expr) -> bool:
     return isinstance(e, (Symbol, Const, Identity)) or (
         isinstance(e, Broadcast) and isinstance(e.arg, Const))
-
-
-class Namer:
-    """Fresh names that no name of the formula (variables, definitions, dimensions) uses."""
-
-    def __init__(self, taken: Iterable[str]) -> None:
-        self.taken = set(taken)
-
-    def fresh(self, stem: str, latex: Callable[[int], str]) -> Callable[[], Name]:
-        """A source of names stem1, stem2, ... (the LaTeX of number i given by ``latex``)."""
-        counter = itertools.count(1)
-
-        def next_name() -> Name:
-            while True:
-                i = next(counter)
-                text = f"{stem}{i}"
-                if text not in self.taken:
-                    self.taken.add(text)
-                    return Name(text, latex(i))
-        return next_name
 
 
 def printed_size(e: Expr, names: dict[Expr, Name], memo: dict[Expr, int]) -> int:

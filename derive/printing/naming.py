@@ -10,7 +10,8 @@ from typing import Callable
 
 from ..expr.nodes import Add, Expr, postorder
 from .latex import LatexPrinter, latex_name
-from .names import Name, Namer, is_leaf, nameable, printed_size, shared_names, used_names
+from ..naming import Name, Namer
+from .names import is_leaf, nameable, printed_size, shared_names, used_names
 from .width import TEXT_WIDTH, latex_width
 
 # Room a right-hand side's term may take: the text width less a left-hand side and an indent.

@@ -5,7 +5,7 @@ import sympy
 
 from ..expr.nodes import Broadcast, Expr, Func, Identity, Transpose, is_zero
 from .base import ATOM, MUL, Printer
-from .names import Name
+from ..naming import Name
 
 
 class TextPrinter(Printer):
