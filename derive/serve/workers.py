@@ -1,0 +1,108 @@
+"""Derivations in worker processes, each with a time limit after which it is stopped.
+
+A formula can make derive run for a long time (definitions that reuse each other grow
+the result exponentially). A thread cannot be stopped, a process can: each derivation
+runs in one of a few worker processes, and one that overruns its time limit is killed
+and replaced, while the other workers go on answering. The workers are forked from a
+forkserver that has already imported derive, so a replacement is ready in milliseconds
+(forking the threaded server itself is unsafe).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from .request import Request, answer
+
+CONTEXT = multiprocessing.get_context("forkserver")
+CONTEXT.set_forkserver_preload(["derive.serve.request", "derive.api", "derive.render",
+                                "derive.numcheck", "derive.diff.second_order"])
+
+
+def _work(connection: Connection) -> None:
+    """A worker's life: answer requests until the server closes the pipe."""
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):
+            return
+        connection.send(answer(request))
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.connection.close()
+
+
+class Stopped(Exception):
+    """The derivation was stopped (time limit, or the worker died): the message says why."""
+
+
+class Workers:
+    """A pool of ``count`` worker processes; ``run`` derives a request in a free one."""
+
+    def __init__(self, count: int = 2, time_limit: float = 10.0, wait_limit: float = 120.0):
+        self.time_limit = time_limit
+        self.wait_limit = wait_limit
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._all: list[_Worker] = []
+        self._closed = False
+        for _ in range(count):
+            self._idle.put(self._start())
+
+    def _start(self) -> _Worker:
+        ours, theirs = CONTEXT.Pipe()
+        process = CONTEXT.Process(target=_work, args=(theirs,), daemon=True,
+                                  name="derive-serve-worker")
+        process.start()
+        theirs.close()
+        worker = _Worker(process, ours)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.stop()
+        with self._lock:
+            self._all.remove(worker)
+            closed = self._closed
+        if not closed:
+            self._idle.put(self._start())
+
+    def run(self, request: Request) -> tuple[int, bytes]:
+        """The status and body of the answer; Stopped if the time limit cut it off."""
+        try:
+            worker = self._idle.get(timeout=self.wait_limit)
+        except queue.Empty:
+            raise Stopped(f"the server is busy: no worker was free within "
+                          f"{self.wait_limit:g} s; try again") from None
+        try:
+            worker.connection.send(request)
+            if worker.connection.poll(self.time_limit):
+                result = worker.connection.recv()
+                self._idle.put(worker)
+                return result
+        except (EOFError, OSError):
+            self._replace(worker)
+            raise Stopped("the derivation stopped its worker (the formula may be too large)") \
+                from None
+        self._replace(worker)
+        raise Stopped(f"the derivation took longer than {self.time_limit:g} s and was stopped "
+                      f"(a formula whose result grows very large does this)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = list(self._all)
+        for worker in workers:
+            worker.stop()
