@@ -22,8 +22,27 @@ CONTEXT.set_forkserver_preload(["derive.serve.request", "derive.api", "derive.re
                                 "derive.numcheck", "derive.diff.second_order"])
 
 
+MEMORY = 2 << 30    # bytes of address space a worker may add to what it starts with
+
+
+def _limit_memory() -> None:
+    """A formula whose result grows without end meets MemoryError (a 422), not the machine's
+    limit."""
+    try:
+        import resource
+        with open("/proc/self/status") as status:
+            size = next(int(line.split()[1]) * 1024 for line in status
+                        if line.startswith("VmSize:"))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or size + MEMORY < hard:
+            resource.setrlimit(resource.RLIMIT_AS, (size + MEMORY, hard))
+    except (ImportError, OSError, ValueError, StopIteration):  # not Linux: the time limit only
+        pass
+
+
 def _work(connection: Connection) -> None:
     """A worker's life: answer requests until the server closes the pipe."""
+    _limit_memory()
     while True:
         try:
             request = connection.recv()
