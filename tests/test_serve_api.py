@@ -8,7 +8,11 @@ time limit while the other workers go on answering.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import threading
+import urllib.request
 
 import pytest
 
@@ -156,6 +160,14 @@ def test_only_json_posts_of_a_bounded_size(server):
     assert status == 413 and "larger than" in answer["error"]
 
 
+def test_a_body_shorter_than_it_says_is_refused():
+    with running_server(request_timeout=1) as server:
+        status, _, answer = send(server, "POST", "/api/derive", b'{"formula": "x',
+                                 {"Content-Type": "application/json",
+                                  "Content-Length": "40"})
+    assert status == 400 and b"shorter than its Content-Length" in answer
+
+
 def test_the_page_and_its_files_only(server):
     status, headers, page = send(server, "GET", "/?f=x%27*x&wrt=x")
     assert status == 200 and b"katex.min.js" in page
@@ -167,6 +179,20 @@ def test_the_page_and_its_files_only(server):
     assert send(server, "DELETE", "/api/derive")[0] == 405
     status, _, recipes = send(server, "GET", "/api/recipes")
     assert status == 200 and "sparse_coding" in {r["name"] for r in json.loads(recipes)}
+
+
+def test_the_command_serves_the_page():
+    """derive serve as a user starts it: it says its address, and the page is there."""
+    command = [sys.executable, "-m", "derive.cli", "serve", "--port", "0", "--no-browser"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", first).group()
+        with urllib.request.urlopen(url, timeout=60) as response:
+            assert b"katex.min.js" in response.read()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def test_it_listens_on_loopback_unless_told():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import derive
@@ -55,15 +57,27 @@ def test_two_hundred_requests_from_eight_clients():
     def ask(job):
         kind, what = job
         if kind == "runaway":
-            return kind, what, post(server, {"formula": runaway(), "wrt": "X"})
-        if kind == "bad":
-            return kind, what, post(server, what[0])
-        formula, wrt, shapes = what
-        return kind, what, post(server, {"formula": formula, "wrt": wrt, "shapes": shapes})
+            body = {"formula": runaway(), "wrt": "X"}
+        elif kind == "bad":
+            body = what[0]
+        else:
+            formula, wrt, shapes = what
+            body = {"formula": formula, "wrt": wrt, "shapes": shapes}
+        start = time.perf_counter()
+        answer = post(server, body)
+        seconds[kind].append(time.perf_counter() - start)
+        return kind, what, answer
 
+    seconds: dict[str, list[float]] = {"good": [], "bad": [], "runaway": []}
     with running_server(workers=2, time_limit=2) as server:
+        start = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as clients:
             answers = list(clients.map(ask, jobs))
+        # Figures for the log (pytest -s), never asserted: the machine may be busy.
+        print(f"\n{REQUESTS} requests from {CLIENTS} clients in "
+              f"{time.perf_counter() - start:.1f} s; statuses "
+              f"{dict(Counter(status for _, _, (status, _) in answers))}; slowest answer "
+              + ", ".join(f"{kind} {max(times):.2f} s" for kind, times in seconds.items()))
         assert len(answers) == REQUESTS
         for kind, what, (status, answer) in answers:
             if kind == "good":

@@ -64,9 +64,11 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, workers: int = 2,
-                 time_limit: float = 10.0, verbose: bool = False) -> None:
+                 time_limit: float = 10.0, verbose: bool = False,
+                 request_timeout: float = 30.0) -> None:
         super().__init__((host, port), Handler)
         self.verbose = verbose
+        self.request_timeout = request_timeout      # a client that sends nothing is dropped
         port = self.server_address[1]
         names = set(LOOPBACK) | {f"[{host}]" if ":" in host else host}
         self.hosts = {f"{name}:{port}" for name in names}
@@ -106,7 +108,10 @@ class Handler(BaseHTTPRequestHandler):
     server: Server
     server_version = "derive"
     sys_version = ""
-    timeout = 30        # a client that sends nothing is dropped
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout
+        super().setup()
 
     def log_message(self, format: str, *args) -> None:
         if self.server.verbose:
@@ -178,7 +183,14 @@ class Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY or length < 0:
             self.close_connection = True
             raise BadRequest(413, f"the request is larger than {MAX_BODY:,} bytes")
-        return self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except OSError:     # the client stopped sending (the handler's timeout)
+            body = b""
+        if len(body) < length:
+            self.close_connection = True
+            raise BadRequest(400, "the body is shorter than its Content-Length")
+        return body
 
     def do_PUT(self) -> None:
         self._refuse(BadRequest(405, "only GET and POST /api/derive"))
