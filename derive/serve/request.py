@@ -22,14 +22,13 @@ MAX_FIELD = 200         # characters of a name, a shape or an assumption
 class BadRequest(Exception):
     """A request the API refuses before deriving anything: an HTTP status and a message."""
 
-    def __init__(self, status: int, message: str, **more) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.more = more
 
     def body(self) -> dict:
-        return {"error": self.message, **self.more}
+        return {"error": self.message}
 
 
 class NotAvailable(DeriveError):
@@ -74,12 +73,12 @@ def _dims(value) -> str:
                           'or "" for a scalar')
 
 
-def _declarations(value, field: str, dims) -> tuple[str, ...]:
+def _declarations(value, field: str, text) -> tuple[str, ...]:
     """``{"s": "n,k"}`` or ``["s=n,k"]`` as NAME=VALUE strings, as the command line takes them."""
     if value is None:
         return ()
     if isinstance(value, dict):
-        texts = [f"{name}={dims(v)}" for name, v in value.items()]
+        texts = [f"{name}={text(v)}" for name, v in value.items()]
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         texts = value
     else:
