@@ -195,6 +195,16 @@ def test_the_command_serves_the_page():
         process.wait(timeout=60)
 
 
+def test_katex_is_vendored_whole_with_its_licence(server):
+    """Every woff2 font the stylesheet names is served; the licence and the version are kept."""
+    status, _, css = send(server, "GET", "/katex/katex.min.css")
+    fonts = set(re.findall(r"url\((fonts/[\w-]+\.woff2)\)", css.decode()))
+    assert status == 200 and len(fonts) >= 20
+    assert all(send(server, "GET", f"/katex/{font}")[0] == 200 for font in fonts)
+    assert b"MIT License" in send(server, "GET", "/katex/LICENSE")[2]
+    assert b"katex@0.19.1" in send(server, "GET", "/katex/SOURCE.txt")[2]
+
+
 def test_it_listens_on_loopback_unless_told():
     from derive.cli import serve
     assert {p.name: p.default for p in serve.params}["host"] == "127.0.0.1"

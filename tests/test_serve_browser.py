@@ -18,7 +18,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - checked below
     webdriver = None
 
@@ -158,3 +158,21 @@ def test_a_link_written_by_hand(page):
     wait(page, lambda d: any(t.startswith(r"\nabla^2_{x} F =") for t in shown_tex(d)),
          "the Hessian")
     assert page.find_element(By.ID, "math-title").text.lower() == "hessian"
+
+
+def test_a_recipe_from_the_menu(page):
+    page.get(page.url)
+    menu = page.find_element(By.ID, "recipe")
+    wait(page, lambda d: len(menu.find_elements(By.TAG_NAME, "option")) > 10, "the recipes")
+    Select(menu).select_by_value("softmax_regression")
+    wait(page, lambda d: any(t.startswith(r"\nabla_{") for t in shown_tex(d))
+         and "Theta" in d.find_element(By.ID, "wrt").get_attribute("value"), "the recipe")
+    assert "softmax" in page.find_element(By.ID, "formula").get_attribute("value")
+
+
+def test_the_hessian_vector_product_where_asked(page):
+    type_sparse_coding(page)
+    Select(page.find_element(By.ID, "what")).select_by_value("hvp")
+    wait(page, lambda d: any(t.startswith(r"\left(\nabla^2 F\, d\right)_{A} =")
+                             for t in shown_tex(d)), "the product")
+    assert "what=hvp" in page.current_url
