@@ -169,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as refusal:
             self._refuse(refusal)
         except Stopped as stopped:
-            self._refuse(BadRequest(422, str(stopped)))
+            self._refuse(BadRequest(stopped.status, str(stopped)))
 
     def _body(self) -> bytes:
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -202,6 +202,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True,
     """Run the server until interrupted, opening the page in the browser unless told not to."""
     server = Server(host, port, workers, time_limit, verbose=True)
     print(f"derive serve: {server.url} (Ctrl-C stops it)", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"derive serve: listening on {host}: whoever can reach it can use it",
+              flush=True)
     if open_browser:
         import webbrowser
         webbrowser.open(server.url)

@@ -63,15 +63,23 @@ class _Worker:
 
 
 class Stopped(Exception):
-    """The derivation was stopped (time limit, or the worker died): the message says why."""
+    """The derivation was stopped (time limit, or the worker died) or never started (the
+    server is busy): an HTTP status and a message that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Workers:
     """A pool of ``count`` worker processes; ``run`` derives a request in a free one."""
 
-    def __init__(self, count: int = 2, time_limit: float = 10.0, wait_limit: float = 120.0):
+    def __init__(self, count: int = 2, time_limit: float = 10.0, wait_limit: float = 120.0,
+                 most_waiting: int = 64):
         self.time_limit = time_limit
         self.wait_limit = wait_limit
+        # Requests beyond these wait for nothing: a flood gets 503s, not a thread each.
+        self._waiting = threading.BoundedSemaphore(most_waiting)
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._all: list[_Worker] = []
@@ -99,12 +107,17 @@ class Workers:
             self._idle.put(self._start())
 
     def run(self, request: Request) -> tuple[int, bytes]:
-        """The status and body of the answer; Stopped if the time limit cut it off."""
+        """The status and body of the answer; Stopped if the time limit cut it off or no
+        worker came free."""
+        busy = Stopped(503, "the server is busy: try again in a moment")
+        if not self._waiting.acquire(blocking=False):
+            raise busy
         try:
             worker = self._idle.get(timeout=self.wait_limit)
         except queue.Empty:
-            raise Stopped(f"the server is busy: no worker was free within "
-                          f"{self.wait_limit:g} s; try again") from None
+            raise busy from None
+        finally:
+            self._waiting.release()
         try:
             worker.connection.send(request)
             if worker.connection.poll(self.time_limit):
@@ -113,11 +126,11 @@ class Workers:
                 return result
         except (EOFError, OSError):
             self._replace(worker)
-            raise Stopped("the derivation stopped its worker (the formula may be too large)") \
-                from None
+            raise Stopped(422, "the derivation stopped its worker (the formula may be too "
+                               "large)") from None
         self._replace(worker)
-        raise Stopped(f"the derivation took longer than {self.time_limit:g} s and was stopped "
-                      f"(a formula whose result grows very large does this)")
+        raise Stopped(422, f"the derivation took longer than {self.time_limit:g} s and was "
+                           f"stopped (a formula whose result grows very large does this)")
 
     def close(self) -> None:
         with self._lock:
