@@ -331,7 +331,7 @@ def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool, i
 def serve(port: int, host: str, no_browser: bool) -> None:
     """Serve the page (formula in, gradient, steps, code and check out) and POST /api/derive."""
     from .serve.server import serve as run
-    run(host, port, open_browser=not no_browser)
+    _guarded(lambda: run(host, port, open_browser=not no_browser))
 
 
 if __name__ == "__main__":

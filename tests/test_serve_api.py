@@ -205,6 +205,13 @@ def test_katex_is_vendored_whole_with_its_licence(server):
     assert b"katex@0.19.1" in send(server, "GET", "/katex/SOURCE.txt")[2]
 
 
+def test_a_port_in_use_is_a_message():
+    with running_server() as server:
+        code, _, err = run_cli("serve", "--port", str(server.server_address[1]),
+                               "--no-browser")
+    assert code == 2 and err.startswith("error: cannot listen on 127.0.0.1:")
+
+
 def test_it_listens_on_loopback_unless_told():
     from derive.cli import serve
     assert {p.name: p.default for p in serve.params}["host"] == "127.0.0.1"

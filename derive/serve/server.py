@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import urlsplit
 
+from ..errors import DeriveError
 from .request import BadRequest, Request, parse
 from .workers import Stopped, Workers
 
@@ -65,6 +66,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, workers: int = 2,
                  time_limit: float = 10.0, verbose: bool = False,
                  request_timeout: float = 30.0) -> None:
+        self.workers: Workers | None = None    # none yet if binding fails
         super().__init__((host, port), Handler)
         self.verbose = verbose
         self.request_timeout = request_timeout      # a client that sends nothing is dropped
@@ -100,7 +102,8 @@ class Server(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        self.workers.close()
+        if self.workers is not None:
+            self.workers.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -200,7 +203,11 @@ class Handler(BaseHTTPRequestHandler):
 def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True,
           workers: int = 2, time_limit: float = 10.0) -> None:
     """Run the server until interrupted, opening the page in the browser unless told not to."""
-    server = Server(host, port, workers, time_limit, verbose=True)
+    try:
+        server = Server(host, port, workers, time_limit, verbose=True)
+    except OSError as error:    # the port is taken, the address is not this machine's
+        raise DeriveError(f"cannot listen on {host}:{port}: {error.strerror or error}") \
+            from None
     print(f"derive serve: {server.url} (Ctrl-C stops it)", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"derive serve: listening on {host}: whoever can reach it can use it",
