@@ -1,5 +1,5 @@
 """The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``,
-``derive hvp`` and ``derive hess``."""
+``derive hvp``, ``derive hess`` and ``derive serve``."""
 from __future__ import annotations
 
 import os
@@ -319,6 +319,17 @@ def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool, i
         derivation = _warned(lambda: load(name).gradient(wrt, shape, assume))
         click.echo(_output(derivation, fmt, steps, hoist, inline, standalone), nl=False)
     _guarded(action, name)
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (and the one clients use); loopback unless said.")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in the browser.")
+def serve(port: int, host: str, no_browser: bool) -> None:
+    """Serve the page (formula in, gradient, steps, code and check out) and POST /api/derive."""
+    from .serve.server import serve as run
+    _guarded(lambda: run(host, port, open_browser=not no_browser))
 
 
 if __name__ == "__main__":
