@@ -49,10 +49,12 @@ def kinds_text(d: Derivation) -> str:
     """The kinds that defaults decided, name by name, with why and the --shape to change
     them: the first lines of every text output, so that no name silently decides a shape."""
     defaults = d.formula.defaults
+    # Read from LaTeX (SPEC 2c): the formula as derive read it, in its own language.
+    read = f"read as: {d.formula.source}\n" if d.formula.latex_input is not None else ""
     if not defaults:
-        return ""
+        return read
     renamed = _dimension_names(d)
-    lines = ["kinds from the names (--shape changes them):"]
+    lines = [read + "kinds from the names (--shape changes them):"]
     for name in list(defaults)[:MAX_KINDS_SHOWN]:
         symbol = d.formula.symbol(name)
         k = kind(symbol)

@@ -314,9 +314,11 @@ class SecondOrder(Derivation):
         return tangent(e, variables, self.directions, fresh_name("u", taken))
 
 
-def hvp(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
-    """The Hessian-vector products of ``formula``: one direction ``d_X`` per variable."""
-    return _second_order(gradient(formula, wrt, shapes, assume))
+def hvp(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,
+        assume=None, latex: str | None = None) -> SecondOrder:
+    """The Hessian-vector products of ``formula`` (or ``latex``): one direction ``d_X`` per
+    variable."""
+    return _second_order(gradient(formula, wrt, shapes, assume, latex=latex))
 
 
 def _second_order(first: Derivation) -> SecondOrder:
@@ -347,13 +349,14 @@ def written_size(roots: list[Expr]) -> int:
     return sum(size[r] for r in roots)
 
 
-def hessian(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
-    """The Hessian of ``formula`` with respect to one variable, as a matrix."""
-    names = [wrt] if isinstance(wrt, str) else list(wrt)
+def hessian(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,
+            assume=None, latex: str | None = None) -> SecondOrder:
+    """The Hessian of ``formula`` (or ``latex``) with respect to one variable, as a matrix."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt or ())
     if len(names) != 1:
         raise DeriveError("derive hess takes one --wrt variable; for several, derive hvp gives "
                           "the product of the whole Hessian with one direction per variable")
-    d = _second_order(gradient(formula, names, shapes, assume))
+    d = _second_order(gradient(formula, names, shapes, assume, latex=latex))
     name = d.wrt[0]
     direction = d.directions[name]
     product = d.hvps[name]
