@@ -260,7 +260,7 @@ def gradient(formula: str | sympy.Basic | None = None,
     _one_formula(formula, wrt, latex)
     if latex is not None:
         return _from_latex(latex, lambda text, rest: gradient(text, wrt, shapes, rest, inline),
-                           assume)
+                           shapes, assume)
     if not isinstance(formula, str):
         from .frontend.sympy_input import from_sympy, wrt_names
         if shapes or assume:
@@ -294,7 +294,7 @@ def _one_formula(formula, wrt, latex) -> None:
         raise TypeError(f"latex must be a str, not {type(latex).__name__}")
 
 
-def _from_latex(latex: str, derive: Callable, assume=None):
+def _from_latex(latex: str, derive: Callable, shapes=None, assume=None):
     """``derive(text, assume)`` on the reading of ``latex``, its errors pointed into the LaTeX.
 
     ``assume`` may say what an applied name means (``sigma=sigmoid``): that is the reader's;
@@ -309,7 +309,8 @@ def _from_latex(latex: str, derive: Callable, assume=None):
             functions[name.strip()] = meaning.strip()
         else:
             rest.append(text)
-    reading = read_latex(latex, functions)
+    scalars = {name: not dims for name, dims in _declarations(shapes).items()}
+    reading = read_latex(latex, functions, scalars)
     try:
         derivation = derive(reading.text, rest)
     except DeriveError as error:

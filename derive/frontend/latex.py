@@ -132,45 +132,51 @@ def _short(text: str) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def read_latex(latex: str, functions: dict[str, str] | None = None) -> Reading:
+def read_latex(latex: str, functions: dict[str, str] | None = None,
+               scalars: dict[str, bool] | None = None) -> Reading:
     """Read LaTeX math into derive's syntax tree and text; ``functions`` says what an applied
-    name means (``{"sigma": "sigmoid"}``, from ``--assume sigma=sigmoid``).
+    name means (``{"sigma": "sigmoid"}``, from ``--assume sigma=sigmoid``), ``scalars`` which
+    names are declared scalars (True) or not (False), where that decides a reading.
 
     Raises DeriveError, pointing into the LaTeX, for what is not read or is ambiguous.
     """
-    reader = _reader(latex, functions)
+    reader = _reader(latex, functions, scalars)
     program = reader.program()
     text, offsets, norms = _TextPrinter(program, reader.unsubscripted).run()
     return Reading(latex, program, text, offsets, norms)
 
 
-def parse_latex(latex: str, functions: dict[str, str] | None = None) -> Program:
+def parse_latex(latex: str, functions: dict[str, str] | None = None,
+                scalars: dict[str, bool] | None = None) -> Program:
     """The syntax tree of a LaTeX formula (the nodes of ``parse``, offsets into the LaTeX)."""
-    return _reader(latex, functions).program()
+    return _reader(latex, functions, scalars).program()
 
 
-def _reader(latex: str, functions: dict[str, str] | None) -> "_Reader":
+def _reader(latex: str, functions: dict[str, str] | None,
+            scalars: dict[str, bool] | None) -> "_Reader":
     if not isinstance(latex, str):
         raise TypeError(f"parse_latex() expects a str, not {type(latex).__name__}")
     from .build import MAX_LENGTH
     if len(latex) > MAX_LENGTH:
         raise DeriveError(f"the formula is {len(latex):,} characters long; derive reads at "
                           f"most {MAX_LENGTH:,}", source=latex, offset=MAX_LENGTH)
-    return _Reader(latex, tokenize(latex), functions or {})
+    return _Reader(latex, tokenize(latex), functions or {}, scalars or {})
 
 
-def _is_scalar(node) -> bool:
-    """Is ``node`` a scalar whatever the kinds of its names: a number, a Greek name, ..."""
+def _is_scalar(node, scalars: dict[str, bool]) -> bool:
+    """Is ``node`` surely a scalar: a number, a name declared a scalar or a Greek name not
+    declared otherwise, a trace, ...?"""
     if isinstance(node, Number):
         return True
     if isinstance(node, Name):
-        return node.name in GREEK
+        return scalars.get(node.name, node.name in GREEK)
     if isinstance(node, Unary):
-        return _is_scalar(node.operand)
+        return _is_scalar(node.operand, scalars)
     if isinstance(node, Binary):
         if node.op == "/":
-            return _is_scalar(node.left)
-        return node.op in ("*", "^") and _is_scalar(node.left) and _is_scalar(node.right)
+            return _is_scalar(node.left, scalars)
+        return node.op in ("*", "^") and _is_scalar(node.left, scalars) and \
+            _is_scalar(node.right, scalars)
     if isinstance(node, Call):
         return node.func in ("tr", "det", "logdet", "norm") or \
             node.func == "sum" and len(node.args) == 1
@@ -180,8 +186,10 @@ def _is_scalar(node) -> bool:
 class _Reader:
     """Recursive descent over the LaTeX tokens; ``self.i`` indexes the next token."""
 
-    def __init__(self, source: str, tokens: list[Token], functions: dict[str, str]) -> None:
+    def __init__(self, source: str, tokens: list[Token], functions: dict[str, str],
+                 scalars: dict[str, bool]) -> None:
         self.source = source
+        self.scalars = scalars
         self.tokens = tokens
         self.i = 0
         self.depth = 0
@@ -446,8 +454,8 @@ class _Reader:
         if not elementwise:
             return
         for i, (token, op) in enumerate(ops):
-            if op in ("*", "juxtaposed") and not (_is_scalar(factors[i]) or
-                                                  _is_scalar(factors[i + 1])):
+            if op in ("*", "juxtaposed") and not (_is_scalar(factors[i], self.scalars) or
+                                                  _is_scalar(factors[i + 1], self.scalars)):
                 other = ops[elementwise[0]][0]
                 raise self.error(f"'{other.text}' and a matrix product in one chain: which comes "
                                  "first is a convention papers differ on; write the parentheses "
@@ -541,7 +549,7 @@ class _Reader:
         if not script:
             raise self.error("an empty superscript", caret.pos)
         end = Token("end", "", script[-1].pos + len(script[-1].text))
-        inner = _Reader(self.source, list(script) + [end], self.functions)
+        inner = _Reader(self.source, list(script) + [end], self.functions, self.scalars)
         self.enter(caret)
         inner.depth, inner.fresh, inner.unsubscripted = self.depth, self.fresh, self.unsubscripted
         node = inner.sum()

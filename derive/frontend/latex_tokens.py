@@ -3,12 +3,13 @@
 A token is a control sequence (``\\frac``, ``\\|``, ``\\\\``), one letter (in
 math mode ``As`` is two names, ``A`` times ``s``), a number (``12``, ``0.5``),
 or one symbol (``+ - * / = ^ _ ' ( ) [ ] { } | & , ; < > !``).  Whitespace,
-``%`` comments and spacing commands (``\\,``, ``\\;``, ``\\quad``, ``\\!``,
-``\\displaystyle``) and the math delimiters (``$``, ``\\[``, ``\\]``) are dropped; sizing commands (``\\left``, ``\\right``,
-``\\big``, ``\\Bigl``, ...) are dropped too, since the delimiter after them says
-all.  A few characters that a PDF gives when a formula is copied from it
-(``−``, ``·``, ``⊙``, ``‖``, ``⊤``) are read as their commands.  Every token
-keeps the offset of its first character, for messages with a caret.
+``%`` comments, the math delimiters (``$``, ``\\[``, ``\\]``) and spacing commands
+(``\\,``, ``\\;``, ``\\quad``, ``\\!``, ``\\displaystyle``) are dropped; sizing
+commands (``\\left``, ``\\right``, ``\\big``, ``\\Bigl``, ...) are dropped too, since
+the delimiter after them says all.  A few characters that a PDF gives when a
+formula is copied from it (``−``, ``·``, ``⊙``, ``‖``, ``⊤``) are read as their
+commands.  Every token keeps the offset of its first character, for messages with a
+caret.
 """
 from __future__ import annotations
 
