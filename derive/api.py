@@ -251,7 +251,7 @@ def gradient(formula: str | sympy.Basic | None = None,
 
     ``formula`` is the text of SPEC section 1, or a SymPy matrix expression (``wrt`` then
     its MatrixSymbols or Symbols, or their names); or, instead, ``latex`` is the formula as a
-    paper writes it (SPEC section 2c: ``latex=r"\|As - x\|_F^2"``). ``shapes`` declares
+    paper writes it (SPEC section 2c). ``shapes`` declares
     shapes (``{"s": ("n", "k")}``), ``assume`` what the formula cannot show
     (``{"Sigma": "spd"}``, and for LaTeX ``{"sigma": "sigmoid"}``).
     ``inline=True`` prints every result expanded, without "where" definitions.

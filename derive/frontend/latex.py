@@ -243,7 +243,7 @@ class _Reader:
     # -- rows ----------------------------------------------------------------
 
     def program(self) -> Program:
-        rows: list[tuple[Token | None, str | None, object]] = []   # (lhs token, name, expr)
+        rows: list[tuple[Token, str | None, object]] = []   # (first token, name, expr)
         while True:
             self.skip_between_rows()
             if self.token.kind == "end" or self.token.text == r"\end":
@@ -296,6 +296,9 @@ class _Reader:
         return "".join(out)
 
     def row_end(self) -> None:
+        if self.token.text in (",", ".") and (self.peek().kind == "end" or
+                                              self.peek().text in _ROW_ENDS):
+            self.advance()              # the punctuation of a displayed formula
         token = self.token
         if token.kind == "end" or token.text in (r"\\", ";", r"\end"):
             if token.text == r"\end":
@@ -327,11 +330,11 @@ class _Reader:
                 continue
         return False
 
-    def row(self) -> tuple[Token | None, str | None, object]:
+    def row(self) -> tuple[Token, str | None, object]:
+        start = self.token
         if not self.defines():
             self.skip_minimum()
-            return None, None, self.sum()
-        start = self.token
+            return start, None, self.sum()
         name = self.left_side()
         while self.token.text in ("&", ":"):
             self.advance()
@@ -391,12 +394,11 @@ class _Reader:
             costs = rows
         if not costs:
             raise self.error("no row is the cost: give the cost a row without '=' or name it "
-                             r"F, J, L or \mathcal{L}", rows[-1][0].pos if rows[-1][0] else 0)
+                             r"F, J, L or \mathcal{L}", rows[-1][0].pos)
         if len(costs) > 1:
             second = costs[1][0]
             raise self.error("two rows could be the cost: only one row may be without a "
-                             r"definition or be the row of F, J, L or \mathcal{L}",
-                             second.pos if second else 0)
+                             r"definition or be the row of F, J, L or \mathcal{L}", second.pos)
         cost = costs[0]
         definitions = []
         for start, name, expr in rows:
@@ -683,7 +685,8 @@ class _Reader:
             rows, cols = self.size(token, ones=True)
             return Call(token.pos, "ones", (rows, cols))
         if word in _NAMED_FUNCTIONS:
-            return self.application(token, _NAMED_FUNCTIONS[word])
+            spelled = Token("cs", f"{token.text}{{{word}}}", token.pos)
+            return self.application(spelled, _NAMED_FUNCTIONS[word])
         if len(inner) == 1 and inner[0].text in _GREEK:
             return self.named(Name(token.pos, _GREEK[inner[0].text]))
         if not _NAME.fullmatch(word) or token.text in (r"\operatorname", r"\operatorname*"):
