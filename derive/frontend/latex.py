@@ -479,6 +479,12 @@ class _Reader:
 
     def factor(self):
         token = self.token
+        if token.text in ("+", "-"):          # a + -b, a \cdot -b: a sign after an operator
+            self.enter(token)
+            self.advance()
+            node = Unary(token.pos, token.text, self.factor())
+            self.leave()
+            return node
         node = self.primary()
         return self.postfix(node, token)
 
