@@ -511,21 +511,73 @@ class _Reader:
 
     def superscript(self, base, caret: Token):
         """What follows '^': a transpose, an inverse, an elementwise or an ordinary power."""
-        script = self.script_tokens(keep=True)
-        spelled = "".join(t.text for t in script)
+        self.enter(caret)
+        script = self.short_script()
+        spelled = "".join(t.text for t in script) if script is not None else ""
+        if spelled.startswith("{"):
+            spelled = spelled[1:-1]
         if spelled in _TRANSPOSES:
-            return Transpose(caret.pos, base)
-        if spelled in ("-" + t for t in _TRANSPOSES):
+            node = Transpose(caret.pos, base)
+        elif spelled in ("-" + t for t in _TRANSPOSES):
             minus_one = Unary(caret.pos, "-", Number(caret.pos, "1", Fraction(1)))
-            return Transpose(caret.pos, Binary(caret.pos, "^", base, minus_one))
-        if spelled in (r"\dagger", "+", "*", "H", r"\ast"):
+            node = Transpose(caret.pos, Binary(caret.pos, "^", base, minus_one))
+        elif spelled in (r"\dagger", "+", "*", "H", r"\ast"):
             raise self.error(f"'^{spelled}' (a pseudo-inverse or conjugate transpose) is not in "
                              "the formula language", caret.pos)
-        elementwise = bool(script) and script[0].text == r"\circ"
-        exponent = self.script_expression(script[1:] if elementwise else script, caret)
-        return Binary(caret.pos, ".^" if elementwise else "^", base, exponent)
+        else:                           # a power, read in place
+            elementwise = self.token.text == "{" and self.peek().text == r"\circ"
+            if elementwise:
+                opening = self.advance()
+                self.advance()
+                exponent = self.sum()
+                self.expect("}", "'}'", opening)
+            else:
+                exponent = self.script_value(caret)
+            node = Binary(caret.pos, ".^" if elementwise else "^", base, exponent)
+            self.leave()
+            return node
+        self.i += len(script)
+        self.leave()
+        return node
 
-    def script_tokens(self, keep: bool = False) -> list[Token]:
+    def short_script(self) -> list[Token] | None:
+        """The tokens of the script ahead when it is short (a transpose, ^{-1}, ...), without
+        consuming them; None for a longer one, which is read in place."""
+        tokens = self.tokens[self.i:self.i + 10]
+        if not tokens or tokens[0].kind == "end":
+            raise self.error("expected a script after '^' or '_', found end of formula",
+                             self.token.pos)
+        first = 1 if tokens[0].text in _FONTS else 0
+        if len(tokens) <= first or tokens[first].text != "{":
+            return tokens[:first + 1]
+        level = 0
+        for j, token in enumerate(tokens[first:], first):
+            level += {"{": 1, "}": -1}.get(token.text, 0)
+            if level == 0:
+                return tokens[:j + 1]
+        return None
+
+    def script_value(self, caret: Token):
+        """A superscript read as an expression: a braced group, or one token (one digit of a
+        number: x^23 is x^2 3)."""
+        token = self.token
+        if token.text == "{":
+            opening = self.advance()
+            if self.token.text == "}":
+                raise self.error("an empty superscript", caret.pos)
+            self.enter(opening)
+            node = self.sum()
+            self.expect("}", "'}'", opening)
+            self.leave()
+            return node
+        if token.kind == "number" and len(token.text) > 1:
+            self.tokens[self.i] = Token("number", token.text[1:], token.pos + 1)
+            return Number(token.pos, token.text[0], Fraction(token.text[0]))
+        if token.kind == "end":
+            raise self.error("expected a script after '^', found end of formula", token.pos)
+        return self.primary()
+
+    def script_tokens(self) -> list[Token]:
         """The tokens of a sub- or superscript: a braced group, one token (one digit of a
         number: x^23 is x^2 3), or a command with its braced argument (^\\mathsf{T})."""
         token = self.token
@@ -551,22 +603,6 @@ class _Reader:
             self.braced_word()
             return [token] + self.tokens[start:self.i]
         return [token]
-
-    def script_expression(self, script: list[Token], caret: Token):
-        """A script's tokens read as an expression, with a reader of its own over them."""
-        if not script:
-            raise self.error("an empty superscript", caret.pos)
-        end = Token("end", "", script[-1].pos + len(script[-1].text))
-        inner = _Reader(self.source, list(script) + [end], self.functions, self.scalars)
-        self.enter(caret)
-        inner.depth, inner.fresh, inner.unsubscripted = self.depth, self.fresh, self.unsubscripted
-        node = inner.sum()
-        if inner.token.kind != "end":
-            raise inner.error(f"expected the end of the script, found "
-                              f"{inner.describe(inner.token)}", inner.token.pos)
-        self.fresh = inner.fresh
-        self.leave()
-        return node
 
     # -- primaries -----------------------------------------------------------
 
@@ -630,7 +666,9 @@ class _Reader:
         text = token.text
         if text == "e" and self.token.text == "^":
             caret = self.advance()
-            exponent = self.script_expression(self.script_tokens(), caret)
+            self.enter(caret)
+            exponent = self.script_value(caret)
+            self.leave()
             return Call(token.pos, "exp", (exponent,))
         if text == "I":
             return Call(token.pos, "eye", (self.size(token),))
