@@ -358,3 +358,55 @@ def test_a_shape_error_points_into_the_latex():
 
 def test_sigma_not_applied_is_a_name():
     assert read_latex(r"\sigma^2 \|w\|^2").text == "sigma^2*norm(w, 2)^2"
+
+
+# ---------------------------------------------------------------- hostile input
+
+HOSTILE = {
+    "deep \\left(": r"\left(" * 3000 + "x" + r"\right)" * 3000,
+    "deep braces": "{" * 3000 + "x" + "}" * 3000,
+    "deep fractions": r"\frac{" * 3000 + "1}{2}" * 3000,
+    "deep superscripts": "x^{" * 30000 + "2" + "}" * 30000,
+    "deep roots": r"\sqrt{" * 3000 + "x" + "}" * 3000,
+    "deep norms": r"\|" * 3000 + "x" + r"\|" * 3000,
+    "deep signs": "-" * 5000 + "x^T x",
+    "deep sums": r"\sum" * 5000 + " x",
+    "huge": "x^T x + " * 60000,
+    "unknown control sequence": r"\foo x",
+    "unbalanced {": r"{x^T x",
+    "unbalanced }": r"x^T x}",
+    "a fraction short of an argument": r"\frac{1}",
+    "a root without argument": r"\sqrt",
+    "a lone backslash": "x^T x \\",
+    "unclosed \\left(": r"\left( x^T x",
+    "unclosed norm": r"\|x",
+    "unclosed ||": "||x",
+    "a caret at the end": "x^",
+    "empty": "",
+    "only dollars": "$$",
+    "a NUL": "x\0",
+    "a Greek letter in Unicode": "λ x",
+    "only alignment": "&&&",
+    "an unclosed environment": r"\begin{align",
+    "a number too long": "1" * 5000,
+    "an empty superscript": "x^{}",
+    "an empty font": r"\mathbf{}",
+}
+
+
+@pytest.mark.parametrize("latex", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_latex_is_one_clear_message(latex):
+    code, out, err = run("grad", latex, "--wrt", "x", "--from", "latex")
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "please report" not in err and "too deeply nested for derive" not in err
+    assert len(err) < 2000
+    if err.startswith("error: line "):
+        assert err.rstrip("\n").splitlines()[-1].strip() == "^"
+
+
+def test_long_chains_are_read_without_recursion():
+    """A chain as long as the length limit allows makes a tree as deep: read with loops."""
+    reading = read_latex("x^T x + " * 20000 + "1")
+    assert reading.text.count("x'*x") == 20000
+    assert read_latex(r"\sum x" + "'" * 50000).text.endswith("'" * 50000 + ")")
