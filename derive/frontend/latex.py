@@ -99,8 +99,12 @@ _LATEX_INDEX_ADVICE = (r"index notation is not read (which entries? over what ra
 
 
 def looks_like_latex(formula: str) -> bool:
-    """A formula with a backslash is LaTeX (SPEC section 2c): the text language has none."""
-    return "\\" in formula
+    """A formula with a backslash is LaTeX (SPEC section 2c): the text language has none
+    outside its comments."""
+    return "\\" in _TEXT_COMMENT.sub("", formula)
+
+
+_TEXT_COMMENT = re.compile(r"#[^\n]*")
 
 
 @dataclass(frozen=True)
