@@ -342,7 +342,7 @@ class _Reader:
         name = self.left_side()
         while self.token.text in ("&", ":"):
             self.advance()
-        self.expect("=", "'='") if self.token.text == "=" else self.advance()
+        self.advance()                  # '=', or another sign of definition (\coloneqq)
         while self.token.text == "&":
             self.advance()
         self.skip_minimum()
@@ -373,7 +373,11 @@ class _Reader:
             self.advance()
             self.expect("_", "'_' after \\nabla")
             inner = self.script_tokens()
-            name = "grad_" + "".join(t.text.lstrip("\\") for t in inner)
+            end = Token("end", "", inner[-1].pos + len(inner[-1].text)) if inner else self.token
+            variable = _Reader(self.source, inner + [end], self.functions, self.scalars).primary()
+            if not isinstance(variable, Name):
+                raise self.error(r"expected a variable after \nabla_", token.pos)
+            name = "grad_" + variable.name
             while self.token.text not in _DEFINES and self.token.text != "&" and \
                     self.token.kind != "end":
                 self.advance()          # the F of \nabla_W F
@@ -477,7 +481,7 @@ class _Reader:
             return text in _GREEK or text in _COMMAND_FUNCTIONS or text in _FONTS or \
                 text in _ACCENTS or text in _FRACTIONS or text in (
                     r"\sqrt", r"\sum", r"\lvert", r"\vert", r"\{", r"\lbrace", r"\mathcal",
-                    r"\nabla", r"\prod", r"\lparen", r"\lbrack", r"\exp") or \
+                    r"\nabla", r"\prod", r"\lparen", r"\lbrack") or \
                 text not in _TIMES and text not in _KNOWN_NON_FACTORS
         return text in ("(", "[", "{", "|")
 
@@ -490,9 +494,9 @@ class _Reader:
             self.leave()
             return node
         node = self.primary()
-        return self.postfix(node, token)
+        return self.postfix(node)
 
-    def postfix(self, node, start: Token):
+    def postfix(self, node):
         superscripted = False
         while True:
             token = self.token
@@ -582,8 +586,8 @@ class _Reader:
         return self.primary()
 
     def script_tokens(self) -> list[Token]:
-        """The tokens of a sub- or superscript: a braced group, one token (one digit of a
-        number: x^23 is x^2 3), or a command with its braced argument (^\\mathsf{T})."""
+        """The tokens of a subscript: a braced group, one token (one digit of a number: x_23
+        is x_2 3), or a command with its braced argument (_\\text{enc})."""
         token = self.token
         if token.kind == "end":
             raise self.error("expected a script after '^' or '_', found end of formula",
