@@ -391,6 +391,7 @@ HOSTILE = {
     "a number too long": "1" * 5000,
     "an empty superscript": "x^{}",
     "an empty font": r"\mathbf{}",
+    "a long product beside a Hadamard product": "(" + "x " * 20000 + r") \odot X w",
 }
 
 

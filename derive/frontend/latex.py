@@ -169,22 +169,25 @@ def _reader(latex: str, functions: dict[str, str] | None,
 
 def _is_scalar(node, scalars: dict[str, bool]) -> bool:
     """Is ``node`` surely a scalar: a number, a name declared a scalar or a Greek name not
-    declared otherwise, a trace, ...?"""
-    if isinstance(node, Number):
-        return True
-    if isinstance(node, Name):
-        return scalars.get(node.name, node.name in GREEK)
-    if isinstance(node, Unary):
-        return _is_scalar(node.operand, scalars)
-    if isinstance(node, Binary):
-        if node.op == "/":
-            return _is_scalar(node.left, scalars)
-        return node.op in ("*", "^") and _is_scalar(node.left, scalars) and \
-            _is_scalar(node.right, scalars)
-    if isinstance(node, Call):
-        return node.func in ("tr", "det", "logdet", "norm") or \
-            node.func == "sum" and len(node.args) == 1
-    return False
+    declared otherwise, a trace, ...? (A loop down the left of a chain: it may be long.)"""
+    while True:
+        if isinstance(node, Unary):
+            node = node.operand
+        elif isinstance(node, Binary) and node.op == "/":
+            node = node.left
+        elif isinstance(node, Binary):
+            if node.op not in ("*", "^") or not _is_scalar(node.right, scalars):
+                return False
+            node = node.left
+        elif isinstance(node, Number):
+            return True
+        elif isinstance(node, Name):
+            return scalars.get(node.name, node.name in GREEK)
+        elif isinstance(node, Call):
+            return node.func in ("tr", "det", "logdet", "norm") or \
+                node.func == "sum" and len(node.args) == 1
+        else:
+            return False
 
 
 class _Reader:
