@@ -251,9 +251,9 @@ def gradient(formula: str | sympy.Basic | None = None,
 
     ``formula`` is the text of SPEC section 1, or a SymPy matrix expression (``wrt`` then
     its MatrixSymbols or Symbols, or their names); or, instead, ``latex`` is the formula as a
-    paper writes it (SPEC section 2c). ``shapes`` declares
-    shapes (``{"s": ("n", "k")}``), ``assume`` what the formula cannot show
-    (``{"Sigma": "spd"}``, and for LaTeX ``{"sigma": "sigmoid"}``).
+    paper writes it (SPEC section 2c). ``shapes`` declares shapes (``{"s": ("n", "k")}``),
+    ``assume`` what the formula cannot show (``{"Sigma": "spd"}``, and for LaTeX
+    ``{"sigma": "sigmoid"}``).
     ``inline=True`` prints every result expanded, without "where" definitions.
     Bad input raises DeriveError; a failure of derive itself raises InternalError.
     """
