@@ -268,16 +268,23 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
-def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shapes=None,
-             assume=None, inline: bool = False) -> Derivation:
+def gradient(formula: str | sympy.Basic | None = None,
+             wrt: str | Iterable | sympy.Basic | None = None, shapes=None, assume=None,
+             inline: bool = False, latex: str | None = None) -> Derivation:
     """Derive the gradient of ``formula`` with respect to ``wrt`` (a name or several).
 
     ``formula`` is the text of docs/language.md, or a SymPy matrix expression (``wrt`` then
-    its MatrixSymbols or Symbols, or their names). ``shapes`` declares shapes
-    (``{"s": ("n", "k")}``), ``assume`` what the formula cannot show (``{"Sigma": "spd"}``).
+    its MatrixSymbols or Symbols, or their names); or, instead, ``latex`` is the formula as a
+    paper writes it (docs/latex-input.md). ``shapes`` declares shapes (``{"s": ("n", "k")}``),
+    ``assume`` what the formula cannot show (``{"Sigma": "spd"}``, and for LaTeX
+    ``{"sigma": "sigmoid"}``).
     ``inline=True`` prints every result expanded, without "where" definitions.
     Bad input raises DeriveError; a failure of derive itself raises InternalError.
     """
+    _one_formula(formula, wrt, latex)
+    if latex is not None:
+        return _from_latex(latex, lambda text, rest: gradient(text, wrt, shapes, rest, inline),
+                           shapes, assume)
     if not isinstance(formula, str):
         from .frontend.sympy_input import from_sympy, wrt_names
         if shapes or assume:
@@ -298,6 +305,41 @@ def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shap
     derivation.inline = inline
     for message in derivation.warnings:
         warnings.warn(message, DeriveWarning, stacklevel=2)
+    return derivation
+
+
+def _one_formula(formula, wrt, latex) -> None:
+    """One formula is given, as text (or SymPy) or as LaTeX, and the variables to derive."""
+    if wrt is None:
+        raise TypeError("name the variables to differentiate with respect to: wrt=...")
+    if (formula is None) == (latex is None):
+        raise TypeError("give the formula as text (or SymPy) or as latex=..., one of them")
+    if latex is not None and not isinstance(latex, str):
+        raise TypeError(f"latex must be a str, not {type(latex).__name__}")
+
+
+def _from_latex(latex: str, derive: Callable, shapes=None, assume=None):
+    """``derive(text, assume)`` on the reading of ``latex``, its errors pointed into the LaTeX.
+
+    ``assume`` may say what an applied name means (``sigma=sigmoid``): that is the reader's;
+    the rest is passed on."""
+    from .frontend.latex import FUNCTION_ASSUMPTIONS, read_latex
+    texts = [f"{n}={p}" for n, p in assume.items()] if isinstance(assume, dict) \
+        else list(assume or ())
+    functions, rest = {}, []
+    for text in texts:
+        name, _, meaning = str(text).partition("=")
+        if meaning.strip() in FUNCTION_ASSUMPTIONS:
+            functions[name.strip()] = meaning.strip()
+        else:
+            rest.append(text)
+    scalars = {name: not dims for name, dims in _declarations(shapes).items()}
+    reading = read_latex(latex, functions, scalars)
+    try:
+        derivation = derive(reading.text, rest)
+    except DeriveError as error:
+        raise reading.locate(error) from None
+    derivation.formula.latex_input = latex
     return derivation
 
 
@@ -339,12 +381,12 @@ def _derive(parsed: Formula, names: list[str]) -> Derivation:
     return Derivation(parsed, [v.name for v in variables], result)
 
 
-def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,
-          tolerance: float = 1e-6, assume=None):
+def check(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,
+          seed: int = 0, tolerance: float = 1e-6, assume=None, latex: str | None = None):
     """The finite-difference check of the emitted gradient (see ``derive.check``)."""
     from .numcheck import check_derivation
-    derivation = gradient(formula, wrt, shapes, assume)
-    with internal(formula):
+    derivation = gradient(formula, wrt, shapes, assume, latex=latex)
+    with internal(derivation.formula.source):
         return check_derivation(derivation, seed=seed, tolerance=tolerance)
 
 
@@ -446,9 +488,11 @@ class SecondOrder(Derivation):
         return tangent(e, variables, self.directions, Namer(taken).exact("u"))
 
 
-def hvp(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
-    """The Hessian-vector products of ``formula``: one direction ``d_X`` per variable."""
-    return _second_order(gradient(formula, wrt, shapes, assume))
+def hvp(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,
+        assume=None, latex: str | None = None) -> SecondOrder:
+    """The Hessian-vector products of ``formula`` (or ``latex``): one direction ``d_X`` per
+    variable."""
+    return _second_order(gradient(formula, wrt, shapes, assume, latex=latex))
 
 
 def _second_order(first: Derivation) -> SecondOrder:
@@ -466,13 +510,14 @@ def _second_order(first: Derivation) -> SecondOrder:
     return SecondOrder(first.formula, first.wrt, first.result, directions, second)
 
 
-def hessian(formula: str, wrt: str | Iterable[str], shapes=None, assume=None) -> SecondOrder:
-    """The Hessian of ``formula`` with respect to one variable, as a matrix."""
-    names = [wrt] if isinstance(wrt, str) else list(wrt)
+def hessian(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,
+            assume=None, latex: str | None = None) -> SecondOrder:
+    """The Hessian of ``formula`` (or ``latex``) with respect to one variable, as a matrix."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt or ())
     if len(names) != 1:
         raise DeriveError("derive hess takes one --wrt variable; for several, derive hvp gives "
                           "the product of the whole Hessian with one direction per variable")
-    d = _second_order(gradient(formula, names, shapes, assume))
+    d = _second_order(gradient(formula, names, shapes, assume, latex=latex))
     name = d.wrt[0]
     direction = d.directions[name]
     product = d.hvps[name]

@@ -101,11 +101,20 @@ def _guarded(action: Callable[[], int | None], formula: str | None = None) -> No
     sys.exit(code or 0)
 
 
+def _formula(formula: str, source: str | None) -> dict:
+    """The formula argument read, as ``formula=`` (text) or ``latex=`` (``--from latex``, or a
+    backslash in it: SPEC section 2c)."""
+    from .frontend.latex import looks_like_latex
+    text = _read_formula(formula)
+    latex = source == "latex" or source is None and looks_like_latex(text)
+    return {"latex": text} if latex else {"formula": text}
+
+
 def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...],
-            assume: tuple[str, ...] = ()):
+            assume: tuple[str, ...] = (), source: str | None = None):
     from .api import gradient
-    return _warned(lambda: gradient(_read_formula(formula), list(wrt), list(shape),
-                                    list(assume)))
+    return _warned(lambda: gradient(**_formula(formula, source), wrt=list(wrt),
+                                    shapes=list(shape), assume=list(assume)))
 
 
 def _warned(derive: Callable):
@@ -134,6 +143,9 @@ inline_option = click.option("--inline", is_flag=True,
                              help="Print everything expanded: no named intermediates (where ...).")
 standalone_option = click.option("--standalone", is_flag=True,
                                  help="With --format latex: a whole document pdflatex compiles.")
+from_option = click.option("--from", "source", type=click.Choice(("text", "latex")), default=None,
+                           help="The formula's language: text, or LaTeX as papers write it "
+                                "(default: LaTeX if it has a backslash).")
 hoist_option = click.option("--hoist", is_flag=True,
                             help="Code split into prepare(data), run once, and "
                                  "value_and_grad(variables, prepared), run per call "
@@ -177,12 +189,13 @@ def main() -> None:
 @inline_option
 @standalone_option
 @hoist_option
+@from_option
 def grad(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, inline: bool,
-         standalone: bool, hoist: bool) -> None:
+         standalone: bool, hoist: bool, source: str | None) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
     def action() -> None:
-        click.echo(_output(_derive(formula, wrt, shape, assume), fmt, steps, hoist, inline,
-                           standalone), nl=False)
+        click.echo(_output(_derive(formula, wrt, shape, assume, source), fmt, steps, hoist,
+                           inline, standalone), nl=False)
     _guarded(action, formula)
 
 
@@ -193,11 +206,12 @@ def grad(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, inline:
 @assume_option
 @click.option("--format", "fmt", type=click.Choice(("text", "latex", "json")), default="text",
               show_default=True, help="Output format.")
-def layers(formula: str, wrt, shape, assume, fmt: str) -> None:
+@from_option
+def layers(formula: str, wrt, shape, assume, fmt: str, source: str | None) -> None:
     """Print the layer table: each layer's weight, activation f, f' and delta."""
     def action() -> None:
         from .render import render_layers
-        click.echo(render_layers(_derive(formula, wrt, shape, assume), fmt), nl=False)
+        click.echo(render_layers(_derive(formula, wrt, shape, assume, source), fmt), nl=False)
     _guarded(action, formula)
 
 
@@ -213,8 +227,9 @@ def layers(formula: str, wrt, shape, assume, fmt: str) -> None:
               help="Check the emitted hvp against central differences of the gradient.")
 @click.option("--hess", "second", flag_value="hess",
               help="Check the emitted hessian_X against central differences of the gradient.")
+@from_option
 def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
-          second: str | None) -> None:
+          second: str | None, source: str | None) -> None:
     """Compare the emitted NumPy gradient with central finite differences (exit 1 on failure)."""
     def action() -> int:
         from .numcheck import check_derivation, check_second_order
@@ -222,11 +237,12 @@ def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
         if second:
             from .api import hessian, hvp
             derivation = _warned(lambda: (hvp if second == "hvp" else hessian)(
-                _read_formula(formula), list(wrt), list(shape), list(assume)))
+                **_formula(formula, source), wrt=list(wrt), shapes=list(shape),
+                assume=list(assume)))
             result = check_second_order(derivation, seed=seed,
                                         tolerance=1e-5 if tolerance is None else tolerance)
         else:
-            derivation = _derive(formula, wrt, shape, assume)
+            derivation = _derive(formula, wrt, shape, assume, source)
             result = check_derivation(derivation, seed=seed,
                                       tolerance=1e-6 if tolerance is None else tolerance)
         assumed = "".join(f"note: {note}\n" for note in derivation.assumed)
@@ -248,13 +264,15 @@ def _second_order_command(name: str, function_name: str, doc: str) -> None:
                   help="Add the derivation: layer tables, and the tangent of each layer's "
                        "input and delta.")
     @standalone_option
+    @from_option
     def command(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
-                standalone: bool) -> None:
+                standalone: bool, source: str | None) -> None:
         def action() -> None:
             from . import api
             derive_second = getattr(api, function_name)
-            derivation = _warned(lambda: derive_second(_read_formula(formula), list(wrt),
-                                                       list(shape), list(assume)))
+            derivation = _warned(lambda: derive_second(**_formula(formula, source),
+                                                       wrt=list(wrt), shapes=list(shape),
+                                                       assume=list(assume)))
             click.echo(derivation.show(fmt or "text", steps, standalone), nl=False)
         _guarded(action, formula)
 

@@ -59,12 +59,14 @@ def kinds_text(d: Derivation) -> str:
     the --shape to change a default): the first lines of every text output, so that no name
     silently decides a shape."""
     defaults = d.formula.defaults
-    forced = getattr(d.formula, "forced", {})
+    forced = d.formula.forced
     listed = [s.name for s in d.formula.symbols if s.name in defaults or s.name in forced]
+    # Read from LaTeX (docs/latex-input.md): the formula as derive read it, in its own language.
+    read = f"read as: {d.formula.source}\n" if d.formula.latex_input is not None else ""
     if not listed:
-        return ""
+        return read
     renamed = _dimension_names(d)
-    lines = ["kinds from the names (--shape changes them):"]
+    lines = [read + "kinds from the names (--shape changes them):"]
     for name in listed[:MAX_KINDS_SHOWN]:
         symbol = d.formula.symbol(name)
         k = kind(symbol)

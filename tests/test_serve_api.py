@@ -122,11 +122,14 @@ def test_a_hostile_formula_is_a_422_with_a_message(server, formula, wrt, says):
     assert says in answer["error"] and "Traceback" not in answer["error"]
 
 
-def test_latex_and_jacobians_are_not_available_yet(server):
-    """Until the LaTeX reader and derive.jacobian are merged: one line each in
-    derive.serve.request.derivation wires them in, and these tests change then."""
-    status, answer = post(server, {"formula": r"\|A s - x\|_F^2", "wrt": "A"})
-    assert status == 422 and "LaTeX formulas are not available yet" in answer["error"]
+def test_a_latex_formula_is_read_as_the_command_line_reads_it(server):
+    latex = r"\|A s - x\|_F^2 + \gamma \|A\|_F^2"
+    status, answer = post(server, {"formula": latex, "wrt": ["A"], "shapes": SHAPES})
+    assert status == 200
+    assert answer == cli_json("grad", latex, ["A"], SHAPES)
+
+
+def test_jacobians_are_not_available_yet(server):
     status, answer = post(server, {"formula": "sigmoid(W*x)", "wrt": "x", "what": "jac"})
     assert status == 422 and "Jacobians (what: jac) are not available yet" in answer["error"]
 

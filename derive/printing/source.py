@@ -19,6 +19,8 @@ _FUNCTIONS = {
     "trace": r"\operatorname{tr}",
 }
 _NORMS = {"fro": "_F", 1: "_1", 2: "_2"}
+_PRODUCTS = frozenset({"*", "@", ".*", "./"})
+_ELEMENTWISE = frozenset({".*", "./"})
 
 
 class SourcePrinter:
@@ -74,7 +76,12 @@ class SourcePrinter:
             exponent = self.print(node.right)
             return self.superscript(node.left, exponent if op == "^" else rf"\circ {exponent}"), \
                 POSTFIX
-        left, right = self.wrap(node.left, MUL), self.wrap(node.right, MUL + 1)
+        # (a .* b) * c and (A*B) .* C keep their parentheses: which of a Hadamard and a matrix
+        # product comes first is a convention papers differ on (the LaTeX reader refuses it).
+        mixed = isinstance(node.left, syntax.Binary) and node.left.op in _PRODUCTS and \
+            (node.left.op in _ELEMENTWISE) != (op in _ELEMENTWISE)
+        left = self.wrap(node.left, MUL + 1 if mixed else MUL)
+        right = self.wrap(node.right, MUL + 1)
         separator = {".*": r" \odot ", "./": r" \oslash "}.get(op, " ")
         if separator == " " and isinstance(node.right, syntax.Number):
             separator = r" \cdot "

@@ -1,6 +1,6 @@
 """A request of ``POST /api/derive``: its fields checked, and the derivation it asks for.
 
-The request is JSON ``{"formula", "wrt", "shapes", "assume", "what"}`` (SPEC section 3),
+The request is JSON ``{"formula", "wrt", "shapes", "assume", "what"}`` (docs/serve.md),
 plus ``"steps"`` and ``"check"`` (booleans) that the page sets to get the derivation's
 steps and the numerical check beside it. The answer is what ``derive ... --format json``
 prints, with those two additions when asked for. Nothing here evaluates user text: the
@@ -130,17 +130,16 @@ def derivation(formula: str, wrt: list[str], shapes: list[str], assume: list[str
                what: str):
     """The one place where the API reads a formula: the Derivation ``what`` asks for.
 
-    A formula with a backslash is LaTeX (SPEC section 2c), and "jac" is a Jacobian
-    (section 2b): both are answered "not available yet" until their readers land.
+    A formula with a backslash is LaTeX (docs/latex-input.md), read as the command line
+    reads it; "jac" is not available yet.
     """
     from ..api import gradient, hessian, hvp
-    if "\\" in formula:
-        raise NotAvailable("LaTeX formulas are not available yet in derive serve: write the "
-                           "formula in the text language (norm(A*s - x, 'fro')^2)")
+    from ..frontend.latex import looks_like_latex
     if what == "jac":
         raise NotAvailable("Jacobians (what: jac) are not available yet in derive serve")
     derive = {"grad": gradient, "hvp": hvp, "hess": hessian}[what]
-    return derive(formula, list(wrt), list(shapes), list(assume))
+    source = "latex" if looks_like_latex(formula) else "formula"
+    return derive(**{source: formula}, wrt=list(wrt), shapes=list(shapes), assume=list(assume))
 
 
 def _check(d, second_order: bool) -> dict:
