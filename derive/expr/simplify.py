@@ -326,6 +326,9 @@ def summation(e: Expr, axis: int | None) -> Expr:
         return e
     if axis == 0 and cols == 1 or axis == 1 and rows == 1:
         axis = None
+    if isinstance(e, Identity):
+        # Every row and every column of I sums to 1.
+        return Const(rows) if axis is None else ones((ONE, cols) if axis == 0 else (rows, ONE))
     if is_onehot(e) and axis != 1:
         # Every column sums to 1: the column sums are a row of ones, all entries sum to cols.
         return ones((ONE, cols)) if axis == 0 else Const(cols)
