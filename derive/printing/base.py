@@ -6,6 +6,8 @@ of a product are laid out.
 """
 from __future__ import annotations
 
+import decimal
+
 import sympy
 
 from ..expr.nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Symbol, Transpose, split_power
@@ -107,6 +109,8 @@ class Printer:
     _print_Placeholder = _print_Symbol
 
     def _print_Shared(self, e) -> tuple[str, int]:
+        if isinstance(e.value, Const) and e.value.value.is_Rational:
+            return written_number(e.value.value), (UNARY if e.value.value < 0 else ATOM)
         return self._print(e.value)
 
     def _print_Const(self, e: Const) -> tuple[str, int]:
@@ -229,6 +233,13 @@ class Printer:
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
         return self.spelling(e), ATOM
+
+
+def written_number(value: sympy.Rational) -> str:
+    """A number the user wrote with a decimal point (expr/tidy.py keeps it as one), as
+    written: 1.702, not 851/500."""
+    digits = decimal.Decimal(value.p) / decimal.Decimal(value.q)
+    return format(digits.normalize(), "f")
 
 
 def negated(term: Expr) -> tuple[bool, Expr]:

@@ -1,0 +1,231 @@
+"""The identities a reader knows, one table: what each says, when it holds, and how it applies.
+
+Two kinds of rows. A *fact* is used by the simplifying constructors as every delta is
+built (``transpose`` of a symmetric matrix is itself, the column sums of a softmax are
+ones): it makes every output shorter, the emitted code too. A *reading* rewrite is used
+only on the results as printed for people (expr/tidy.py): the code keeps the forms that
+are cheaper or numerically safer (``-softplus(-z)`` for ``log(sigmoid(z))``), the text and
+LaTeX the forms a paper writes (``log(p)`` where ``p = sigmoid(z)`` is a definition).
+
+Every row has a fingerprint in the tests (tests/test_identities.py): both sides evaluated
+on random data that meets the condition, as tensorgrad checks its rewrites. A rewrite is
+only tried where its condition holds, and the tidy pass keeps it only if it prints shorter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy
+
+from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, is_symmetric, MatMul, ONE, Power, Shared, split_power, Sum, Transpose
+from .ops import apply, lookup
+from .simplify import add, broadcast, hadamard, mul, neg, ones, power, rebuild, sub, summation
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rewrite may use: the formula's definitions (each node -> how it prints, an
+    opaque node for its name) and the numbers the user wrote as decimals."""
+    definitions: dict
+    decimals: tuple
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One identity: its name, the equation as a reader knows it, the condition under which it
+    holds, where it is applied, the rewrite (None for facts, which the constructors apply),
+    and a fingerprint: (left side, right side, --shape, --assume) in the formula language."""
+    name: str
+    equation: str
+    condition: str
+    applied_by: str
+    rewrite: Callable[[Expr, Context], Expr | None] | None
+    fingerprint: tuple[str, str, tuple, tuple]
+
+
+# ---------------------------------------------------------------- reading rewrites
+
+
+def _definition_power(e: Expr, ctx: Context) -> Expr | None:
+    """b^p as d^(p/q) where d = b^q is a definition and p/q is a whole number."""
+    base, p = split_power(e)
+    if p == 1:
+        return None
+    for d in ctx.definitions:
+        d_base, q = split_power(d)
+        if d_base == base and q != 1 and d is not e and (p / q).is_Integer:
+            return power(ctx.definitions[d], Const(p / q))
+    return None
+
+
+def _factors(e: Expr) -> dict[Expr, sympy.Expr]:
+    return dict(split_power(f) for f in (e.factors if isinstance(e, Hadamard) else (e,)))
+
+
+def _definition_in_product(e: Expr, ctx: Context) -> Expr | None:
+    """x .* y .* z as D .* z where D = x .* y is a definition (with powers: x .* y.^-3 is
+    D .* y.^-2 where D = x ./ y)."""
+    if not isinstance(e, Hadamard):
+        return None
+    have = _factors(e)
+    for d in ctx.definitions:
+        if not isinstance(d, Hadamard) or d.shape != e.shape:
+            continue
+        need = _factors(d)
+        if all(b in have and (have[b] / q).is_positive and abs(have[b]) >= abs(q)
+               for b, q in need.items()):
+            rest = [power(b, Const(p - need.get(b, 0))) for b, p in have.items()]
+            return hadamard(ctx.definitions[d], *rest)
+    return None
+
+
+def _definition_in_sum(e: Expr, ctx: Context) -> Expr | None:
+    """a + b + c as D + c where D = a + b is a definition (c may be absent: a multiple of D)."""
+    if not isinstance(e, Add):
+        return None
+    for d in ctx.definitions:
+        if not isinstance(d, Add):
+            continue
+        for scale in (ONE, -ONE, *{t.coeff for t in e.terms if isinstance(t, MatMul)}):
+            scaled = [mul(Const(scale), t) for t in d.terms]
+            if all(t in e.terms for t in scaled):
+                rest = [t for t in e.terms if t not in scaled]
+                return add(mul(Const(scale), ctx.definitions[d]), *rest)
+    return None
+
+
+def _sigmoid_of_negative(e: Expr, ctx: Context) -> Expr | None:
+    """sigmoid(-z) = 1 - sigmoid(z), read where sigmoid(z) is a definition."""
+    if isinstance(e, Func) and e.name == "sigmoid":
+        positive = neg(e.arg)
+        named = apply("sigmoid", positive)
+        if named in ctx.definitions:
+            return sub(ones(e.shape), ctx.definitions[named])
+    return None
+
+
+def _softplus_of_negative(e: Expr, ctx: Context) -> Expr | None:
+    """softplus(-z) = -log(sigmoid(z)), read where sigmoid(z) is a definition."""
+    if isinstance(e, Func) and e.name == "softplus":
+        named = apply("sigmoid", neg(e.arg))
+        if named in ctx.definitions:
+            return neg(_log(ctx.definitions[named]))
+    return None
+
+
+def _log(e: Expr) -> Expr:
+    # Built as a node, not through apply: apply would turn it back into the stable form.
+    return Func(lookup("log"), (e,), (), e.shape)
+
+
+def _log_softmax(e: Expr, ctx: Context) -> Expr | None:
+    """Z - logsumexp(Z, 1) = log(P) where P = softmax(Z) is a definition."""
+    if not isinstance(e, Add) or len(e.terms) != 2:
+        return None
+    for z in e.terms:
+        named = apply("softmax", z)
+        if named in ctx.definitions and sub(z, broadcast(
+                apply("logsumexp", z, 0), z.shape)) == e:
+            return _log(ctx.definitions[named])
+    return None
+
+
+def _exp_minus_logsumexp(e: Expr, ctx: Context) -> Expr | None:
+    """exp(Z - logsumexp(Z, 1)) = softmax(Z): one column at a time, exp(z) / sum(exp(z))."""
+    if isinstance(e, Func) and e.name == "exp" and isinstance(e.arg, Add):
+        for z in e.arg.terms:
+            if z.shape == e.shape and sub(z, broadcast(apply("logsumexp", z, 0), z.shape)) == e.arg:
+                return apply("softmax", z)
+    return None
+
+
+def _trace_of_product_with_identity(e: Expr, ctx: Context) -> Expr | None:
+    """sum(A .* I) = tr(A), and tr is linear: tr(c A + B) = c tr(A) + tr(B)."""
+    if isinstance(e, Sum) and e.axis is None and isinstance(e.arg, Hadamard):
+        factors = list(e.arg.factors)
+        if any(isinstance(f, Identity) for f in factors):
+            rest = hadamard(*[f for f in factors if not isinstance(f, Identity)])
+            terms = rest.terms if isinstance(rest, Add) else (rest,)
+            return add(*[_trace(t) for t in terms])
+    return None
+
+
+def _trace(e: Expr) -> Expr:
+    """tr(c A) = c tr(A); tr(u v^T) = v^T u (the trace is cyclic)."""
+    if isinstance(e, MatMul):
+        chain = list(e.chain)
+        for i, f in enumerate(chain):
+            if f.shape[1] == 1 and i + 1 < len(chain):
+                # rotate so that the column vector is last: a scalar v^T ... u
+                rotated = chain[i + 1:] + chain[:i + 1]
+                return mul(Const(e.coeff), *e.scalars, *rotated)
+        return mul(Const(e.coeff), *e.scalars, apply("tr", mul(*chain)))
+    return apply("tr", e)
+
+
+def _numbers_as_written(e: Expr, ctx: Context) -> Expr | None:
+    """c X as r d X, where d is a product of numbers the user wrote (1.702) and r a small
+    fraction (0.7978845608 / 2 rather than 997355701 / 2500000000)."""
+    coeff = e.coeff if isinstance(e, MatMul) else e.value if isinstance(e, Const) else None
+    if coeff is None or not coeff.is_Rational or coeff.q <= SMALL or not ctx.decimals:
+        return None
+    for value, written in _products(ctx.decimals):
+        r = coeff / value
+        if abs(r.p) <= SMALL and r.q <= SMALL:
+            rest = e.factors if isinstance(e, MatMul) else ()
+            return mul(Const(r), *[Shared(Const(d)) for d in written], *rest)
+    return None
+
+
+SMALL = 12   # the largest numerator and denominator of a fraction the calculus makes (3/2)
+
+
+def _products(decimals: tuple) -> list[tuple[sympy.Expr, tuple]]:
+    """The written numbers, and products of two or three of them: (value, factors)."""
+    out = [(a, (a,)) for a in decimals]
+    pairs = [(a, b) for i, a in enumerate(decimals) for b in decimals[i:]]
+    out += [(a * b, (a, b)) for a, b in pairs]
+    return out + [(a * b * c, (a, b, c)) for a, b in pairs for c in decimals
+                  if decimals.index(c) >= decimals.index(b)]
+
+
+# ---------------------------------------------------------------- the table
+
+RULES: tuple[Rule, ...] = (
+    Rule("symmetric transpose", "A^T = A",
+         "A declared symmetric or spd, I, inv(A), A + A^T, B^T A B, B B^T, K + c I, and sums, "
+         "scalings and elementwise functions of symmetric matrices",
+         "simplify.transpose (nodes.is_symmetric)", None,
+         ("(B'*A*B + inv(K + 2*eye(n)))'", "B'*A*B + inv(K + 2*eye(n))", ("B=n,n",),
+          ("A=symmetric", "K=symmetric"))),
+    Rule("softmax columns sum to one", "sum(softmax(Z), 1) = ones(1, n)",
+         "softmax per column; also declared onehot labels", "simplify.summation (nodes.is_onehot)",
+         None, ("sum(softmax(Z), 1)", "ones(1, n)", ("Z=m,n",), ())),
+    Rule("identity sums", "sum(I, 1) = ones(1, n), sum(I, 2) = ones(n, 1)", "always",
+         "simplify.summation", None, ("sum(eye(n), 1)", "ones(1, n)", (), ())),
+    Rule("power of a definition", "b^p = d^(p/q) where d = b^q", "p/q a whole number",
+         "tidy", _definition_power,
+         ("d = sqrt(v); v.^(-3/2)", "d = sqrt(v); d.^(-3)", ("v=n",), ())),
+    Rule("definition in a product", "x .* y.^p .* z = D .* y.^(p-q) .* z where D = x .* y.^q",
+         "p and q of one sign, |p| >= |q|", "tidy", _definition_in_product,
+         ("D = x ./ y; x .* y.^(-3) .* z", "D = x ./ y; D .* y.^(-2) .* z", (), ())),
+    Rule("definition in a sum", "a + b + c = D + c where D = a + b", "always", "tidy",
+         _definition_in_sum, ("D = A*x + b; A*x + b - c", "D = A*x + b; D - c", (), ())),
+    Rule("sigmoid of a negative", "sigmoid(-z) = 1 - sigmoid(z)", "always", "tidy",
+         _sigmoid_of_negative, ("sigmoid(-z)", "1 - sigmoid(z)", (), ())),
+    Rule("softplus of a negative", "softplus(-z) = -log(sigmoid(z))", "always", "tidy",
+         _softplus_of_negative, ("softplus(-z)", "-log(sigmoid(z))", (), ())),
+    Rule("log of a softmax", "Z - logsumexp(Z, 1) = log(softmax(Z))", "always", "tidy",
+         _log_softmax, ("Z - logsumexp(Z, 1)", "log(softmax(Z))", (), ())),
+    Rule("softmax as exp", "exp(Z - logsumexp(Z, 1)) = softmax(Z)", "always", "tidy",
+         _exp_minus_logsumexp, ("exp(Z - logsumexp(Z, 1))", "softmax(Z)", (), ())),
+    Rule("trace", "sum(A .* I) = tr(A); tr(c A + B) = c tr(A) + tr(B); tr(A u v^T) = v^T A u",
+         "always", "tidy", _trace_of_product_with_identity,
+         ("sum((A*u*v' + 2*B) .* eye(n))", "v'*A*u + 2*tr(B)", ("A=n,n", "B=n,n"), ())),
+    Rule("numbers as written", "997355701 / 2500000000 = 0.7978845608 / 2",
+         "the number is a written number times a small fraction", "tidy", _numbers_as_written,
+         ("0.7978845608*0.044715*3*x", "0.7978845608*0.044715*3*x", (), ())),
+)
+
+REWRITES = tuple(r.rewrite for r in RULES if r.rewrite is not None)
