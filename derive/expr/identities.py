@@ -18,9 +18,10 @@ from typing import Callable
 
 import sympy
 
-from .nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, is_symmetric, MatMul, ONE, Power, Shared, split_power, Sum, Transpose
+from .nodes import postorder, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, is_symmetric, MatMul, ONE, Power, Shared, split_coeff, split_power, Sum, Transpose
 from .ops import apply, lookup
-from .simplify import add, broadcast, hadamard, mul, neg, ones, power, rebuild, sub, summation
+from .polynomial import collected, expand, TooMany
+from .simplify import add, broadcast, hadamard, mul, neg, ones, power, sub, summation
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,21 @@ def _definition_in_sum(e: Expr, ctx: Context) -> Expr | None:
     return None
 
 
+def _definition_scaled(e: Expr, ctx: Context) -> Expr | None:
+    """c X = (c / k) D where D = k X is a definition (sum(A, 2) = m rho_hat where
+    rho_hat = mean(A, 2))."""
+    base, p = split_power(e)
+    coeff, rest = split_coeff(base)
+    if rest is None or not p.is_Integer:
+        return None
+    for d in ctx.definitions:
+        k, body = split_coeff(d)
+        if isinstance(d, MatMul) and body == rest and d is not base:
+            # (c X)^p = (c / k)^p D^p, whole p
+            return mul(Const((coeff / k) ** p), power(ctx.definitions[d], Const(p)))
+    return None
+
+
 def _sigmoid_of_negative(e: Expr, ctx: Context) -> Expr | None:
     """sigmoid(-z) = 1 - sigmoid(z), read where sigmoid(z) is a definition."""
     if isinstance(e, Func) and e.name == "sigmoid":
@@ -120,22 +136,28 @@ def _log(e: Expr) -> Expr:
 
 
 def _log_softmax(e: Expr, ctx: Context) -> Expr | None:
-    """Z - logsumexp(Z, 1) = log(P) where P = softmax(Z) is a definition."""
-    if not isinstance(e, Add) or len(e.terms) != 2:
+    """Z - logsumexp(Z, 1) = log(P) where P = softmax(Z) is a definition (also as two terms
+    of a longer sum, and negated)."""
+    if not isinstance(e, Add):
         return None
     for z in e.terms:
         named = apply("softmax", z)
-        if named in ctx.definitions and sub(z, broadcast(
-                apply("logsumexp", z, 0), z.shape)) == e:
-            return _log(ctx.definitions[named])
+        if named not in ctx.definitions:
+            continue
+        for sign in (ONE, -ONE):
+            pair = [mul(Const(sign), z), mul(Const(-sign), apply("logsumexp", z, 0))]
+            if all(t in e.terms for t in pair):
+                rest = [t for t in e.terms if t not in pair]
+                return add(mul(Const(sign), _log(ctx.definitions[named])), *rest)
     return None
 
 
 def _exp_minus_logsumexp(e: Expr, ctx: Context) -> Expr | None:
     """exp(Z - logsumexp(Z, 1)) = softmax(Z): one column at a time, exp(z) / sum(exp(z))."""
-    if isinstance(e, Func) and e.name == "exp" and isinstance(e.arg, Add):
+    if isinstance(e, Func) and e.name == "exp" and isinstance(e.arg, Add) and \
+            len(e.arg.terms) == 2:
         for z in e.arg.terms:
-            if z.shape == e.shape and sub(z, broadcast(apply("logsumexp", z, 0), z.shape)) == e.arg:
+            if z.shape == e.shape and neg(apply("logsumexp", z, 0)) in e.arg.terms:
                 return apply("softmax", z)
     return None
 
@@ -190,6 +212,55 @@ def _products(decimals: tuple) -> list[tuple[sympy.Expr, tuple]]:
                   if decimals.index(c) >= decimals.index(b)]
 
 
+def _collected(e: Expr, ctx: Context) -> Expr | None:
+    """Expanded, like terms collected, common factors out (expr/polynomial.py)."""
+    if not isinstance(e, (Add, Hadamard, Sum)) or isinstance(e, Sum) and e.axis is None:
+        return None
+    try:
+        order = {node: i for i, node in enumerate(postorder(e))}
+        return collected(expand(e), e.shape, order)
+    except TooMany:
+        return None
+
+
+def _factor_into_sum(e: Expr, ctx: Context) -> Expr | None:
+    """r .* sum(A, 1) = sum(r .* A, 1) for a row r (a factor constant down the columns),
+    taken where a definition then forms inside the sum (s.^-1 .* sum(G .* Xc, 1) is
+    sum(G .* Xh, 1) where Xh = Xc ./ s)."""
+    if not isinstance(e, Hadamard):
+        return None
+    factors = list(e.factors)
+    for i, f in enumerate(factors):
+        if not isinstance(f, Sum) or f.axis is None:
+            continue
+        for j, g in enumerate(factors):
+            base, k = split_power(g)
+            if j == i or not isinstance(base, Shared) or base.shape[f.axis] != 1:
+                continue
+            step = ONE if k > 0 else -ONE
+            moved = summation(hadamard(f.arg, power(base, Const(step))), f.axis)
+            rest = [power(base, Const(k - step)) if n == j else h
+                    for n, h in enumerate(factors) if n != i]
+            return hadamard(moved, *rest)
+    return None
+
+
+def _mean(e: Expr, ctx: Context) -> Expr | None:
+    """sum(A, 1) / m = mean(A, 1) for A with m rows: the division kept with the sum it
+    averages, where the sum is a factor of an elementwise product."""
+    if not isinstance(e, MatMul) or len(e.chain) != 1 or not isinstance(e.chain[0], Hadamard):
+        return None
+    factors = list(e.chain[0].factors)
+    for i, f in enumerate(factors):
+        if isinstance(f, Sum):
+            count = f.arg.shape[0] * f.arg.shape[1] if f.axis is None else f.arg.shape[f.axis]
+            if count != 1 and not (e.coeff * count).has(count):
+                averaged = Shared(mul(Const(1 / count), f))
+                return mul(Const(e.coeff * count), *e.scalars,
+                           hadamard(averaged, *factors[:i], *factors[i + 1:]))
+    return None
+
+
 # ---------------------------------------------------------------- the table
 
 RULES: tuple[Rule, ...] = (
@@ -212,6 +283,9 @@ RULES: tuple[Rule, ...] = (
          ("D = x ./ y; x .* y.^(-3) .* z", "D = x ./ y; D .* y.^(-2) .* z", (), ())),
     Rule("definition in a sum", "a + b + c = D + c where D = a + b", "always", "tidy",
          _definition_in_sum, ("D = A*x + b; A*x + b - c", "D = A*x + b; D - c", (), ())),
+    Rule("scaled definition", "c X = (c / k) D where D = k X", "k not zero", "tidy",
+         _definition_scaled, ("D = mean(A, 2); sum(A, 2)", "D = mean(A, 2); m*D", ("A=n,m", "m="),
+                              ())),
     Rule("sigmoid of a negative", "sigmoid(-z) = 1 - sigmoid(z)", "always", "tidy",
          _sigmoid_of_negative, ("sigmoid(-z)", "1 - sigmoid(z)", (), ())),
     Rule("softplus of a negative", "softplus(-z) = -log(sigmoid(z))", "always", "tidy",
@@ -223,6 +297,17 @@ RULES: tuple[Rule, ...] = (
     Rule("trace", "sum(A .* I) = tr(A); tr(c A + B) = c tr(A) + tr(B); tr(A u v^T) = v^T A u",
          "always", "tidy", _trace_of_product_with_identity,
          ("sum((A*u*v' + 2*B) .* eye(n))", "v'*A*u + 2*tr(B)", ("A=n,n", "B=n,n"), ())),
+    Rule("collect like terms", "(1 - y) .* p - y .* (1 - p) = p - y; 2 R + 2 R = 4 R",
+         "always (a commutative ring, entry by entry)", "tidy", _collected,
+         ("(1 - y) .* p - y .* (1 - p)", "p - y", (), ())),
+    Rule("row factor into a column sum", "r .* sum(A, 1) = sum(r .* A, 1)",
+         "r a row (constant down each column)", "tidy", _factor_into_sum,
+         ("r .* sum(A, 1)", "sum(ones(m, 1)*r .* A, 1)", ("r=1,n", "A=m,n"), ())),
+    Rule("centred columns sum to zero", "sum(X - mean(X, 1), 1) = 0", "always",
+         "tidy (expr/polynomial.py)", None,
+         ("sum(X - ones(m,1)*mean(X, 1), 1)", "zeros(1, n)", ("X=m,n",), ())),
+    Rule("mean", "sum(A, 1) / m = mean(A, 1)", "A has m rows", "tidy", _mean,
+         ("2*sum(A, 1) / m", "2*mean(A, 1)", ("A=m,n", "m="), ())),
     Rule("numbers as written", "997355701 / 2500000000 = 0.7978845608 / 2",
          "the number is a written number times a small fraction", "tidy", _numbers_as_written,
          ("0.7978845608*0.044715*3*x", "0.7978845608*0.044715*3*x", (), ())),

@@ -19,6 +19,11 @@ from .simplify import rebuild
 # Beyond this many distinct nodes a result is printed as built: no reader reads it line by
 # line, and the rewrites would cost more than the derivation.
 MAX_NODES = 3000
+# A definition's name counts a little less than a symbol: of two forms as long, the one that
+# reads through the formula's definitions (-log(p) for softplus(-z) where p = sigmoid(z)).
+NAMED = 0.9
+# How much shorter a rewrite must be to be taken (sizes are sums of fractions: not a tie).
+SHORTER = 0.01
 # Rewrites applied one on another at one node, at most.
 DEPTH = 4
 
@@ -57,8 +62,13 @@ def readable(gradients: dict[str, Expr], definitions: dict[str, Expr],
 
 def written_decimals(source: str) -> tuple:
     """The numbers of a formula written with a decimal point or an exponent, exact."""
+    from ..errors import DeriveError
     from ..frontend.parse import tokenize
-    texts = {t.text for t in tokenize(source) if t.kind == "number" and not t.text.isdigit()}
+    try:
+        tokens = tokenize(source)
+    except DeriveError:   # a SymPy expression's text: its numbers are exact already
+        return ()
+    texts = {t.text for t in tokens if t.kind == "number" and not t.text.isdigit()}
     # 0.5 is 1/2, a fraction the calculus writes as well as the user.
     return tuple(sorted(v for v in map(sympy.Rational, texts) if v.q > SMALL))
 
@@ -98,7 +108,7 @@ def _best(e: Expr, ctx: Context, replaced: dict[Expr, Expr], memo: dict[Expr, Ex
             continue
         found = _tidy(found, ctx, replaced, memo, depth=depth + 1)
         found_size = _size(found)
-        if found_size < size:
+        if found_size < size - SHORTER:
             best, size = found, found_size
     return best
 
@@ -109,7 +119,7 @@ def _size(e: Expr) -> float:
     total = 0.0
     for node in postorder(e, lambda n: not isinstance(n, Shared)):
         if isinstance(node, Shared):
-            total += 1
+            total += NAMED
         elif isinstance(node, Const):
             total += _number_size(node.value)
         elif isinstance(node, MatMul):

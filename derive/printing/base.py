@@ -27,6 +27,8 @@ class Printer:
     hadamard_separator = " .* "
     division_separator = " ./ "
     fraction_before_chain = True   # (2 / n) A rather than 2 A / n
+    # The spelling of a mean, (text of the argument, axis) -> text; None: a sum over a count.
+    mean_of = None
 
     def __init__(self, names: dict[Expr, Name] | None = None) -> None:
         self.names = names if names is not None else {}
@@ -170,6 +172,8 @@ class Printer:
         return out, ADD
 
     def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
+        if self.mean_of is not None and averaged(e) is not None:
+            return self.mean_of(self.print(e.factors[0].arg), e.factors[0].axis), ATOM
         coeff = e.coeff
         sign = ""
         if coeff.could_extract_minus_sign():
@@ -233,6 +237,16 @@ class Printer:
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
         return self.spelling(e), ATOM
+
+
+def averaged(e: MatMul) -> Expr | None:
+    """The sum e divides by its count of entries (a mean), if it is one."""
+    if len(e.factors) != 1 or not isinstance(e.factors[0], Sum):
+        return None
+    total = e.factors[0]
+    rows, cols = total.arg.shape
+    count = rows * cols if total.axis is None else total.arg.shape[total.axis]
+    return total if count != 1 and e.coeff * count == 1 else None
 
 
 def written_number(value: sympy.Rational) -> str:
