@@ -305,7 +305,7 @@ RULES: tuple[Rule, ...] = (
          ("r .* sum(A, 1)", "sum(ones(m, 1)*r .* A, 1)", ("r=1,n", "A=m,n"), ())),
     Rule("centred columns sum to zero", "sum(X - mean(X, 1), 1) = 0", "always",
          "tidy (expr/polynomial.py)", None,
-         ("sum(X - ones(m,1)*mean(X, 1), 1)", "zeros(1, n)", ("X=m,n",), ())),
+         ("sum(X - ones(m,1)*mean(X, 1), 1)", "0*ones(1, n)", ("X=m,n",), ())),
     Rule("mean", "sum(A, 1) / m = mean(A, 1)", "A has m rows", "tidy", _mean,
          ("2*sum(A, 1) / m", "2*mean(A, 1)", ("A=m,n", "m="), ())),
     Rule("numbers as written", "997355701 / 2500000000 = 0.7978845608 / 2",
