@@ -57,7 +57,7 @@ CORPUS = [
      ["n="], ["S=symmetric"], {"W": "n inv(C) W - inv(C) S inv(C) W"}),
     ("gaussian-cov", "0.5*logdet(S) + 0.5*tr(inv(S)*Y*Y')", ["S"], [], ["S=spd"],
      {"S": "0.5 (inv(S) - inv(S) Y Y^T inv(S))"}),
-    ("mahalanobis", "(x - mu)'*inv(S)*(x - mu)", ["mu"], [], ["S=spd"],
+    ("mahalanobis", "(x - mu)'*inv(S)*(x - mu)", ["mu"], ["mu=n"], ["S=spd"],
      {"mu": "-2 inv(S) (x - mu)"}),
     ("kernel-ridge", "C = K + lambda*eye(n); tr(inv(C)*Y*Y')", ["K"], [], ["K=symmetric"],
      {"K": "-inv(C) Y Y^T inv(C)"}),

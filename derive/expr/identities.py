@@ -41,7 +41,7 @@ class Rule:
     equation: str
     condition: str
     applied_by: str
-    rewrite: Callable[[Expr, Context], Expr | None] | None
+    rewrite: Callable[[Expr, Context], Expr | list[Expr] | None] | None
     fingerprint: tuple[str, str, tuple, tuple]
 
 
@@ -88,7 +88,7 @@ def _definition_in_sum(e: Expr, ctx: Context) -> Expr | None:
     for d in ctx.definitions:
         if not isinstance(d, Add):
             continue
-        for scale in (ONE, -ONE, *{t.coeff for t in e.terms if isinstance(t, MatMul)}):
+        for scale in dict.fromkeys([ONE, -ONE] + [t.coeff for t in e.terms if isinstance(t, MatMul)]):
             scaled = [mul(Const(scale), t) for t in d.terms]
             if all(t in e.terms for t in scaled):
                 rest = [t for t in e.terms if t not in scaled]
@@ -108,6 +108,18 @@ def _definition_scaled(e: Expr, ctx: Context) -> Expr | None:
         if isinstance(d, MatMul) and body == rest and d is not base:
             # (c X)^p = (c / k)^p D^p, whole p
             return mul(Const((coeff / k) ** p), power(ctx.definitions[d], Const(p)))
+    return None
+
+
+def _scale_into_sum(e: Expr, ctx: Context) -> Expr | None:
+    """c (a / c + b) W = (a + c b) W: a number multiplied into the sum it scales."""
+    if not isinstance(e, MatMul) or e.coeff == 1:
+        return None
+    for i, f in enumerate(e.factors):
+        if isinstance(f, Add):
+            factors = list(e.factors)
+            factors[i] = add(*[mul(Const(e.coeff), t) for t in f.terms])
+            return mul(*factors)
     return None
 
 
@@ -164,13 +176,17 @@ def _exp_minus_logsumexp(e: Expr, ctx: Context) -> Expr | None:
 
 def _trace_of_product_with_identity(e: Expr, ctx: Context) -> Expr | None:
     """sum(A .* I) = tr(A), and tr is linear: tr(c A + B) = c tr(A) + tr(B)."""
-    if isinstance(e, Sum) and e.axis is None and isinstance(e.arg, Hadamard):
-        factors = list(e.arg.factors)
-        if any(isinstance(f, Identity) for f in factors):
-            rest = hadamard(*[f for f in factors if not isinstance(f, Identity)])
-            terms = rest.terms if isinstance(rest, Add) else (rest,)
-            return add(*[_trace(t) for t in terms])
-    return None
+    if not isinstance(e, Sum) or e.axis is not None:
+        return None
+    out = []
+    for term in e.arg.terms if isinstance(e.arg, Add) else (e.arg,):
+        coeff, rest = split_coeff(term)
+        if not isinstance(rest, Hadamard) or not any(isinstance(f, Identity) for f in rest.factors):
+            return None
+        inner = hadamard(*[f for f in rest.factors if not isinstance(f, Identity)])
+        out += [mul(Const(coeff), _trace(t)) for t in
+                (inner.terms if isinstance(inner, Add) else (inner,))]
+    return add(*out)
 
 
 def _trace(e: Expr) -> Expr:
@@ -223,26 +239,40 @@ def _collected(e: Expr, ctx: Context) -> Expr | None:
         return None
 
 
-def _factor_into_sum(e: Expr, ctx: Context) -> Expr | None:
+def _factor_into_sum(e: Expr, ctx: Context) -> list[Expr] | None:
     """r .* sum(A, 1) = sum(r .* A, 1) for a row r (a factor constant down the columns),
     taken where a definition then forms inside the sum (s.^-1 .* sum(G .* Xc, 1) is
-    sum(G .* Xh, 1) where Xh = Xc ./ s)."""
+    sum(G .* Xh, 1) where Xh = Xc ./ s); a mean alike. Every power moved is a candidate."""
     if not isinstance(e, Hadamard):
         return None
     factors = list(e.factors)
+    out = []
     for i, f in enumerate(factors):
-        if not isinstance(f, Sum) or f.axis is None:
+        scale, total = _scaled_sum(f)
+        if total is None:
             continue
         for j, g in enumerate(factors):
             base, k = split_power(g)
-            if j == i or not isinstance(base, Shared) or base.shape[f.axis] != 1:
+            if j == i or not isinstance(base, Shared) or base.shape[total.axis] != 1 or \
+                    not k.is_Integer:
                 continue
-            step = ONE if k > 0 else -ONE
-            moved = summation(hadamard(f.arg, power(base, Const(step))), f.axis)
-            rest = [power(base, Const(k - step)) if n == j else h
-                    for n, h in enumerate(factors) if n != i]
-            return hadamard(moved, *rest)
-    return None
+            for step in range(1, abs(int(k)) + 1):
+                step = sympy.Integer(step if k > 0 else -step)
+                moved = mul(Const(scale), summation(
+                    hadamard(total.arg, power(base, Const(step))), total.axis))
+                rest = [power(base, Const(k - step)) if n == j else h
+                        for n, h in enumerate(factors) if n != i]
+                out.append(hadamard(Shared(moved) if scale != 1 else moved, *rest))
+    return out or None
+
+
+def _scaled_sum(f: Expr) -> tuple[sympy.Expr, Sum | None]:
+    """(k, sum(A, axis)) for sum(A, axis) or a mean made by _mean (k sum(A, axis))."""
+    if isinstance(f, Shared) and isinstance(f.value, MatMul) and len(f.value.factors) == 1:
+        f, k = f.value.factors[0], f.value.coeff
+    else:
+        k = ONE
+    return (k, f) if isinstance(f, Sum) and f.axis is not None else (k, None)
 
 
 def _mean(e: Expr, ctx: Context) -> Expr | None:
@@ -286,6 +316,8 @@ RULES: tuple[Rule, ...] = (
     Rule("scaled definition", "c X = (c / k) D where D = k X", "k not zero", "tidy",
          _definition_scaled, ("D = mean(A, 2); sum(A, 2)", "D = mean(A, 2); m*D", ("A=n,m", "m="),
                               ())),
+    Rule("a number into a sum", "c (a + b) W = (c a + c b) W", "always", "tidy",
+         _scale_into_sum, ("2*(x/2 - A*x)", "x - 2*A*x", (), ())),
     Rule("sigmoid of a negative", "sigmoid(-z) = 1 - sigmoid(z)", "always", "tidy",
          _sigmoid_of_negative, ("sigmoid(-z)", "1 - sigmoid(z)", (), ())),
     Rule("softplus of a negative", "softplus(-z) = -log(sigmoid(z))", "always", "tidy",

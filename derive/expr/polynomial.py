@@ -11,12 +11,14 @@ The identities are those of a commutative ring, applied entry by entry: they alw
 """
 from __future__ import annotations
 
+import functools
+
 import sympy
 
 from .nodes import Add, Broadcast, Const, Expr, Hadamard, MatMul, ONE, Power, Shared, split_power, Sum, zeros
 from .simplify import add, broadcast, hadamard, mul, power, summation
 
-Monomial = tuple   # ((atom, exponent), ...) sorted by the atoms' hashes
+Monomial = tuple   # ((atom, exponent), ...) in a fixed order of the atoms
 Poly = dict        # Monomial -> coefficient
 
 # Expansions beyond this many monomials are not what a reader would write.
@@ -35,6 +37,9 @@ def expand(e: Expr, inline: bool = False) -> Poly:
         return expand(e.arg, inline)
     if isinstance(e, Shared) and inline and isinstance(e.value, (Add, Hadamard, MatMul)):
         return expand(e.value, inline)
+    if isinstance(e, Shared) and isinstance(e.value, MatMul) and len(e.value.factors) == 1 \
+            and isinstance(e.value.factors[0], Sum):
+        return expand(e.value, inline)   # a mean: what is constant in it comes out
     if isinstance(e, Add):
         out: Poly = {}
         for t in e.terms:
@@ -103,7 +108,13 @@ def _normal(monomial) -> Monomial:
     for a, k in monomial:
         merged[a] = merged.get(a, 0) + k
     return tuple(sorted(((a, k) for a, k in merged.items() if k != 0),
-                        key=lambda item: hash(item[0])))
+                        key=lambda item: _key(item[0])))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(atom: Expr) -> str:
+    # Structural and the same in every run (a hash of a name is not: PYTHONHASHSEED).
+    return repr(atom)
 
 
 def _add_into(out: Poly, poly: Poly) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy
 
 from .identities import Context, REWRITES, SMALL
-from .nodes import Const, Expr, Func, MatMul, Shared, Symbol, postorder
+from .nodes import Const, Expr, Func, Identity, MatMul, Shared, Sum, Symbol, postorder
 from .simplify import rebuild
 
 # Beyond this many distinct nodes a result is printed as built: no reader reads it line by
@@ -104,29 +104,36 @@ def _best(e: Expr, ctx: Context, replaced: dict[Expr, Expr], memo: dict[Expr, Ex
         return best
     for rewrite in REWRITES:
         found = rewrite(e, ctx)
-        if found is None or found == e:
-            continue
-        found = _tidy(found, ctx, replaced, memo, depth=depth + 1)
-        found_size = _size(found)
-        if found_size < size - SHORTER:
-            best, size = found, found_size
+        for candidate in found if isinstance(found, list) else [found]:
+            if candidate is None or candidate == e:
+                continue
+            candidate = _tidy(candidate, ctx, replaced, memo, depth=depth + 1)
+            candidate_size = _size(candidate)
+            if candidate_size < size - SHORTER:
+                best, size = candidate, candidate_size
     return best
 
 
 def _size(e: Expr) -> float:
-    """About the printed tokens: a definition or a written number one, a call two more, a
-    long number by its digits."""
-    total = 0.0
+    """About the printed tokens, a part printed twice counting twice: a definition or a
+    written number one, a call two more, a long number by its digits."""
+    sizes: dict[Expr, float] = {}
     for node in postorder(e, lambda n: not isinstance(n, Shared)):
         if isinstance(node, Shared):
-            total += NAMED
+            own = NAMED
         elif isinstance(node, Const):
-            total += _number_size(node.value)
+            own = _number_size(node.value)
         elif isinstance(node, MatMul):
-            total += 1 + (_number_size(node.coeff) if node.coeff != 1 else 0)
+            own = 1 + (_number_size(node.coeff) if node.coeff != 1 else 0)
+        elif isinstance(node, Sum):
+            own = 3 if node.axis is None else 5      # sum( , 1)
+        elif isinstance(node, Identity):
+            own = 4                                  # eye(n)
         else:
-            total += 3 if isinstance(node, Func) else 1
-    return total
+            own = 3 if isinstance(node, Func) else 1
+        children = () if isinstance(node, Shared) else node.children
+        sizes[node] = own + sum(sizes[c] for c in children)
+    return sizes[e]
 
 
 def _number_size(value: sympy.Expr) -> float:
