@@ -222,7 +222,13 @@ def notes(texts: list[str]) -> str:
     """Notes (subgradients, assumptions) as a paragraph of the document."""
     if not texts:
         return ""
-    return "\\noindent Note: " + "; ".join(escape(t) for t in texts) + ".\n"
+    return "\\noindent Note: " + "; ".join(escape(prose(t)) for t in texts) + ".\n"
+
+
+def prose(note: str) -> str:
+    """A note as a paper says it, without the command line: "assuming M is symmetric"."""
+    note = re.sub(r"\s*\(--[^()]*\)", "", note)
+    return re.sub(r"^assumed: ", "assuming ", note)
 
 
 def standalone(body: str) -> str:
