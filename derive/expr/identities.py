@@ -239,6 +239,49 @@ def _collected(e: Expr, ctx: Context) -> Expr | None:
         return None
 
 
+def _common_factor(e: Expr, ctx: Context) -> list[Expr] | None:
+    """a .* b + a .* c + d = a .* (b + c) + d: each factor several terms of a sum share, taken
+    out of those terms (the factors they all share with it)."""
+    if not isinstance(e, Add):
+        return None
+    split = [_term_factors(t) for t in e.terms]
+    seen = []
+    for _, factors in split:
+        seen += [b for b in factors if b not in seen]
+    out = []
+    for base in seen:
+        members = [i for i, (_, f) in enumerate(split) if base in f and (f[base] > 0) == (
+            split[i][1][base] > 0)]
+        if len(members) < 2 or len(members) == len(split) and len(seen) == 1:
+            continue
+        shared = {b: k for b, k in split[members[0]][1].items()
+                  if all(b in split[i][1] and (split[i][1][b] > 0) == (k > 0) for i in members)}
+        shared = {b: min((split[i][1][b] for i in members), key=abs) for b in shared}
+        inner = add(*[mul(Const(split[i][0]), hadamard(*[
+            power(b, Const(k - shared.get(b, 0))) for b, k in split[i][1].items()]))
+            for i in members])
+        grouped = hadamard(*[power(b, Const(k)) for b, k in shared.items()], inner)
+        out.append(add(grouped, *[t for i, t in enumerate(e.terms) if i not in members]))
+    return out or None
+
+
+def _term_factors(term: Expr) -> tuple[sympy.Expr, dict[Expr, sympy.Expr]]:
+    """A term of a sum as (number, {base: exponent}) of its elementwise factors."""
+    coeff, rest = split_coeff(term)
+    if rest is None:
+        return coeff, {}
+    if isinstance(rest, MatMul) and len(rest.chain) <= 1:
+        parts = [*rest.scalars, *rest.chain]
+    else:
+        parts = [rest]
+    factors: dict[Expr, sympy.Expr] = {}
+    for p in parts:
+        for f in p.factors if isinstance(p, Hadamard) else (p,):
+            b, k = split_power(f)
+            factors[b] = factors.get(b, 0) + k
+    return coeff, factors
+
+
 def _factor_into_sum(e: Expr, ctx: Context) -> list[Expr] | None:
     """r .* sum(A, 1) = sum(r .* A, 1) for a row r (a factor constant down the columns),
     taken where a definition then forms inside the sum (s.^-1 .* sum(G .* Xc, 1) is
@@ -332,6 +375,8 @@ RULES: tuple[Rule, ...] = (
     Rule("collect like terms", "(1 - y) .* p - y .* (1 - p) = p - y; 2 R + 2 R = 4 R",
          "always (a commutative ring, entry by entry)", "tidy", _collected,
          ("(1 - y) .* p - y .* (1 - p)", "p - y", (), ())),
+    Rule("common factor", "a .* b + a .* c + d = a .* (b + c) + d", "always", "tidy",
+         _common_factor, ("A .* B + A .* C + D", "A .* (B + C) + D", (), ())),
     Rule("row factor into a column sum", "r .* sum(A, 1) = sum(r .* A, 1)",
          "r a row (constant down each column)", "tidy", _factor_into_sum,
          ("r .* sum(A, 1)", "sum(ones(m, 1)*r .* A, 1)", ("r=1,n", "A=m,n"), ())),

@@ -24,6 +24,7 @@ class Printer:
     """Dispatches ``print(e)`` to ``_print_<NodeType>``; returns (string, precedence)."""
 
     product_separator = " "
+    number_separator = " * "
     hadamard_separator = " .* "
     division_separator = " ./ "
     fraction_before_chain = True   # (2 / n) A rather than 2 A / n
@@ -138,7 +139,12 @@ class Printer:
         return self.join_product([self.ones(rows, 1), self.wrap(inner, MUL)]), MUL
 
     def join_product(self, parts: list[str]) -> str:
-        return self.product_separator.join(parts)
+        out = parts[0] if parts else ""
+        for previous, part in zip(parts, parts[1:]):
+            # Two numbers side by side would read as one (3 0.044715): an explicit product.
+            numbers = previous[-1:].isdigit() and part[:1].isdigit()
+            out += (self.number_separator if numbers else self.product_separator) + part
+        return out
 
     def denominator(self, factors: list[Expr]) -> str:
         """A product under a fraction bar: as one, it needs no parentheses of its own."""

@@ -16,6 +16,7 @@ _LATEX_ALIASES = {"eps": "epsilon"}
 
 class LatexPrinter(Printer):
     hadamard_separator = r" \odot "
+    number_separator = r" \cdot "
     division_separator = r" \oslash "
 
     def parens(self, text: str) -> str:
