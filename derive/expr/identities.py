@@ -112,15 +112,23 @@ def _definition_scaled(e: Expr, ctx: Context) -> Expr | None:
 
 
 def _scale_into_sum(e: Expr, ctx: Context) -> Expr | None:
-    """c (a / c + b) W = (a + c b) W: a number multiplied into the sum it scales."""
-    if not isinstance(e, MatMul) or e.coeff == 1:
+    """c (a / c + b) W = (a + c b) W: a number multiplied into the sum it scales, where it
+    cancels a fraction there (a minus sign stays in front: -(x - mu), not (mu - x))."""
+    if not isinstance(e, MatMul) or abs(e.coeff) == 1:
         return None
     for i, f in enumerate(e.factors):
-        if isinstance(f, Add):
+        if isinstance(f, Add) and any(_denominator(split_coeff(t)[0] * e.coeff) <
+                                      _denominator(split_coeff(t)[0]) for t in f.terms):
             factors = list(e.factors)
             factors[i] = add(*[mul(Const(e.coeff), t) for t in f.terms])
             return mul(*factors)
     return None
+
+
+def _denominator(number: sympy.Expr) -> int:
+    """How long a number's denominator prints (1 for none)."""
+    below = sympy.fraction(number)[1]
+    return 1 if below == 1 else 1 + len(str(below))
 
 
 def _sigmoid_of_negative(e: Expr, ctx: Context) -> Expr | None:

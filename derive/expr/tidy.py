@@ -65,7 +65,7 @@ def written_decimals(source: str) -> tuple:
     from ..errors import DeriveError
     from ..frontend.parse import tokenize
     try:
-        tokens = tokenize(source)
+        tokens = list(tokenize(source))
     except DeriveError:   # a SymPy expression's text: its numbers are exact already
         return ()
     texts = {t.text for t in tokens if t.kind == "number" and not t.text.isdigit()}
