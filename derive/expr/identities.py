@@ -18,10 +18,10 @@ from typing import Callable
 
 import sympy
 
-from .nodes import postorder, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, is_symmetric, MatMul, ONE, Power, Shared, split_coeff, split_power, Sum, Transpose
+from .nodes import postorder, Add, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, split_coeff, split_power, Sum
 from .ops import apply, lookup
 from .polynomial import collected, expand, TooMany
-from .simplify import add, broadcast, hadamard, mul, neg, ones, power, sub, summation
+from .simplify import add, hadamard, mul, neg, ones, power, sub, summation
 
 
 @dataclass(frozen=True)
