@@ -120,3 +120,25 @@ def test_results_are_as_short_as_the_sources():
     median, long = statistics.median(ratios), sum(r > LONG for r in ratios)
     print(f"readability: median ratio {median:.2f}, {long} of {len(ratios)} over {LONG}x")
     assert median <= MEDIAN_GOAL and long <= MOST_LONG, (median, long)
+
+
+def test_latex_names_read_as_names_and_rows_carry_their_ones_vector():
+    d = measured("layernorm")["d"]
+    assert "X_{c}" in d.latex and "X_{h}" in d.latex          # not the products X c, X h
+    assert r"X - \mathbf{1}_{m}" in d.latex                   # the mean row, repeated down
+    hat = derive.gradient("rho_hat = mean(A, 2); sum(log(rho_hat))", "A")
+    assert r"\hat{\rho}" in hat.latex
+
+
+def test_width_column_breaks_lines_for_a_two_column_paper():
+    from conftest import run
+    from derive.printing.width import COLUMN_WIDTH, latex_width
+    code, out, _ = run("grad", "H = sigmoid(W1*X + b1); P = softmax(W2*H + b2); "
+                       "sum(sum(Y .* log(P))) + sigma*sum(H)", "--wrt", "W1", "--wrt", "b1",
+                       "--format", "latex", "--width", "column")
+    assert code == 0
+    rows = [line for line in out.splitlines() if "&" in line]
+    assert rows and all(latex_width(r.replace("&", "").rstrip("\\ ")) <= COLUMN_WIDTH + 20
+                        for r in rows), out
+    code, _, err = run("grad", "x'*x", "--wrt", "x", "--width", "5")
+    assert code == 2 and "--width" in err
