@@ -132,15 +132,25 @@ class Derivation:
         if self.inline:
             return {}
         from .printing.naming import choose_names
-        return choose_names(list(self.gradients.values()), self.formula.definitions,
+        return choose_names(list(self.readable.gradients.values()), self.readable.definitions,
                             self.formula.taken_names())
+
+    @_derived
+    def readable(self):
+        """The gradients and definitions as printed for people: the identities a reader
+        knows applied where they shorten them (expr/tidy.py); the code uses ``gradients``."""
+        from .expr.tidy import readable, written_decimals
+        if self.inline:
+            return readable(self.gradients, {})
+        return readable(self.gradients, self.formula.definitions,
+                        written_decimals(self.formula.source))
 
     @_derived
     def equations(self) -> list:
         from .printing.document import Equation
         from .printing.latex import latex_name
         return [Equation(f"grad_{n}", rf"\nabla_{{{latex_name(n)}}} F", g)
-                for n, g in self.gradients.items()]
+                for n, g in self.readable.gradients.items()]
 
     @_derived
     def text(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from typing import Callable
@@ -10,6 +11,7 @@ from typing import Callable
 import click
 
 from .errors import DeriveError, DeriveWarning, InternalError
+from .printing.width import COLUMN_WIDTH, page_width, TEXT_WIDTH
 
 
 def _examples(*lines: str) -> str:
@@ -146,6 +148,9 @@ standalone_option = click.option("--standalone", is_flag=True,
 from_option = click.option("--from", "source", type=click.Choice(("text", "latex")), default=None,
                            help="The formula's language: text, or LaTeX as papers write it "
                                 "(default: LaTeX if it has a backslash).")
+width_option = click.option("--width", default="page", metavar="page|column|POINTS",
+                            help="With --format latex: break lines to an 11pt page (page), to one "
+                                 "column of a two-column paper (column), or to POINTS (241pt).")
 hoist_option = click.option("--hoist", is_flag=True,
                             help="Code split into prepare(data), run once, and "
                                  "value_and_grad(variables, prepared), run per call "
@@ -190,13 +195,27 @@ def main() -> None:
 @standalone_option
 @hoist_option
 @from_option
+@width_option
 def grad(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, inline: bool,
-         standalone: bool, hoist: bool, source: str | None) -> None:
+         standalone: bool, hoist: bool, source: str | None, width: str) -> None:
     """Print the gradient of FORMULA with respect to each --wrt variable."""
     def action() -> None:
-        click.echo(_output(_derive(formula, wrt, shape, assume, source), fmt, steps, hoist,
-                           inline, standalone), nl=False)
+        with page_width(_points(width)):
+            click.echo(_output(_derive(formula, wrt, shape, assume, source), fmt, steps, hoist,
+                               inline, standalone), nl=False)
     _guarded(action, formula)
+
+
+def _points(width: str) -> float:
+    """--width as points: page, column, or a number of points (241 or 241pt)."""
+    named = {"page": TEXT_WIDTH, "column": COLUMN_WIDTH}
+    if width in named:
+        return named[width]
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:pt)?\s*", width)
+    if not match or not 100 <= float(match[1]) <= 2000:
+        raise DeriveError(f"--width {width[:40]!r}: expected page, column or a width in points "
+                          "between 100 and 2000, like 241pt")
+    return float(match[1])
 
 
 @main.command(epilog=LAYERS_EXAMPLES, context_settings=FORMULA_SETTINGS)

@@ -391,16 +391,73 @@ def symbols_in(e: Expr) -> list[Symbol]:
     return [node for node in postorder(e) if isinstance(node, Symbol)]
 
 
+_SYMMETRIC: dict[Expr, bool] = {}
+
+
 def is_symmetric(e: Expr) -> bool:
-    """Known to equal its transpose: a symbol assumed so, its inverse, the identity."""
-    while isinstance(e, Func) and e.op.keeps_symmetry:
-        e = e.arg
-    return isinstance(e, Identity) or isinstance(e, Symbol) and e.assumption in ("symmetric", "spd")
+    """Known to equal its transpose (the rows of expr/identities.py that say why): a symbol
+    assumed so, the identity, a square constant, inv of a symmetric matrix, A + A^T, B^T A B
+    and B B^T with A symmetric, sums, scalings and elementwise functions of symmetric ones."""
+    if e.is_scalar or e.shape[0] != e.shape[1]:
+        return e.is_scalar
+    known = _SYMMETRIC.get(e)
+    if known is None:
+        known = _SYMMETRIC[e] = _symmetric(e)
+        if len(_SYMMETRIC) > 100_000:   # a bound for a long session, not a cache policy
+            _SYMMETRIC.clear()
+    return known
+
+
+def _symmetric(e: Expr) -> bool:
+    if isinstance(e, Symbol):
+        return e.assumption in ("symmetric", "spd")
+    if isinstance(e, Identity):
+        return True
+    if isinstance(e, Broadcast):
+        return e.arg.is_scalar
+    if isinstance(e, (Transpose, Shared)):
+        return is_symmetric(e.children[0])
+    if isinstance(e, Func):
+        return (e.op.keeps_symmetry or e.op.elementwise) and is_symmetric(e.arg)
+    if isinstance(e, (Hadamard, Power)):
+        return all(is_symmetric(c) for c in e.children if not c.is_scalar)
+    if isinstance(e, Add):
+        # Every term symmetric, or paired with its transpose (A + A^T).
+        rest = [t for t in e.terms if not is_symmetric(t)]
+        return all(_transposed_of(t) in rest for t in rest)
+    if isinstance(e, MatMul):
+        # A palindrome up to transposes: B^T A B, B B^T, the middle factor symmetric.
+        chain = e.chain
+        for i in range((len(chain) + 1) // 2):
+            left, right = chain[i], chain[-1 - i]
+            if left is right or left == right:
+                if not is_symmetric(left):
+                    return False
+            elif not _mirror(left, right):
+                return False
+        return True
+    return False
+
+
+def _mirror(left: Expr, right: Expr) -> bool:
+    """left == right^T."""
+    return isinstance(left, Transpose) and left.arg == right or \
+        isinstance(right, Transpose) and right.arg == left
+
+
+def _transposed_of(term: Expr) -> Expr:
+    """The term with its matrix transposed, the scalar factors kept (c A -> c A^T)."""
+    coeff, rest = split_coeff(term)
+    if rest is None or not isinstance(rest, (Transpose, Symbol, Func)):
+        return Transpose(term) if not isinstance(term, Transpose) else term.arg
+    flipped = rest.arg if isinstance(rest, Transpose) else Transpose(rest)
+    return flipped if coeff == 1 else MatMul(coeff, (flipped,), flipped.shape)
 
 
 def is_onehot(e: Expr) -> bool:
-    """Columns known to sum to 1 (labels declared ``onehot``)."""
-    return isinstance(e, Symbol) and e.assumption == "onehot"
+    """Columns known to sum to 1: labels declared ``onehot``, a softmax (per column)."""
+    return isinstance(e, Symbol) and e.assumption == "onehot" or \
+        isinstance(e, Func) and e.name == "softmax"
 
 
 def split_coeff(e: Expr) -> tuple[sympy.Expr, Expr | None]:

@@ -285,7 +285,12 @@ def transpose(e: Expr) -> Expr:
     Sums and elementwise results keep their transpose, ``(A s - x)^T``: pushed in
     they read worse and no longer share the untransposed value.
     """
-    if e.is_scalar or is_symmetric(e):
+    if e.is_scalar:
+        return e
+    if isinstance(e, Add) and all(_named_matrix(t) for t in e.terms):
+        # (A^T + A)^T is A + A^T: as short, and what a second derivative (of x'Ax) reads like
+        return add(*[transpose(t) for t in e.terms])
+    if is_symmetric(e):
         return e
     if isinstance(e, Transpose):
         return e.arg
@@ -293,9 +298,6 @@ def transpose(e: Expr) -> Expr:
         return mul(Const(e.coeff), *e.scalars, *[transpose(f) for f in reversed(e.chain)])
     if isinstance(e, Broadcast):
         return broadcast(transpose(e.arg), (e.shape[1], e.shape[0]))
-    if isinstance(e, Add) and all(_named_matrix(t) for t in e.terms):
-        # (A^T + A)^T is A + A^T: as short, and what a second derivative (of x'Ax) reads like
-        return add(*[transpose(t) for t in e.terms])
     if isinstance(e, Shared) and transpose(e.value) == e.value:
         return e  # symmetric, like s s^T
     if isinstance(e, Sum) and e.axis is not None and isinstance(e.arg, Transpose):
@@ -326,6 +328,9 @@ def summation(e: Expr, axis: int | None) -> Expr:
         return e
     if axis == 0 and cols == 1 or axis == 1 and rows == 1:
         axis = None
+    if isinstance(e, Identity):
+        # Every row and every column of I sums to 1.
+        return Const(rows) if axis is None else ones((ONE, cols) if axis == 0 else (rows, ONE))
     if is_onehot(e) and axis != 1:
         # Every column sums to 1: the column sums are a row of ones, all entries sum to cols.
         return ones((ONE, cols)) if axis == 0 else Const(cols)

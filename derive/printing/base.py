@@ -6,6 +6,8 @@ of a product are laid out.
 """
 from __future__ import annotations
 
+import decimal
+
 import sympy
 
 from ..expr.nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Symbol, Transpose, split_power
@@ -22,9 +24,12 @@ class Printer:
     """Dispatches ``print(e)`` to ``_print_<NodeType>``; returns (string, precedence)."""
 
     product_separator = " "
+    number_separator = " * "
     hadamard_separator = " .* "
     division_separator = " ./ "
     fraction_before_chain = True   # (2 / n) A rather than 2 A / n
+    # The spelling of a mean, (text of the argument, axis) -> text; None: a sum over a count.
+    mean_of = None
 
     def __init__(self, names: dict[Expr, Name] | None = None) -> None:
         self.names = names if names is not None else {}
@@ -107,6 +112,8 @@ class Printer:
     _print_Placeholder = _print_Symbol
 
     def _print_Shared(self, e) -> tuple[str, int]:
+        if isinstance(e.value, Const) and e.value.value.is_Rational:
+            return written_number(e.value.value), (UNARY if e.value.value < 0 else ATOM)
         return self._print(e.value)
 
     def _print_Const(self, e: Const) -> tuple[str, int]:
@@ -132,7 +139,12 @@ class Printer:
         return self.join_product([self.ones(rows, 1), self.wrap(inner, MUL)]), MUL
 
     def join_product(self, parts: list[str]) -> str:
-        return self.product_separator.join(parts)
+        out = parts[0] if parts else ""
+        for previous, part in zip(parts, parts[1:]):
+            # Two numbers side by side would read as one (3 0.044715): an explicit product.
+            numbers = previous[-1:].isdigit() and part[:1].isdigit()
+            out += (self.number_separator if numbers else self.product_separator) + part
+        return out
 
     def denominator(self, factors: list[Expr]) -> str:
         """A product under a fraction bar: as one, it needs no parentheses of its own."""
@@ -166,6 +178,8 @@ class Printer:
         return out, ADD
 
     def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
+        if self.mean_of is not None and averaged(e) is not None:
+            return self.mean_of(self.print(e.factors[0].arg), e.factors[0].axis), ATOM
         coeff = e.coeff
         sign = ""
         if coeff.could_extract_minus_sign():
@@ -229,6 +243,23 @@ class Printer:
 
     def _print_Func(self, e: Func) -> tuple[str, int]:
         return self.spelling(e), ATOM
+
+
+def averaged(e: MatMul) -> Expr | None:
+    """The sum e divides by its count of entries (a mean), if it is one."""
+    if len(e.factors) != 1 or not isinstance(e.factors[0], Sum):
+        return None
+    total = e.factors[0]
+    rows, cols = total.arg.shape
+    count = rows * cols if total.axis is None else total.arg.shape[total.axis]
+    return total if count != 1 and e.coeff * count == 1 else None
+
+
+def written_number(value: sympy.Rational) -> str:
+    """A number the user wrote with a decimal point (expr/tidy.py keeps it as one), as
+    written: 1.702, not 851/500."""
+    digits = decimal.Decimal(value.p) / decimal.Decimal(value.q)
+    return format(digits.normalize(), "f")
 
 
 def negated(term: Expr) -> tuple[bool, Expr]:

@@ -18,9 +18,9 @@ from .base import ADD, CHAIN
 from .latex import LatexPrinter
 from ..naming import Name
 from .names import used_names
-from .naming import TERM_WIDTH
+from .naming import term_width
 from .text import FormulaTextPrinter
-from .width import TEXT_WIDTH, latex_width
+from .width import latex_width, text_width
 
 PREAMBLE = "% derive: needs \\usepackage{amsmath} and \\usepackage{amssymb}, nothing else"
 _INDENT = r"\quad "
@@ -81,7 +81,7 @@ def align_rows(rows: list[tuple[str, list[tuple[str, str]]]], where: int | None 
     """``lhs &= rhs`` rows, each rhs given as its signed top-level terms and broken into
     lines where wider than the text width; "where" before row ``where``."""
     lhs_width = max(latex_width(lhs) for lhs, _ in rows) + latex_width("=")
-    filled = [_fill(pieces, TEXT_WIDTH - lhs_width) for _, pieces in rows]
+    filled = [_fill(pieces, text_width() - lhs_width) for _, pieces in rows]
     # A display longer than a good part of a page may break between equations (amsmath
     # keeps an align* on one page otherwise, leaving the page before it empty).
     long = sum(text.count("\n") + 1 for text in filled) > LONG_DISPLAY
@@ -123,7 +123,7 @@ def _split(sign: str, term: Expr, printer: LatexPrinter, depth: int, level: int 
     text = printer.wrap(term, level) if term is not printer.defining else \
         printer.definition(term)
     width = latex_width(text)
-    if width <= TERM_WIDTH or depth == 0:
+    if width <= term_width() or depth == 0:
         return [(sign, text)]
     groups = [n for n in postorder(term, lambda n: n is term or n not in printer.names)
               if isinstance(n, (Add, Hadamard)) and (n is term or n not in printer.names)]
@@ -158,7 +158,7 @@ def _split(sign: str, term: Expr, printer: LatexPrinter, depth: int, level: int 
     first_sign, first = inner[0]
     inner[0] = (sign, before + ("-" if first_sign == "-" else "") + first)
     last_sign, last = inner[-1]
-    if latex_width(last + after) <= TERM_WIDTH:
+    if latex_width(last + after) <= term_width():
         inner[-1] = (last_sign, last + after)
     else:
         inner.append(("", after))    # the closing bracket and what follows, a line of its own
@@ -223,7 +223,13 @@ def notes(texts: list[str]) -> str:
     """Notes (subgradients, assumptions) as a paragraph of the document."""
     if not texts:
         return ""
-    return "\\noindent Note: " + "; ".join(escape(t) for t in texts) + ".\n"
+    return "\\noindent Note: " + "; ".join(escape(prose(t)) for t in texts) + ".\n"
+
+
+def prose(note: str) -> str:
+    """A note as a paper says it, without the command line: "assuming M is symmetric"."""
+    note = re.sub(r"\s*\(--[^()]*\)", "", note)
+    return re.sub(r"^assumed: ", "assuming ", note)
 
 
 def standalone(body: str) -> str:

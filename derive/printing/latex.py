@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import sympy
 from sympy import S
 
-from ..expr.nodes import Expr, Func, Identity, Sum, Transpose
+from ..expr.nodes import Add, Broadcast, Expr, Func, Hadamard, Identity, Sum, Transpose
 from .base import ATOM, CHAIN, MUL, POWER, Printer
 from ..naming import Name
 
@@ -15,6 +16,7 @@ _LATEX_ALIASES = {"eps": "epsilon"}
 
 class LatexPrinter(Printer):
     hadamard_separator = r" \odot "
+    number_separator = r" \cdot "
     division_separator = r" \oslash "
 
     def parens(self, text: str) -> str:
@@ -82,15 +84,41 @@ class LatexPrinter(Printer):
         # X^{-1} carries a superscript: a power or transpose of it needs parentheses.
         return self.spelling(e), POWER if e.op.latex_superscript else ATOM
 
+    def signed_parts(self, e: Add) -> list[tuple[str, Expr]]:
+        return [(sign, _ones_written((term,), e.shape)[0])
+                for sign, term in super().signed_parts(e)]
+
+    def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
+        return super()._print_Hadamard(Hadamard(_ones_written(e.factors, e.shape), e.shape))
+
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
             return rf"{self.wrap(e.arg.arg, ATOM)}^{{-\top}}", POWER
         return super()._print_Transpose(e)
 
 
+def _ones_written(parts: tuple[Expr, ...], shape) -> tuple[Expr, ...]:
+    """A row or column among matrices written with its ones vector (X - 1_m mu^T): no
+    broadcasting a reader must guess. A scalar added to every entry needs none."""
+    return tuple(Broadcast(p, shape) if p.shape != shape and not p.is_scalar else p
+                 for p in parts)
+
+
 @functools.lru_cache(maxsize=4096)
 def latex_name(name: str) -> str:
-    return sympy.latex(sympy.Symbol(_LATEX_ALIASES.get(name, name)))
+    """A name as a paper writes it: W1 as W_{1}, Xc as X_{c} (a name, not the product X c),
+    rho_hat as \\hat{\\rho}, x_bar as \\bar{x}."""
+    name = _LATEX_ALIASES.get(name, name)
+    accent = re.fullmatch(r"([A-Za-z]+)_(hat|bar|tilde|dot|check|breve|vec)", name)
+    if accent:
+        name = accent[1] + accent[2]    # SymPy's own spelling of a name with an accent
+    elif re.fullmatch(r"[A-Z][a-z]{1,2}", name) and not _is_greek(name):
+        return f"{name[0]}_{{{name[1:]}}}"
+    return sympy.latex(sympy.Symbol(name))
+
+
+def _is_greek(name: str) -> bool:
+    return sympy.latex(sympy.Symbol(name)).startswith("\\")
 
 
 def to_latex(e: Expr, names: dict[Expr, Name] | None = None) -> str:

@@ -16,12 +16,14 @@ from __future__ import annotations
 from typing import Callable
 
 from ..naming import Name
-from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Symbol, Transpose, postorder, split_power
+from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, MatMul, Symbol, Transpose, postorder, split_power
 
 # A subexpression printed more than once is named when it is large (in nodes, a function
 # call counting as two) and its copies together are larger still: sigmoid(W1 X + b1) printed
 # three times is named, W^T W x - x printed twice is not, A s - x never is.
 LARGE, REPEATED = 7, 24
+# Any part of a few symbols (inv(C), a call) printed three times or more is named too.
+THRICE, SMALL_PART = 3, 3
 
 
 def is_leaf(e: Expr) -> bool:
@@ -45,7 +47,9 @@ def printed_size(e: Expr, names: dict[Expr, Name], memo: dict[Expr, int]) -> int
 def nameable(e: Expr) -> bool:
     # A transpose is named through its argument (H^T rather than a name for H^T), and a
     # reciprocal through its base: it prints as a division by the base (x ./ y).
-    return not is_leaf(e) and not isinstance(e, Transpose) and split_power(e)[1] != -1
+    # A negated term of a sum prints as a subtraction of its positive form, never by name.
+    return not is_leaf(e) and not isinstance(e, Transpose) and split_power(e)[1] != -1 and \
+        not (isinstance(e, MatMul) and e.coeff.could_extract_minus_sign())
 
 
 def shared_names(roots: list[Expr], names: dict[Expr, Name], fresh: Callable[[], Name],
@@ -65,8 +69,9 @@ def shared_names(roots: list[Expr], names: dict[Expr, Name], fresh: Callable[[],
         count = printed.get(node, 0)
         if node in names:
             count = 1
-        elif node not in roots and count >= 2 and nameable(node) and may_name(node) and \
-                LARGE <= printed_size(node, names, memo) >= REPEATED / count:
+        elif node not in roots and count >= 2 and nameable(node) and may_name(node) and (
+                LARGE <= printed_size(node, names, memo) >= REPEATED / count or
+                count >= THRICE and printed_size(node, names, memo) >= SMALL_PART):
             names[node] = fresh()
             count = 1
         for child in node.children:

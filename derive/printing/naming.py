@@ -12,14 +12,18 @@ from ..expr.nodes import Add, Expr, postorder
 from .latex import LatexPrinter, latex_name
 from ..naming import Name, Namer
 from .names import is_leaf, nameable, printed_size, shared_names, used_names
-from .width import TEXT_WIDTH, latex_width
+from .width import latex_width, text_width
 
-# Room a right-hand side's term may take: the text width less a left-hand side and an indent.
-TERM_WIDTH = TEXT_WIDTH - 90.0
 # Parts of one too wide term tried for a name (the largest that fit), and how much wider
 # than a line a term may be for names to help: bounds the work on a huge formula (whose
 # ten thousand terms no name makes fit).
 MAX_TRIALS, HOPELESS = 24, 20
+
+
+def term_width() -> float:
+    """Room a right-hand side's term may take: the text width less a left-hand side and an
+    indent."""
+    return text_width() - 90.0
 
 
 def choose_names(roots: list[Expr], definitions: dict[str, Expr], taken: set[str],
@@ -79,7 +83,7 @@ def _narrow(roots: list[Expr], names: dict[Expr, Name], fresh,
             while term is body or term not in names:
                 width = latex_width(printer.definition(term) if term is body
                                     else printer.print(term))
-                if width <= TERM_WIDTH or width > HOPELESS * TERM_WIDTH:
+                if width <= term_width() or width > HOPELESS * term_width():
                     break
                 part = _part_to_name(term, term is body, names, printer, memo, shared, may_name)
                 if part is None:
@@ -98,13 +102,13 @@ def _part_to_name(term: Expr, is_body: bool, names: dict[Expr, Name], printer: L
     parts = [n for n in postorder(term, lambda n: n is term or n not in names)
              if n is not term and n not in names and nameable(n) and may_name(n)]
     parts.sort(key=lambda p: printed_size(p, names, memo))
-    fitting = [p for p in parts if latex_width(printer.definition(p)) <= TERM_WIDTH]
+    fitting = [p for p in parts if latex_width(printer.definition(p)) <= term_width()]
     making_fit = []
     for part in fitting[-MAX_TRIALS:]:
         names[part] = Name("t", "t_{0}")
         width = latex_width(printer.definition(term) if is_body else printer.print(term))
         del names[part]
-        if width <= TERM_WIDTH:
+        if width <= term_width():
             making_fit.append(part)
     if making_fit:
         return max(making_fit, key=lambda p: (shared.get(p, 0), printed_size(p, names, memo)))

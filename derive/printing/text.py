@@ -60,6 +60,9 @@ class TextPrinter(Printer):
     def sum_of(self, text: str, axis: int | None) -> str:
         return f"sum({text})" if axis is None else f"sum({text}, {axis + 1})"
 
+    def mean_of(self, text: str, axis: int | None) -> str:
+        return f"mean({text})" if axis is None else f"mean({text}, {axis + 1})"
+
     def spelling(self, e: Func) -> str:
         return e.op.text(self.arguments(e), e.params)
 

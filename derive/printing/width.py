@@ -8,11 +8,33 @@ Overfull \\hbox warnings.
 """
 from __future__ import annotations
 
+import contextvars
 import re
+from contextlib import contextmanager
+from typing import Iterator
 
 # An 11pt article's \textwidth is 345pt (letter) to 360pt (A4); lines are kept narrower still
 # by the estimate's error (it reads up to a tenth short on lines heavy in capitals and brackets).
 TEXT_WIDTH = 325.0
+# One column of a two-column paper (\columnwidth: 241pt in a two-column article, 252pt in IEEE's
+# class), kept narrower as above.
+COLUMN_WIDTH = 230.0
+_WIDTH: contextvars.ContextVar[float] = contextvars.ContextVar("text_width", default=TEXT_WIDTH)
+
+
+def text_width() -> float:
+    """The width LaTeX lines are broken to: TEXT_WIDTH unless ``page_width`` says otherwise."""
+    return _WIDTH.get()
+
+
+@contextmanager
+def page_width(points: float) -> Iterator[None]:
+    """Break LaTeX lines to ``points`` within the block (``--width``: a two-column paper)."""
+    token = _WIDTH.set(points)
+    try:
+        yield
+    finally:
+        _WIDTH.reset(token)
 SCRIPT = 0.72
 
 _LOWER, _UPPER, _DIGIT, _ROMAN = 6.0, 9.4, 5.6, 5.6
