@@ -29,7 +29,7 @@ from .base import StatementPrinter
 from .numpy import (EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting,
                     spelled_in)
 
-ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+from ..printing.precedence import ADD, MUL, UNARY, POWER, ATOM
 HALF = sympy.Rational(1, 2)
 DEFAULT_DIMENSION = 100   # size assumed for a symbolic dimension when ordering a chain
 

@@ -28,7 +28,7 @@ from ..program.namer import python_name as _python_name
 from ..program.statements import dimensions_of, kind_of_shape
 from .base import StatementPrinter
 
-ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+from ..printing.precedence import ADD, MUL, UNARY, POWER, ATOM
 # Size assumed for a symbolic dimension when choosing the order of a matrix chain.
 DEFAULT_DIMENSION = 100
 # Names a parameter cannot take (it gets a trailing underscore, as a keyword does): the
