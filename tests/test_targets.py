@@ -97,6 +97,8 @@ DEFECTS = [
     ("functions_of_a_scalar", "softmax(alpha) + logsumexp(alpha) + sum(diag(alpha))",
      ["alpha"], None),
     ("definition", "H = sigmoid(W1*X + b1); sum(sum(H .* H)) + sum(sum(H))", ["W1"], None),
+    # a trace of three factors: the MATLAB printer, a copy of NumPy's, once failed on it
+    ("trace_of_three_factors", "2*tr(A*B*C) - tr(A'*B*C)", ["A", "C"], None),
 ]
 CASES = UFLDL + [NAMES, NEGATED] + DEFECTS + RECIPES + RANDOM
 IDS = [c[0] for c in CASES]

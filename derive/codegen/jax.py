@@ -14,8 +14,11 @@ import re
 
 from ..expr.nodes import Broadcast, Const, Expr, Func, Transpose
 from ..expr.ops import Spelling, lookup, spelled
-from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
+from ..printing.precedence import ATOM, MUL
+from ..program import kind
+from ..program.chain import chain_kind
+from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
+                    hoisted_snippet as _hoisted, snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -106,21 +109,21 @@ class JaxPrinter(NumpyPrinter):
         spelling = spelled_in(SPELLINGS, e, "JAX")(args, e.params)
         return spelling if self.jax == "jax" else re.sub(r"\bjax\.", f"{self.jax}.", spelling)
 
-    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
+    def subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
         # X.T @ v as v @ X, and r @ X.T as X @ r: XLA on a CPU copies a transposed operand
         # of a matrix-vector product first (five times slower on a tall X)
         if i < j:
             k = split[i][j]
             if k == i + 1 and self._plain_transpose(chain[i], i, scaled) \
-                    and _chain_kind(chain[k:j + 1]) == "col":
-                vector, prec = super()._subchain(chain, split, scaled, k, j)
+                    and chain_kind(chain[k:j + 1]) == "col":
+                vector, prec = super().subchain(chain, split, scaled, k, j)
                 vector = vector if prec > MUL else f"({vector})"
                 return f"{vector} @ {self.wrap(chain[i].arg, MUL + 1)}", MUL
             if k == j and self._plain_transpose(chain[j], j, scaled) \
-                    and _chain_kind(chain[i:k]) == "row":
-                vector, _ = super()._subchain(chain, split, scaled, i, k - 1)
+                    and chain_kind(chain[i:k]) == "row":
+                vector, _ = super().subchain(chain, split, scaled, i, k - 1)
                 return f"{self.wrap(chain[j].arg, MUL)} @ ({vector})", MUL
-        return super()._subchain(chain, split, scaled, i, j)
+        return super().subchain(chain, split, scaled, i, j)
 
     def _plain_transpose(self, e: Expr, index: int, scaled) -> bool:
         return isinstance(e, Transpose) and kind(e) == "matrix" and not self.is_bound(e) \

@@ -17,21 +17,12 @@ from __future__ import annotations
 import sympy
 
 from ..errors import DeriveError
-from ..expr.nodes import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
-                     Shared, Sum, Symbol, Transpose)
-from ..expr.simplify import mul
+from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Sum, Symbol, Transpose
 from ..expr.ops import Spelling, lookup, spelled
-from ..program.chain import chain_dims, chain_order
 from ..program import Output, Statement
-from ..program.lower import divisor as divisor_of, multiply_first
-from ..printing.base import negated
-from .base import StatementPrinter
-from .numpy import (EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting,
-                    spelled_in)
-
-from ..printing.precedence import ADD, MUL, UNARY, POWER, ATOM
-HALF = sympy.Rational(1, 2)
-DEFAULT_DIMENSION = 100   # size assumed for a symbolic dimension when ordering a chain
+from .base import CodePrinter
+from .numpy import EXPANDED_NOTE, _definition_hints, _Function, hoisting, spelled_in
+from ..printing.precedence import ADD, ATOM, MUL, UNARY
 
 # Names a variable of the emitted file must not take: MATLAB's keywords, the constants
 # and functions the file calls (a variable named `sum` would turn sum(X, 1) into indexing),
@@ -163,9 +154,17 @@ SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling i
 }.items()}
 
 
-class MatlabPrinter(StatementPrinter):
+class MatlabPrinter(CodePrinter):
     """Spells a statement program in MATLAB; declares, for the passes, that nothing is
     updated in place (a MATLAB value is never shared by two variables)."""
+
+    # * and .* and ./ are one left-to-right level
+    times = " .* "
+    divided_by = " ./ "
+    power_operator = ".^"
+    scalar_power_operator = "^"
+    reciprocal = "1 ./ "
+    inverse_or_zero = "inverse_or_zero_"
 
     def statement(self, s: Statement) -> list[str]:
         if s.op == "check":
@@ -189,7 +188,7 @@ class MatlabPrinter(StatementPrinter):
             operator = {"+=": "+", "-=": "-", "*=": ".*", "/=": "./"}[s.operator]
             level = ADD + 1 if operator in "+-" else MUL + 1
             operand = self.name(s.reads_vars[0]) if s.expr is None else \
-                self.operand(s.expr, level, strip=True)
+                self.operand(s.expr, s.target.kind, level)
             return [f"{target} = {target} {operator} {operand};"]
         self.root = s.expr if self.bound.get(s.expr) in s.targets else None
         try:
@@ -197,49 +196,34 @@ class MatlabPrinter(StatementPrinter):
         finally:
             self.root = None
 
-    # ------------------------------------------------------------ expressions
-    @deep
-    def code(self, e: Expr) -> str:
-        return self._code(e)[0]
-
-    def _code(self, e: Expr) -> tuple[str, int]:
-        if self.is_bound(e):
-            return self.name(self.bound[e]), ATOM
-        return getattr(self, f"_print_{type(e).__name__}")(e)
-
-    def is_bound(self, e: Expr) -> bool:
-        return e in self.bound and e is not self.root
-
-    # Whether an operand's code has the full shape, as in NumPy: implicit expansion, like
-    # NumPy's broadcasting, replicates what a stripped broadcast repeats.
-    full = NumpyPrinter.full
-    has_full_operand = NumpyPrinter.has_full_operand
-    # (a computed value is transposed as it is, never taken apart, as in NumPy)
-    transposed = NumpyPrinter.transposed
-
-    def wrap(self, e: Expr, level: int) -> str:
-        text, prec = self._code(e)
-        return f"({text})" if prec < level else text
-
-    def operand(self, e: Expr, level: int, strip: bool) -> str:
-        """An operand of an elementwise operation; ``strip``: another operand has the full
-        shape, so implicit expansion replicates this one."""
-        if strip and isinstance(e, Broadcast) and not self.is_bound(e):
-            e = e.arg
-        return self.wrap(e, level)
-
-    def number(self, value: sympy.Expr) -> tuple[str, int]:
-        self.dims_used |= value.free_symbols
-        if value.is_Integer:
-            return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
-        if value.is_Rational:
-            return f"{value.p} / {value.q}", MUL
-        if value.is_Float:
-            return repr(float(value)), ATOM
+    # ------------------------------------------------------------ spelling hooks
+    def symbolic_number(self, value: sympy.Expr) -> tuple[str, int]:
         if self.recorded is not None:
             return "_", ATOM
-        names = {s: sympy.Symbol(self.name(self.dim_vars[s])) for s in value.free_symbols}
-        return f"({sympy.octave_code(value.subs(names))})", ATOM
+        return f"({sympy.octave_code(self.with_dimension_names(value))})", ATOM
+
+    def vdot(self, a: Expr, b: Expr) -> str:
+        return f"sum(sum({self.wrap(a, MUL + 1)} .* {self.wrap(b, MUL + 1)}))"
+
+    def scaled_factor(self, scale: str, factor: Expr) -> str:
+        if scale == "-":
+            return f"(-{self.wrap(factor, UNARY + 1)})"
+        return super().scaled_factor(scale, factor)
+
+    def scaled_product(self, negative: bool, parts: list[str],
+                       chain: tuple[str, int] | None) -> tuple[str, int]:
+        single = len(parts) == 1   # a product of one factor binds as that factor
+        if chain is not None:
+            text, prec = chain
+            single = not parts and prec > MUL
+            # a scalar factor commutes: 2 * A * B, one left-to-right level
+            parts = parts + [text if prec >= MUL else f"({text})"]
+        text = " * ".join(parts)
+        if not negative:
+            return text, MUL
+        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is a
+        # product, (-a) * b; and never "--", which Octave reads as a decrement
+        return "-" + (f"({text})" if text.startswith("-") else text), (UNARY if single else MUL)
 
     def dimension(self, d) -> str:
         d = sympy.sympify(d)
@@ -251,15 +235,6 @@ class MatlabPrinter(StatementPrinter):
         return self.name(self.dim_vars[d]) if self.recorded is None else "_"
 
     # ------------------------------------------------------------ the nodes
-    def _print_Shared(self, e: Shared) -> tuple[str, int]:
-        return self._code(e.value)
-
-    def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
-        raise AssertionError(f"unbound name {e.name} in emitted code")
-
-    def _print_Const(self, e: Const) -> tuple[str, int]:
-        return self.number(e.value)
-
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
         return f"eye({self.dimension(e.shape[0])})", ATOM
 
@@ -274,96 +249,6 @@ class MatlabPrinter(StatementPrinter):
             return f"repmat({self.code(inner)}, 1, {cols})", ATOM
         return f"repmat({self.code(inner)}, {rows}, 1)", ATOM
 
-    def _print_Add(self, e: Add) -> tuple[str, int]:
-        strip = self.has_full_operand(e, e.terms)
-        out = ""
-        for i, term in enumerate(e.terms):
-            negative, positive = negated(term)
-            if negative and i > 0 and not self.is_bound(term):
-                out += " - " + self.operand(positive, ADD + 1, strip)
-            else:
-                text = self.operand(term, ADD + 1 if i else ADD, strip)
-                out = text if i == 0 else out + " + " + text
-        return out, ADD
-
-    def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
-        coeff = e.coeff
-        negative = coeff.could_extract_minus_sign()
-        if negative:
-            coeff = -coeff
-        parts = []
-        if coeff != 1:
-            text, prec = self.number(coeff)
-            parts.append(text if prec >= MUL + 1 else f"({text})")
-        parts += [self.wrap(f, MUL + 1) for f in e.scalars]
-        single = len(parts) == 1   # a product of one factor binds as that factor
-        chain = list(e.chain)
-        sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
-        smallest = min(range(len(chain)), key=sizes.__getitem__, default=0)
-        if (parts or negative) and len(chain) > 1 \
-                and sizes[smallest] < _size(e.shape[0]) * _size(e.shape[1]):
-            # the scale (and sign) goes on the smallest factor, if one is smaller than the product
-            return self._chain(chain, {smallest: ("-" if negative else "") + " * ".join(parts)})
-        if chain:
-            text, prec = self._chain(chain)
-            single = not parts and prec > MUL
-            # * and .* and ./ are one left-to-right level, and a scalar factor commutes
-            parts.append(text if prec >= MUL else f"({text})")
-        text = " * ".join(parts)
-        if not negative:
-            return text, MUL
-        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is a
-        # product, (-a) * b; and never "--", which Octave reads as a decrement
-        return "-" + (f"({text})" if text.startswith("-") else text), (UNARY if single else MUL)
-
-    def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
-               ) -> tuple[str, int]:
-        """The product of a chain, in the cheapest order the dimensions allow; ``scaled``
-        maps a factor's index to the scalar it is multiplied by first."""
-        _, split = chain_order(chain_dims(chain, _size))
-        return self._subchain(chain, split, scaled or {}, 0, len(chain) - 1)
-
-    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
-        if i == j:
-            if scaled.get(i) == "-":
-                return f"(-{self.wrap(chain[i], UNARY + 1)})", ATOM
-            if i in scaled:
-                return f"({scaled[i]} * {self.wrap(chain[i], MUL + 1)})", ATOM
-            return self._code(chain[i])
-        k = split[i][j]
-        left, left_prec = self._subchain(chain, split, scaled, i, k - 1)
-        right, right_prec = self._subchain(chain, split, scaled, k, j)
-        left = left if left_prec >= MUL else f"({left})"
-        right = right if right_prec > MUL else f"({right})"
-        return f"{left} * {right}", MUL
-
-    def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
-        strip = self.has_full_operand(e, e.factors)
-        text = ""
-        for i, f in enumerate(multiply_first(e.factors)):
-            divisor = divisor_of(f, self.bound) if i > 0 and not self.is_bound(f) else None
-            if divisor is not None:
-                text += " ./ " + self.operand(divisor, MUL + 1, strip)
-            else:
-                part = self.operand(f, MUL + 1 if i else MUL, strip)
-                text = part if i == 0 else text + " .* " + part
-        return text, MUL
-
-    def _print_Power(self, e: Power) -> tuple[str, int]:
-        base = e.base
-        if isinstance(e.exponent, Const):
-            p = e.exponent.value
-            if p < 0 and isinstance(base, Func) and base.name == "norm":
-                self.helpers.add("inverse_or_zero_")
-                inverse = f"inverse_or_zero_({self.code(base)})"
-                return (inverse, ATOM) if p == -1 else (f"{inverse}^{-p}", POWER)
-            if p == HALF:
-                return f"sqrt({self.code(base)})", ATOM
-            if p in (-1, -HALF):
-                return f"1 ./ {self.wrap(divisor_of(e, self.bound), MUL + 1)}", MUL
-        exponent = self.wrap(e.exponent, POWER + 1)
-        return f"{self.wrap(base, POWER + 1)}.^{exponent}", POWER
-
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         return f"{self.wrap(e.arg, ATOM)}'", ATOM
 
@@ -375,21 +260,8 @@ class MatlabPrinter(StatementPrinter):
             return f"sum({self.code(e.arg)})", ATOM
         return f"sum(sum({self.code(e.arg)}))", ATOM
 
-    def _print_Func(self, e: Func) -> tuple[str, int]:
+    def function_call(self, e: Func) -> tuple[str, int]:
         arg = e.arg
-        if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
-                and not self.is_bound(arg):
-            # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
-            *left, last = arg.chain
-            scale = mul(Const(arg.coeff), *arg.scalars)
-            first = self.transposed(mul(*left))
-            if isinstance(first, Transpose) and isinstance(last, Transpose) \
-                    and not self.is_bound(last):
-                first, last = first.arg, last.arg   # <P', Q'> = <P, Q>, without transposing
-            inner = f"sum(sum({self.wrap(first, MUL + 1)} .* {self.wrap(last, MUL + 1)}))"
-            if scale == Const(1):
-                return inner, ATOM
-            return f"{self.wrap(scale, MUL)} * {inner}", MUL
         args = [self.code(a) for a in e.args]
         if e.name == "norm":
             vector = arg.shape[0] == 1 or arg.shape[1] == 1
@@ -397,10 +269,6 @@ class MatlabPrinter(StatementPrinter):
         spelling = spelled_in(SPELLINGS, e, "MATLAB")(args, e.params)
         self.helpers.update(h for h in HELPERS if h + "(" in spelling)
         return spelling, ATOM
-
-
-def _size(d) -> int:
-    return int(d) if d.is_Integer else DEFAULT_DIMENSION
 
 
 def _kind_words(s: Symbol, dimension) -> str:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from ..expr.nodes import Broadcast, Const, Expr, Func, Power
 from ..expr.ops import Spelling, lookup, spelled
-from .numpy import (ATOM, POWER, NumpyPrinter, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
+from ..printing.precedence import ATOM, POWER
+from ..program import kind
+from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
+                    hoisted_snippet as _hoisted, snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):

@@ -24,6 +24,11 @@ def kind_of_shape(shape: Shape) -> str:
     return "col" if cols is ONE or cols == 1 else "matrix"
 
 
+def kind(e: Expr) -> str:
+    """How a node is held as an array: scalar, col (a 1-D vector), row or matrix."""
+    return kind_of_shape(e.shape)
+
+
 @dataclass(eq=False)
 class Var:
     shape: Shape
