@@ -21,7 +21,10 @@ from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Sum, Symbol, Tr
 from ..expr.ops import Spelling, lookup, spelled
 from ..program import Output, Statement
 from .base import CodePrinter
-from .numpy import EXPANDED_NOTE, _definition_hints, _Function, hoisting, spelled_in
+from ..program import assemble
+from ..program.assemble import Function, definition_hints, documentation, one_line
+from ..program.hoist import EXPANDED_NOTE, hoisting
+from .numpy import spelled_in
 from ..printing.precedence import ADD, ATOM, MUL, UNARY
 
 # Names a variable of the emitted file must not take: MATLAB's keywords, the constants
@@ -286,15 +289,9 @@ def help_text(summary: str, source: str, parameters: list[Symbol], names: dict[s
               notes: list[str], returns: str, extra_arguments: tuple[str, ...] = (),
               remarks: tuple[str, ...] = ()) -> list[str]:
     """The comment block MATLAB's ``help`` shows: formula, arguments, what is returned."""
-    formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
-    lines = [summary, "", f"  F = {formula}", "", "Arguments:"]
-    lines += [f"  {names[p.name]}: {_kind_words(p, str)}" for p in parameters]
-    lines += [f"  {argument}" for argument in extra_arguments]
-    lines += ["", f"Returns {returns}."]
-    if notes:
-        lines += ["", "Non-smooth points:"] + [f"  {note}" for note in notes]
-    if remarks:
-        lines += [""] + list(remarks)
+    arguments = [f"{names[p.name]}: {_kind_words(p, str)}" for p in parameters]
+    lines = documentation(summary, one_line(source), arguments + list(extra_arguments), returns,
+                          notes, remarks, indent="  ")
     return ["% " + line if line else "%" for line in lines]
 
 
@@ -306,18 +303,10 @@ def function(name: str, outputs: list[str], parameters: list[str], help_lines: l
     return "\n".join(lines + ["end"])
 
 
-
 def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
     """Each formula name as a MATLAB parameter: as in the formula; one MATLAB reserves gets
     a trailing underscore, more if the formula has that name too."""
-    formula_names = {p.name for p in parameters}
-    out: dict[str, str] = {}
-    for p in parameters:
-        name = matlab_name(p.name)
-        while name != p.name and name in formula_names:
-            name = matlab_name(name + "_")
-        out[p.name] = name
-    return out
+    return assemble.parameter_names(parameters, matlab_name)
 
 
 def _reserved(pnames: dict[str, str], gradients: dict[str, Expr]) -> set[str]:
@@ -335,7 +324,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
     printer = MatlabPrinter()
     names = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(names, gradients)
-    hints = _definition_hints(definitions)
+    hints = definition_hints(definitions)
     first = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
     if hessians:
         functions = _hessian_functions(printer, source, parameters, names, reserved, hints,
@@ -344,8 +333,8 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
         functions = _hvp_functions(printer, source, parameters, names, reserved, hints, notes,
                                    first, list(directions), hvps)
     else:
-        whole = _Function(printer, parameters, first, reserved, names, hints=hints)
-        returned = [whole.names[v.storage] for v in whole.program.returns]
+        whole = Function(printer, parameters, first, reserved, names, hints=hints)
+        returned = whole.returns
         functions = [function("value_and_grad", returned, whole.signature,
                               help_text("Value of F and its gradients, sharing the work.",
                                         source, parameters, names, notes, ", ".join(returned)),
@@ -353,10 +342,10 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
     if not hessians:
         for name, gradient in gradients.items():
             # the result is "grad", not grad_X: a variable named as its function is best avoided
-            one = _Function(printer, parameters, [Output("grad", gradient)], reserved,
+            one = Function(printer, parameters, [Output("grad", gradient)], reserved,
                             names, hints=hints, share=False)
             functions.append(function(
-                f"grad_{name}", [one.names[v.storage] for v in one.program.returns],
+                f"grad_{name}", one.returns,
                 one.signature,
                 help_text(f"Gradient of F with respect to {name}.", source, parameters, names,
                           notes, f"dF/d{name}, shaped like {name}"),
@@ -381,10 +370,10 @@ def _hvp_functions(printer: MatlabPrinter, source: str, parameters: list[Symbol]
     extra = tuple(f"{names[d.name]}: the direction of {name}, shaped like {name}"
                   for d, name in zip(directions, hvps))
     products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
-    shared = _Function(printer, both, first + products, reserved, names, hints=hints)
-    alone = _Function(printer, both, products, reserved, names, hints=hints)
-    together = [shared.names[v.storage] for v in shared.program.returns]
-    returned = [alone.names[v.storage] for v in alone.program.returns]
+    shared = Function(printer, both, first + products, reserved, names, hints=hints)
+    alone = Function(printer, both, products, reserved, names, hints=hints)
+    together = shared.returns
+    returned = alone.returns
     variable = next(iter(hvps))
     return [
         function("value_grad_hvp", together, shared.signature,
@@ -410,13 +399,13 @@ def _hessian_functions(printer: MatlabPrinter, source: str, parameters: list[Sym
     functions = []
     for name, hessian in hessians.items():
         # the result is "hessian", not hessian_X: not a variable named as its function
-        one = _Function(printer, parameters, [Output("hessian", hessian)], reserved, names,
+        one = Function(printer, parameters, [Output("hessian", hessian)], reserved, names,
                         hints=hints)
         returns = "a number" if hessian.is_scalar else "a matrix"
         remarks = (f"It acts on {names[name]}(:), the columns of {names[name]} stacked.",) \
             if direction_of[name].shape[1] != 1 else ()
         functions.append(function(
-            f"hessian_{name}", [one.names[v.storage] for v in one.program.returns],
+            f"hessian_{name}", one.returns,
             one.signature,
             help_text(f"Hessian of F with respect to {name}.", source, parameters, names, notes,
                       returns, remarks=remarks + (_saved_as(f"hessian_{name}"),)),
@@ -442,7 +431,7 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
         param = next(p for p in plan.data if d in p.shape)
         dim_lines.append(f"{var.hint} = size({names[param.name]}, {param.shape.index(d) + 1});")
     packed = ", ".join(plan.returned)
-    returned = [per_call.names[v.storage] for v in per_call.program.returns]
+    returned = per_call.returns
     call = f"[{', '.join(returned)}] = value_and_grad({', '.join(per_call.signature)}, prepared)"
     data = ", ".join(names[p.name] for p in plan.data)
     usage = ["", "Usage:", f"  [prepared, value_and_grad] = prepare({data});", f"  {call};"]

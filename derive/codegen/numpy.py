@@ -10,20 +10,19 @@ the dimensions allow; diagonal and identity matrices are never built.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import sympy
 
-from ..expr.nodes import deep, HALF, SCALAR, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Shared, Symbol, Transpose, depends_on, postorder, symbols_in
+from ..expr.nodes import deep, HALF, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Shared, Symbol, Transpose
 from ..errors import DeriveError
 from ..expr.ops import NUMPY_HELPERS
-from ..program.chain import run_cost, share_products
-from ..program import (Namer, Output, Program, Statement, Var, drop_dead, lower,
-                       order_by_reads, reuse_buffers, kind)
-from ..program.lower import MissingDimension, multiply_first
+from ..program import Output, Statement, Var, kind
+from ..program import assemble
+from ..program.assemble import Function, definition_hints, documentation, one_line
+from ..program.hoist import EXPANDED_NOTE, hoisting
+from ..program.lower import multiply_first
 from ..program.lower import divisor as divisor_of
-from ..program.namer import python_name as _python_name
-from ..program.statements import dimensions_of
+from ..program.namer import python_name
 from ..printing.precedence import ADD, ATOM, MUL, UNARY
 from .base import CodePrinter, reciprocal_zero
 
@@ -42,14 +41,7 @@ def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
     """Each formula name as a parameter of the emitted functions: as in the formula; a
     keyword or a name the snippet uses (``np``, ``value``) gets a trailing underscore,
     more if the formula has that name too."""
-    formula_names = {p.name for p in parameters}
-    out: dict[str, str] = {}
-    for p in parameters:
-        name = _python_name(p.name, SNIPPET_NAMES)
-        while name != p.name and name in formula_names:
-            name = _python_name(name + "_", SNIPPET_NAMES)
-        out[p.name] = name
-    return out
+    return assemble.parameter_names(parameters, lambda name: python_name(name, SNIPPET_NAMES))
 
 
 def expect_shape_helper(shape_of_array: str) -> str:
@@ -333,90 +325,19 @@ def _kind_word(s: Symbol) -> str:
 
 # ---------------------------------------------------------------- whole functions
 
-class _Function:
-    """One emitted function: its parameters, its program, and the names in it."""
-
-    def __init__(self, printer: NumpyPrinter, parameters: list[Symbol], outputs: list[Output],
-                 reserved: set[str], pnames: dict[str, str], inputs: dict[Expr, Var] | None = None,
-                 hints: dict[Expr, str] | None = None, provided_dims: dict | None = None,
-                 share: bool = True) -> None:
-        self.params = [Var(p.shape, "parameter", p.name, readonly=True, source=p)
-                       for p in parameters]
-        if share:
-            shared = share_products([o.expr for o in outputs], run_cost)
-            outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
-        try:
-            program = lower(outputs, self.params, printer, inputs, hints, provided_dims)
-        except MissingDimension as missing:
-            raise DeriveError(f"the dimension {missing.dim} is fixed by no argument of the "
-                              f"code: declare it with --shape (an integer), or use it in the "
-                              f"shape of a variable") from None
-        self.program = reuse_buffers(drop_dead(order_by_reads(program)), printer)
-        self.names = _allocate_names(self.program, reserved, pnames, inputs)
-        self.printer = printer
-
-    @property
-    def signature(self) -> list[str]:
-        return [self.names[p] for p in self.params]
-
-    def body(self) -> list[str]:
-        return self.printer.spell(self.program, self.names)
-
-    @property
-    def returned(self) -> str:
-        return ", ".join(self.names[v.storage] for v in self.program.returns)
-
-
-def _allocate_names(program: Program, reserved: set[str], pnames: dict[str, str],
-                    inputs: dict[Expr, Var] | None) -> dict[Var, str]:
-    """Every name last: parameters as in the formula, then dimensions, outputs, prepared
-    values, definitions, and temporaries t1, t2, ... none equal to another."""
-    outputs = {v.hint for v in program.returns}
-    namer = Namer(set(reserved) - outputs)   # "value" is the output's, never a parameter's
-    names: dict[Var, str] = {}
-    for p in program.parameters:
-        names[p] = pnames[p.hint]
-        namer.taken.add(names[p])
-    for v in list((inputs or {}).values()) + list(program.dims.values()):
-        if v.role == "prepared":
-            names[v] = v.hint   # allocated by the caller, who reserved them
-            namer.taken.add(v.hint)
-    for v in program.returns:
-        if v.reuses is None:
-            names[v] = namer.exact(v.hint)
-    for v in program.dims.values():
-        if v not in names:
-            names[v] = namer.exact(v.hint, "_dim")
-    for s in program.statements:
-        for v in s.targets:
-            if v.storage is v and v not in names:
-                names[v] = namer.numbered("t") if v.hint == "t" else namer.exact(v.hint)
-    return names
-
-
 def _reserved(pnames: dict[str, str]) -> set[str]:
     """Names no temporary may take: the snippet's own, every parameter's, every function's."""
     return set(SNIPPET_NAMES | OTHER_NAMES) | set(pnames.values())
 
 
-def _definition_hints(definitions: dict[str, Expr] | None) -> dict[Expr, str]:
-    return {e: name for name, e in (definitions or {}).items() if not isinstance(e, Symbol)}
-
-
 def _docstring(summary: str, source: str, parameters: list[Symbol], pnames: dict[str, str],
                notes: list[str], returns: str, extra_arguments: tuple[str, ...] = (),
                remarks: tuple[str, ...] = ()) -> list[str]:
-    formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
-    formula = formula.replace("\\", "\\\\").replace('"', '\\"')
-    lines = [f'"""{summary}', "", f"    F = {formula}", "", "Arguments:"]
-    lines += [f"    {pnames[p.name]}: {_kind_word(p)}" for p in parameters]
-    lines += [f"    {argument}" for argument in extra_arguments]
-    lines += ["", f"Returns {returns}."]
-    if notes:
-        lines += ["", "Non-smooth points:"] + [f"    {note}" for note in notes]
-    if remarks:
-        lines += [""] + list(remarks)
-    return lines + ['"""']
+    formula = one_line(source).replace("\\", "\\\\").replace('"', '\\"')
+    arguments = [f"{pnames[p.name]}: {_kind_word(p)}" for p in parameters]
+    lines = documentation(summary, formula, arguments + list(extra_arguments), returns, notes,
+                          remarks)
+    return [f'"""{lines[0]}'] + lines[1:] + ['"""']
 
 
 def _function(name: str, signature: str, body: list[str], returned: str,
@@ -442,16 +363,16 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
     printer = printer or NumpyPrinter()
     pnames = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(pnames)
-    hints = _definition_hints(definitions)
+    hints = definition_hints(definitions)
     outputs = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
-    whole = _Function(printer, parameters, outputs, reserved, pnames, hints=hints)
+    whole = Function(printer, parameters, outputs, reserved, pnames, hints=hints)
     signature = ", ".join(whole.signature)
     functions = [_function(
         "value_and_grad", signature, whole.body(), whole.returned,
         _docstring("Value of F and its gradients, sharing the work.", source, parameters, pnames,
                    notes, f"({', '.join(o.name for o in outputs)})"))]
     for name, gradient in gradients.items():
-        one = _Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
+        one = Function(printer, parameters, [Output(f"grad_{name}", gradient)], reserved,
                         pnames, hints=hints)
         functions.append(_function(
             f"grad_{name}", signature, one.body(), one.returned,
@@ -476,8 +397,8 @@ def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list
     products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
     returned = ", ".join(o.name for o in products)
     together = ", ".join(o.name for o in first + products)
-    alone = _Function(printer, both, products, reserved, pnames, hints=hints)
-    shared = _Function(printer, both, first + products, reserved, pnames, hints=hints)
+    alone = Function(printer, both, products, reserved, pnames, hints=hints)
+    shared = Function(printer, both, first + products, reserved, pnames, hints=hints)
     signature = ", ".join(alone.signature)
     functions = [
         _function("hvp", signature, alone.body(), alone.returned,
@@ -492,79 +413,13 @@ def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list
     for name, hessian in hessians.items():
         remark = (f"It acts on {name}.reshape(-1, order='F'), the columns of {name} stacked.",) \
             if kind(direction_of[name]) == "matrix" else ()
-        one = _Function(printer, parameters, [Output(f"hessian_{name}", hessian)], reserved,
+        one = Function(printer, parameters, [Output(f"hessian_{name}", hessian)], reserved,
                         pnames, hints=hints)
         functions.append(_function(
             f"hessian_{name}", ", ".join(one.signature), one.body(), one.returned,
             _docstring(f"Hessian of F with respect to {name}.", source, parameters, pnames,
                        notes, "a number" if hessian.is_scalar else "a matrix", remarks=remark)))
     return functions
-
-
-@dataclass
-class Hoisting:
-    """The two functions of hoisted code, as programs: prepare(data) and the per-call code."""
-    variables: list[Symbol]
-    data: list[Symbol]
-    outputs: list[Output]
-    per_call: _Function
-    prepare: _Function | None          # None: nothing to compute, only data to pass on
-    data_checks: _Function | None      # the data's shape checks, where prepare is None
-    returned: list[str]                # what prepare returns: prepared values, dimensions
-    dim_vars: dict                     # dimension symbol -> the prepared Var holding it
-
-
-def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: dict[str, Expr],
-             definitions: dict[str, Expr] | None, printer, pnames: dict[str, str],
-             reserved: set[str], kept: set[str]) -> Hoisting:
-    """What prepare() computes once, and the per-call program that reads it (any target).
-
-    ``reserved``: names nothing prepared may take; ``kept``: the formula's dimensions that
-    keep their names where they are read (those the snippet does not need itself)."""
-    variables = [p for p in parameters if p.name in wrt]
-    data = [p for p in parameters if p.name not in wrt]
-    # the gradients in the order of --wrt, as value_and_grad of the plain snippet returns them
-    outputs = [Output("value", value)] + [Output(f"grad_{n}", gradients[n]) for n in wrt]
-    shared = share_products([o.expr for o in outputs], run_cost)
-    outputs = [Output(o.name, e) for o, e in zip(outputs, shared)]
-    prepared = _prepared_nodes([o.expr for o in outputs], frozenset(wrt), data)
-    # Data the per-call code uses as they are (x beside a prepared x x^T) come along too.
-    reached = postorder([o.expr for o in outputs], lambda n: n not in prepared)
-    prepared += [s for s in reached if isinstance(s, Symbol) and s.name not in wrt
-                 and s not in prepared]
-    # Dimensions the per-call code needs that no variable's shape gives: prepare reads them.
-    per_call_dims = {d for v in variables for d in v.shape}
-    needed: set = set()
-    for node in reached:
-        if node not in prepared:
-            needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
-    # prepared values are named p1, p2, ... past every name and dimension of the formula
-    namer = Namer(reserved)
-    prepared_vars: dict[Expr, Var] = {}
-    for node in prepared:
-        # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)
-        name = pnames[node.name] if isinstance(node, Symbol) else namer.numbered("p")
-        prepared_vars[node] = Var(node.shape, "prepared", name, readonly=True)
-    # a dimension that a prepared array's shape gives is read from it in the per-call code
-    # (jax.jit cannot take a size as a value)
-    needed -= {d for v in prepared_vars.values() for d in v.shape}
-    dim_vars: dict = {}
-    for d in sorted(needed, key=str):
-        if any(d in s.shape for s in data):
-            dim_vars[d] = Var(SCALAR, "prepared", namer.exact(str(d), "_dim"), source=d)
-    # a dimension keeps its name where it is read, unless the snippet needs that name
-    reserved = set(namer.taken) - kept
-    hints = _definition_hints(definitions)
-    per_call = _Function(printer, variables, outputs, reserved, pnames,
-                         inputs=prepared_vars,
-                         hints=hints, provided_dims=dim_vars, share=False)
-    computed = [Output(prepared_vars[n].hint, n) for n in prepared if not isinstance(n, Symbol)]
-    prepare = _Function(printer, data, computed, reserved, pnames, hints=hints, share=False) \
-        if computed else None
-    data_checks = None if prepare else \
-        _Function(printer, data, [], reserved, pnames, share=False)
-    returned = [prepared_vars[n].hint for n in prepared] + [v.hint for v in dim_vars.values()]
-    return Hoisting(variables, data, outputs, per_call, prepare, data_checks, returned, dim_vars)
 
 
 @deep
@@ -601,48 +456,9 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
 
-EXPANDED_NOTE = ("The squared norms were expanded into traces of products of the data, computed",
-                 "once in prepare(): faster, but the value loses accuracy when the residual is",
-                 "small against the data.")
-
-
 def _dim_source(dim, data: list[Symbol], pnames: dict[str, str]) -> str:
     for p in data:
         for axis, d in enumerate(p.shape):
             if d == dim:
                 return f"{pnames[p.name]}.shape[{axis if kind(p) == 'matrix' else 0}]"
     raise AssertionError(dim)
-
-
-def _prepared_nodes(outputs: list[Expr], wrt: frozenset[str], data: list[Symbol]) -> list[Expr]:
-    """The largest pieces of the outputs that do not involve the variables."""
-    involves: dict[Expr, bool] = {}
-    for e in outputs:
-        depends_on(e, wrt, involves)
-    uses_data: dict[Expr, bool] = {}
-    for e in outputs:
-        depends_on(e, frozenset(s.name for s in symbols_in(e)) - wrt, uses_data)
-
-    available = {d for s in data for d in s.shape}
-    dims: dict[Expr, set] = {}
-    for node in postorder(outputs):
-        own = set(node.shape) | dimensions_of(node)
-        dims[node] = own.union(*(dims[c] for c in node.children))
-
-    def worth_preparing(node: Expr) -> bool:
-        # Constants (ones, I) cost nothing per call; prepare() knows only the data's sizes.
-        return not involves[node] and uses_data[node] and all(
-            d.is_Integer or d in available for d in dims[node])
-    def unviewed(node: Expr) -> Expr:
-        # A transpose is a free view, and the printer may turn a product around it (x^T X^T
-        # as X x): prepare what it views, so that either side is at hand.
-        return node.arg if isinstance(node, Transpose) else node
-    found: dict[Expr, None] = {}
-    for node in postorder(outputs, lambda n: involves[n]):
-        if involves[node]:
-            for child in node.children:
-                if worth_preparing(child):
-                    found.setdefault(unviewed(child), None)
-        elif node in outputs and worth_preparing(node):
-            found.setdefault(unviewed(node), None)
-    return list(found)

@@ -133,3 +133,6 @@ class Target(Protocol):
 
     def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
         """(the variables, the dimension symbols) the spelling of ``s`` names."""
+
+    def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
+        """The lines of a function body (without the return)."""
