@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 
 from .errors import DeriveError
-from .codegen.numpy import kind
+from .program import kind
 
 MAX_ENTRIES = 10_000
 STRATEGIES = ("gaussian", "positive", "in (0, 1)", "positive definite")

@@ -13,7 +13,7 @@ import numpy as np
 import sympy
 
 from .errors import DeriveError
-from .codegen.numpy import kind
+from .program import kind
 
 
 def _key(name) -> str:
