@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sympy
 
+from ..errors import DeriveError
 from ..expr.nodes import (deep, HALF, Add, Broadcast, Const, Expr, Func, Hadamard, MatMul,
                           Power, Shared, Symbol, Transpose)
 from ..expr.simplify import mul
@@ -93,6 +94,8 @@ class CodePrinter(StatementPrinter):
     product's sign and scale go).
     """
 
+    target = ""              # the key of the target's spellings in every Op (expr.ops)
+    language = ""            # the target's name in messages
     times = " * "            # elementwise product
     divided_by = " / "       # elementwise quotient
     power_operator = " ** "  # elementwise power
@@ -147,6 +150,16 @@ class CodePrinter(StatementPrinter):
     def function_call(self, e: Func) -> tuple[str, int]:
         """A function of the formula (exp, norm, ...) as the target spells it."""
         raise NotImplementedError
+
+    def spelling(self, e: Func, args: list[str]) -> str:
+        """A function call: the operation's own spelling for this target (``expr.ops``)."""
+        spelled = e.op.code.get(self.target)
+        if spelled is None:
+            # a function made from a SymPy expression is spelled for NumPy only
+            shown = e.op.text(["x"] * len(e.args), e.params)
+            raise DeriveError(f"the function {shown[:60]} (from SymPy) has no {self.language} "
+                              "spelling: use --format numpy")
+        return spelled(args, e.params)
 
     # ------------------------------------------------------------ expressions
     @deep

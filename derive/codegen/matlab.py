@@ -18,13 +18,11 @@ import sympy
 
 from ..errors import DeriveError
 from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Sum, Symbol, Transpose
-from ..expr.ops import Spelling, lookup, spelled
 from ..program import Output, Statement
 from .base import CodePrinter
 from ..program import assemble
 from ..program.assemble import Function, definition_hints, documentation, one_line
 from ..program.hoist import EXPANDED_NOTE, hoisting
-from .numpy import spelled_in
 from ..printing.precedence import ADD, ATOM, MUL, UNARY
 
 # Names a variable of the emitted file must not take: MATLAB's keywords, the constants
@@ -128,39 +126,11 @@ RESERVED = KEYWORDS | BUILTINS | set(HELPERS) | {"value_and_grad", "prepare", "p
                                                   "per_call", "value_grad_hvp", "hvp"}
 
 
-# One row per operation: how MATLAB spells it (a name ending in _ is a local function
-# of the file, HELPERS above). A norm is spelled by the printer: norm(X) of a matrix is
-# its largest singular value in MATLAB, so a matrix needs norm(X, 'fro').
-SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
-    "exp": spelled("exp({0})"),
-    "log": spelled("log({0})"),
-    "sin": spelled("sin({0})"),
-    "cos": spelled("cos({0})"),
-    "tanh": spelled("tanh({0})"),
-    "abs": spelled("abs({0})"),
-    "sign": spelled("sign({0})"),
-    "relu": spelled("max({0}, 0)"),
-    "step": spelled("double({0} > 0)"),
-    "sigmoid": spelled("sigmoid_({0})"),
-    "softplus": spelled("softplus_({0})"),
-    "tr": spelled("trace({0})"),
-    "det": spelled("det({0})"),
-    "logdet": spelled("logabsdet_({0})"),
-    "inv": spelled("inv({0})"),
-    "diag": spelled("diag({0})"),
-    "softmax": spelled("softmax_({0})"),
-    "softmax_all": spelled("softmax_all_({0})"),
-    "logsumexp": lambda args, params: f"logsumexp_({args[0]})" if params == (None,)
-    else f"logsumexp_columns_({args[0]})",
-    "kron": spelled("kron({0}, {1})"),
-    "vec": spelled("reshape({0}, [], 1)"),
-}.items()}
-
-
 class MatlabPrinter(CodePrinter):
     """Spells a statement program in MATLAB; declares, for the passes, that nothing is
     updated in place (a MATLAB value is never shared by two variables)."""
 
+    target, language = "matlab", "MATLAB"
     # * and .* and ./ are one left-to-right level
     times = " .* "
     divided_by = " ./ "
@@ -264,12 +234,12 @@ class MatlabPrinter(CodePrinter):
         return f"sum(sum({self.code(e.arg)}))", ATOM
 
     def function_call(self, e: Func) -> tuple[str, int]:
-        arg = e.arg
         args = [self.code(a) for a in e.args]
-        if e.name == "norm":
-            vector = arg.shape[0] == 1 or arg.shape[1] == 1
-            return (f"norm({args[0]})" if vector else f"norm({args[0]}, 'fro')"), ATOM
-        spelling = spelled_in(SPELLINGS, e, "MATLAB")(args, e.params)
+        if e.name == "norm" and 1 in e.arg.shape:
+            # the row spells a matrix's norm(X, 'fro') (MATLAB's norm(X) is its largest
+            # singular value); a vector's is plain
+            return f"norm({args[0]})", ATOM
+        spelling = self.spelling(e, args)
         self.helpers.update(h for h in HELPERS if h + "(" in spelling)
         return spelling, ATOM
 

@@ -14,7 +14,6 @@ import re
 import sympy
 
 from ..expr.nodes import deep, HALF, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power, Sum, Shared, Symbol, Transpose
-from ..errors import DeriveError
 from ..expr.ops import NUMPY_HELPERS
 from ..program import Output, Statement, Var, kind
 from ..program import assemble
@@ -66,6 +65,7 @@ def constants_like(parameters: list[Var]) -> Var | None:
 class NumpyPrinter(CodePrinter):
     """Spells statements as NumPy; also declares, for the passes, what NumPy does in place."""
 
+    target, language = "numpy", "NumPy"
     accumulates = True   # t = a; t += b on a fresh array
     has_square = True
     # What the other targets (codegen/jax.py, torch.py) spell differently: the module the
@@ -179,10 +179,6 @@ class NumpyPrinter(CodePrinter):
         """The sum of the products of the entries of a and b (same shape)."""
         return f"{self.np}.vdot({self.code(a)}, {self.code(b)})"
 
-    def spelling(self, e: Func, args: list[str]) -> str:
-        """A function call: the operation's own spelling for this target."""
-        return e.op.numpy(args, e.params)
-
     def constant_keywords(self) -> str:
         """Keyword arguments that make a constant (an identity) like the arguments: none in
         NumPy, where every array is float64."""
@@ -282,16 +278,6 @@ class NumpyPrinter(CodePrinter):
         for mark, arg in zip(marks, args):
             spelling = spelling.replace(mark, arg)
         return spelling, ATOM
-
-
-def spelled_in(table: dict, e: Func, language: str):
-    """The spelling of e's operation in another target's table, or a refusal: a function
-    made from a SymPy expression is spelled for NumPy only."""
-    if e.op not in table:
-        shown = e.op.text(["x"] * len(e.args), e.params)
-        raise DeriveError(f"the function {shown[:60]} (from SymPy) has no {language} "
-                          "spelling: use --format numpy")
-    return table[e.op]
 
 
 def _axes(p: Var) -> tuple[bool, bool]:
