@@ -5,11 +5,11 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import import_module
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import sympy
 
+from .codegen import TARGETS
 from .diff.backprop import Backprop, backprop
 from .frontend.build import Formula, build
 from .errors import DeriveError, DeriveWarning, internal
@@ -18,10 +18,6 @@ from .frontend.shapes import PROPERTIES, parse_assumption, parse_declaration
 
 if TYPE_CHECKING:
     from .objective import Objective
-
-
-# The languages of the emitted code (SPEC section 4), each a module of derive.codegen.
-TARGETS = ("numpy", "jax", "torch", "matlab")
 
 
 def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
@@ -171,13 +167,13 @@ class Derivation:
         ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
         prepared), run per call.
         """
-        if target not in TARGETS:
+        if not isinstance(target, str) or target not in TARGETS:
             raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
                               f"{', '.join(TARGETS)}")
         key = (target, hoist)
         if key in self._code:
             return self._code[key]
-        printer = import_module(f"derive.codegen.{target}")
+        printer = TARGETS[target]
         with internal(self.formula.source):
             if hoist:
                 from .program.hoist import hoisted_outputs

@@ -264,11 +264,13 @@ def test_torch_code_keeps_dtype_builds_no_graph_and_leaves_its_arguments_alone()
 
 
 def test_every_operation_has_a_spelling_in_every_target():
+    from derive.codegen import TARGETS
     from derive.expr.ops import ACTIVATIONS, MATRIX_OPS
+    assert set(TARGETS) == {"numpy", "jax", "torch", "matlab"}
     for op in [*ACTIVATIONS.values(), *MATRIX_OPS.values()]:
         if op.name.startswith("sympy:"):
             continue   # a function a SymPy cost brought (spelled for NumPy only)
-        assert set(op.code) == {"numpy", "jax", "torch", "matlab"}, op
+        assert set(op.code) == set(TARGETS), op
 
 
 def test_names_a_language_reserves_are_renamed_or_reached_by_an_alias():
