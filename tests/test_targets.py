@@ -98,7 +98,8 @@ DEFECTS = [
      ["alpha"], None),
     ("definition", "H = sigmoid(W1*X + b1); sum(sum(H .* H)) + sum(sum(H))", ["W1"], None),
     # a trace of three factors: the MATLAB printer, a copy of NumPy's, once failed on it
-    ("trace_of_three_factors", "2*tr(A*B*C) - tr(A'*B*C)", ["A", "C"], None),
+    ("trace_of_three_factors", "tr(X'*A*X) + tr(B*X'*X)", ["X"], None),
+    ("scaled_traces_of_three_factors", "2*tr(A*B*C) - tr(A'*B*C)", ["A", "C"], None),
 ]
 CASES = UFLDL + [NAMES, NEGATED] + DEFECTS + RECIPES + RANDOM
 IDS = [c[0] for c in CASES]
@@ -298,6 +299,24 @@ def test_an_integer_size_is_checked_by_every_target():
         got, = run_octave([OctaveCase(d.code("matlab"), [
             Call("value_and_grad", [X, w, y], 2, ["matrix", "col", "col"])])])
         assert "argument X has size [4 3]" in got
+
+
+def test_a_name_longer_than_matlab_takes_is_shortened_the_same_way_every_time():
+    # MATLAB's names have at most 63 characters: the parameter, grad_ and hvp_ of a longer
+    # name keep their start and end in a digest of the whole
+    long = "w_" + "very_long_" * 7
+    formula = f"sum({long}.^2) + sum(exp(B*{long}))"
+    code = derive.gradient(formula, long).code("matlab")
+    for text in (code, derive.hvp(formula, long).code("matlab"),
+                 derive.gradient(formula, long).code("matlab", hoist=True)):
+        statements = "\n".join(line for line in text.splitlines()
+                               if not line.lstrip().startswith("%"))
+        assert max(len(name) for name in re.findall(r"[A-Za-z_]\w*", statements)) == 63
+    assert code == derive.gradient(formula, long).code("matlab")
+    require_octave()
+    B, x = np.eye(3), np.arange(3.0)
+    got, = run_octave([OctaveCase(code, [Call("value_and_grad", [x, B], 2, ["col", "matrix"])])])
+    np.testing.assert_allclose(np.ravel(got[0][1]), 2 * x + np.exp(x), rtol=1e-12)
 
 
 def test_command_line_prints_every_target():

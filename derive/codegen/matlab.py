@@ -14,11 +14,12 @@ functions of the same file.
 """
 from __future__ import annotations
 
+import hashlib
+
 import sympy
 
-from ..errors import DeriveError
 from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Sum, Symbol, Transpose
-from ..program import Output, Statement
+from ..program import Output, Statement, Var
 from .base import CodePrinter
 from ..program import assemble
 from ..program.assemble import Function, definition_hints, documentation, one_line
@@ -40,7 +41,7 @@ BUILTINS = frozenset("""
     log1p lu max min NA nan NaN nargin nargout norm numel ones pi repmat reshape sign sin
     size sqrt sum tanh trace true zeros value
 """.split())
-# MATLAB's longest name (namelengthmax): a longer one would be cut short, silently
+# MATLAB's longest name (namelengthmax): a longer one is an error, or cut short silently
 LONGEST_NAME = 63
 
 
@@ -48,10 +49,16 @@ def matlab_name(name: str) -> str:
     """A formula's name as a MATLAB variable: one MATLAB reserves gets a trailing ``_``."""
     while name in RESERVED:
         name += "_"
-    if len(name) > LONGEST_NAME:
-        raise DeriveError(f"the name {name[:40]}... is longer than MATLAB's {LONGEST_NAME} "
-                          "characters: shorten it for --format matlab")
-    return name
+    return shortened(name)
+
+
+def shortened(name: str) -> str:
+    """A name MATLAB accepts: one longer than 63 characters keeps its start and ends in a
+    digest of the whole (the same name always gives the same, two names differ)."""
+    if len(name) <= LONGEST_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:LONGEST_NAME - len(digest) - 1]}_{digest}"
 
 
 # Local functions of the emitted file, by name; each is added once, when the code calls it.
@@ -138,6 +145,9 @@ class MatlabPrinter(CodePrinter):
     scalar_power_operator = "^"
     reciprocal = "1 ./ "
     inverse_or_zero = "inverse_or_zero_"
+
+    def name(self, var: Var) -> str:
+        return shortened(super().name(var))
 
     def statement(self, s: Statement) -> list[str]:
         if s.op == "check":
@@ -267,10 +277,16 @@ def help_text(summary: str, source: str, parameters: list[Symbol], names: dict[s
 
 def function(name: str, outputs: list[str], parameters: list[str], help_lines: list[str],
              body: list[str]) -> str:
+    outputs = [shortened(o) for o in outputs]
     returned = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"
-    lines = [f"function {returned} = {name}({', '.join(parameters)})"] + help_lines
+    lines = [f"function {returned} = {shortened(name)}({', '.join(parameters)})"] + help_lines
     lines += ["  " + line for line in body]
     return "\n".join(lines + ["end"])
+
+
+def returned_by(f: Function) -> list[str]:
+    """The names a function returns, as MATLAB accepts them."""
+    return [shortened(name) for name in f.returns]
 
 
 def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
@@ -304,7 +320,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
                                    first, list(directions), hvps)
     else:
         whole = Function(printer, parameters, first, reserved, names, hints=hints)
-        returned = whole.returns
+        returned = returned_by(whole)
         functions = [function("value_and_grad", returned, whole.signature,
                               help_text("Value of F and its gradients, sharing the work.",
                                         source, parameters, names, notes, ", ".join(returned)),
@@ -315,7 +331,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
             one = Function(printer, parameters, [Output("grad", gradient)], reserved,
                             names, hints=hints, share=False)
             functions.append(function(
-                f"grad_{name}", one.returns,
+                f"grad_{name}", returned_by(one),
                 one.signature,
                 help_text(f"Gradient of F with respect to {name}.", source, parameters, names,
                           notes, f"dF/d{name}, shaped like {name}"),
@@ -342,15 +358,15 @@ def _hvp_functions(printer: MatlabPrinter, source: str, parameters: list[Symbol]
     products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
     shared = Function(printer, both, first + products, reserved, names, hints=hints)
     alone = Function(printer, both, products, reserved, names, hints=hints)
-    together = shared.returns
-    returned = alone.returns
+    together = returned_by(shared)
+    returned = returned_by(alone)
     variable = next(iter(hvps))
     return [
         function("value_grad_hvp", together, shared.signature,
                  help_text("Value, gradients and Hessian-vector products, sharing the work.",
                            source, parameters, names, notes, ", ".join(together), extra,
                            (_saved_as("value_grad_hvp"), "Local functions (MATLAB calls them "
-                            "from this file only): hvp, " + ", ".join(f"grad_{n}" for n in hvps)
+                            "from this file only): hvp, " + ", ".join(shortened(f"grad_{n}") for n in hvps)
                             + ".")),
                  shared.body()),
         function("hvp", returned, alone.signature,
@@ -375,10 +391,10 @@ def _hessian_functions(printer: MatlabPrinter, source: str, parameters: list[Sym
         remarks = (f"It acts on {names[name]}(:), the columns of {names[name]} stacked.",) \
             if direction_of[name].shape[1] != 1 else ()
         functions.append(function(
-            f"hessian_{name}", one.returns,
+            f"hessian_{name}", returned_by(one),
             one.signature,
             help_text(f"Hessian of F with respect to {name}.", source, parameters, names, notes,
-                      returns, remarks=remarks + (_saved_as(f"hessian_{name}"),)),
+                      returns, remarks=remarks + (_saved_as(shortened(f"hessian_{name}")),)),
             one.body()))
     return functions
 
@@ -399,9 +415,9 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     dim_lines = []
     for d, var in plan.dim_vars.items():
         param = next(p for p in plan.data if d in p.shape)
-        dim_lines.append(f"{var.hint} = size({names[param.name]}, {param.shape.index(d) + 1});")
-    packed = ", ".join(plan.returned)
-    returned = per_call.returns
+        dim_lines.append(f"{shortened(var.hint)} = size({names[param.name]}, {param.shape.index(d) + 1});")
+    packed = ", ".join(shortened(name) for name in plan.returned)
+    returned = returned_by(per_call)
     call = f"[{', '.join(returned)}] = value_and_grad({', '.join(per_call.signature)}, prepared)"
     data = ", ".join(names[p.name] for p in plan.data)
     usage = ["", "Usage:", f"  [prepared, value_and_grad] = prepare({data});", f"  {call};"]
