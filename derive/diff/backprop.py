@@ -88,7 +88,7 @@ def backprop(cost: Expr, wrt: list[Symbol]) -> Backprop:
     names = frozenset(s.name for s in wrt)
     memo: dict[Expr, bool] = {}
     depends_on(cost, names, memo)
-    order = _parents_first(cost, memo)
+    order = parents_first(cost, memo)
     deltas: dict[Expr, Expr] = {}
     # A node's shares all arrive before it is reached (parents come first): sum them once.
     shares: dict[Expr, list[Expr]] = {cost: [Const(ONE)]}
@@ -111,7 +111,7 @@ def backprop(cost: Expr, wrt: list[Symbol]) -> Backprop:
     return Backprop(cost, list(wrt), deltas, gradients, contributions, notes)
 
 
-def _parents_first(root: Expr, depends: dict[Expr, bool]) -> list[Expr]:
+def parents_first(root: Expr, depends: dict[Expr, bool]) -> list[Expr]:
     """The nodes that depend on the variables, every node after all its users."""
     # Right to left, so that reversed the terms of the cost are met left to right and
     # the gradient lists its terms in the order the cost has them.

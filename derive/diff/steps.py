@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backprop import VJPS, Backprop, _parents_first
+from .backprop import VJPS, Backprop, parents_first
 from ..frontend.build import Formula
 from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
 from ..expr.simplify import add
@@ -84,7 +84,7 @@ def _layers(cost: Expr, memo: dict, user: dict[Expr, str], namer: Namer
     names of the layer inputs and activations the formula does not name itself."""
     inputs: list[Expr] = []
     activation_of: dict[Expr, Expr] = {}
-    for node in reversed(_parents_first(cost, memo)):
+    for node in reversed(parents_first(cost, memo)):
         z = _activation_input(node)
         if z is not None and memo.get(z) and not isinstance(z, Symbol):
             if z not in inputs:
