@@ -180,15 +180,21 @@ class Derivation:
                 variables = [s for s in self.formula.symbols if s.name in self.wrt]
                 value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
                 code = printer.hoisted_snippet(
-                    self.formula.source, self.formula.symbols, self.wrt, value, gradients,
+                    self.formula.source, self.parameters, self.wrt, value, gradients,
                     self.subgradients, expanded, self.formula.definitions)
             else:
                 code = printer.snippet(
-                    self.formula.source, self.formula.symbols, self.formula.cost,
+                    self.formula.source, self.parameters, self.formula.cost,
                     self.gradients, self.subgradients, self.formula.definitions,
                     **self._more_code())
         self._code[key] = code
         return code
+
+    @property
+    def parameters(self) -> list:
+        """The parameters of the emitted functions, in order (SPEC section 4)."""
+        from .program.assemble import parameter_order
+        return parameter_order(self.formula.symbols, self.wrt)
 
     def _more_code(self) -> dict:
         """What a kind of derivation adds to the emitted code (second order: the products)."""

@@ -83,6 +83,16 @@ def allocate_names(program: Program, reserved: set[str], pnames: dict[str, str],
     return names
 
 
+def parameter_order(symbols: list[Symbol], wrt: list[str]) -> list[Symbol]:
+    """The parameters of every emitted function (SPEC section 4): the variables in the
+    order of --wrt, then the formula's other names alphabetically, ignoring case. A rewrite
+    of the formula never reorders them."""
+    by_name = {s.name: s for s in symbols}
+    others = sorted((s for s in symbols if s.name not in wrt),
+                    key=lambda s: (s.name.lower(), s.name))
+    return [by_name[name] for name in wrt] + others
+
+
 def parameter_names(parameters: list[Symbol], renamed: Callable[[str], str]) -> dict[str, str]:
     """Each formula name as a parameter of the emitted functions: as in the formula; one
     the target reserves is ``renamed`` (a trailing underscore), again if the formula has
