@@ -6,11 +6,11 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import import_module
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import sympy
 
+from .codegen import TARGETS
 from .diff.backprop import Backprop, backprop
 from .diff.second_order import (MAX_WRITTEN, NotReadable, direction_names,
                                  hessian_vector_products, kronecker_hessian, tangent,
@@ -23,10 +23,6 @@ from .frontend.shapes import PROPERTIES, parse_assumption, parse_declaration
 
 if TYPE_CHECKING:
     from .objective import Objective
-
-
-# The languages of the emitted code (docs/targets.md), each a module of derive.codegen.
-TARGETS = ("numpy", "jax", "torch", "matlab")
 
 
 def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
@@ -202,28 +198,34 @@ class Derivation:
         ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
         prepared), run per call.
         """
-        if target not in TARGETS:
+        if not isinstance(target, str) or target not in TARGETS:
             raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
                               f"{', '.join(TARGETS)}")
         key = (target, hoist)
         if key in self._code:
             return self._code[key]
-        printer = import_module(f"derive.codegen.{target}")
+        printer = TARGETS[target]
         with internal(self.formula.source):
             if hoist:
                 from .program.hoist import hoisted_outputs
                 variables = [s for s in self.formula.symbols if s.name in self.wrt]
                 value, gradients, expanded = hoisted_outputs(self.formula.cost, variables)
                 code = printer.hoisted_snippet(
-                    self.formula.source, self.formula.symbols, self.wrt, value, gradients,
+                    self.formula.source, self.parameters, self.wrt, value, gradients,
                     self.subgradients, expanded, self.formula.definitions)
             else:
                 code = printer.snippet(
-                    self.formula.source, self.formula.symbols, self.formula.cost,
+                    self.formula.source, self.parameters, self.formula.cost,
                     self.gradients, self.subgradients, self.formula.definitions,
                     **self._more_code())
         self._code[key] = code
         return code
+
+    @property
+    def parameters(self) -> list:
+        """The parameters of the emitted functions, in order (SPEC section 4)."""
+        from .program.assemble import parameter_order
+        return parameter_order(self.formula.symbols, self.wrt)
 
     def _more_code(self) -> dict:
         """What a kind of derivation adds to the emitted code (second order: the products)."""

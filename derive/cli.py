@@ -10,6 +10,7 @@ from typing import Callable
 
 import click
 
+from .codegen import TARGETS
 from .errors import DeriveError, DeriveWarning, InternalError
 from .printing.width import COLUMN_WIDTH, page_width, TEXT_WIDTH
 
@@ -53,8 +54,8 @@ SECOND_ORDER_EXAMPLES = _examples(
     "derive check \"sum(softplus(-y .* (X*w)))\" --wrt w --hess",
 )
 
-FORMATS = ("text", "latex", "numpy", "jax", "torch", "matlab", "json")
-CODE_FORMATS = ("numpy", "jax", "torch", "matlab")
+CODE_FORMATS = tuple(TARGETS)
+FORMATS = ("text", "latex", *CODE_FORMATS, "json")
 # A formula may start with a minus ("-sum(y .* log(p))"): not an option.
 FORMULA_SETTINGS = {"ignore_unknown_options": True}
 

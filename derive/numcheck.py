@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 
 from .errors import DeriveError
-from .codegen.numpy import kind
+from .program import kind
 
 MAX_ENTRIES = 10_000
 STRATEGIES = ("gaussian", "positive", "in (0, 1)", "positive definite")
@@ -100,8 +100,12 @@ def random_instance(derivation, seed: int = 0):
                               f"{MAX_ENTRIES:,}): declare smaller integer dimensions, or leave "
                               "them as names, which the check sizes 2 to 4")
     value_and_grad = derivation.namespace()["value_and_grad"]
+    # drawn in the formula's order, passed in the parameters' order
+    position = {s.name: i for i, s in enumerate(symbols)}
+    order = [position[p.name] for p in derivation.parameters]
     for strategy in STRATEGIES:
-        args = [draw(s, sizes, strategy, rng) for s in symbols]
+        drawn = [draw(s, sizes, strategy, rng) for s in symbols]
+        args = [drawn[i] for i in order]
         try:
             with np.errstate(all="raise"), warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -116,7 +120,7 @@ def random_instance(derivation, seed: int = 0):
 def check_derivation(derivation, seed: int = 0, tolerance: float = 1e-6) -> CheckResult:
     args, strategy, sizes = random_instance(derivation, seed)
     value_and_grad = derivation.namespace()["value_and_grad"]
-    names = [s.name for s in derivation.formula.symbols]
+    names = [s.name for s in derivation.parameters]
     emitted = value_and_grad(*args)[1:]
     errors = {}
     for name, grad in zip(derivation.wrt, emitted):
@@ -172,7 +176,7 @@ def check_second_order(derivation, seed: int = 0, tolerance: float = 1e-5) -> Ch
 def _check_second_order(derivation, seed: int, tolerance: float, step: float) -> CheckResult:
     args, strategy, sizes = random_instance(derivation, seed)
     namespace = derivation.namespace()
-    names = [s.name for s in derivation.formula.symbols]
+    names = [s.name for s in derivation.parameters]
     indices = [names.index(n) for n in derivation.wrt]
     gradients = lambda a: [np.asarray(g, dtype=float)   # noqa: E731
                            for g in namespace["value_and_grad"](*a)[1:]]

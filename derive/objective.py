@@ -13,7 +13,7 @@ import numpy as np
 import sympy
 
 from .errors import DeriveError
-from .codegen.numpy import kind
+from .program import kind
 
 
 def _key(name) -> str:
@@ -30,8 +30,8 @@ class Objective:
     """
 
     def __init__(self, derivation, data: dict, sizes: dict | None = None) -> None:
-        symbols = derivation.formula.symbols
-        self.order = [s.name for s in symbols]
+        symbols = derivation.parameters
+        self.order = [s.name for s in symbols]   # value_and_grad's parameters
         variables = [next(s for s in symbols if s.name == name) for name in derivation.wrt]
         given = {_key(k): v for k, v in (data or {}).items()}
         expected = [s for s in symbols if s.name not in derivation.wrt]

@@ -16,7 +16,7 @@ from .diff.steps import derivation_steps
 from .expr.nodes import Expr
 from .diff.layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
-from .codegen.numpy import kind
+from .program import kind
 from .printing.text import FormulaTextPrinter, TextPrinter, to_text
 
 if TYPE_CHECKING:

@@ -76,7 +76,7 @@ def finite_difference_error(formula: str, wrt: list[str], shapes: dict | None = 
                                                                    if n.startswith("_")})
     derivation = derive.gradient(formula, wrt, shapes)
     args, _, _ = random_instance(derivation, seed)
-    names = [s.name for s in derivation.formula.symbols]
+    names = [s.name for s in derivation.parameters]
     value = lambda a: namespace["value_and_grad"](*a)[0]  # noqa: E731
     worst = 0.0
     for w in wrt:

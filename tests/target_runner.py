@@ -50,7 +50,7 @@ def call_python(functions: dict, call: Call, convert=lambda f: f):
 
 def kinds(derivation) -> list[str]:
     from derive.codegen.numpy import kind
-    return [kind(s) for s in derivation.formula.symbols]
+    return [kind(s) for s in derivation.parameters]
 
 
 def as_numpy(x) -> np.ndarray:

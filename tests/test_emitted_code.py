@@ -40,7 +40,7 @@ def check(formula: str, wrt: list[str], shapes: dict | None, plain, args: dict,
           hoist: bool = True) -> None:
     """Value and gradients of every emitted function against the plain evaluation."""
     d = derive.gradient(formula, wrt, shapes)
-    order = [s.name for s in d.formula.symbols]
+    order = [s.name for s in d.parameters]
     positional = [args[n] for n in order]
     expected_value = plain(**args)
     expected = [_numeric_gradient(plain, args, w) for w in d.wrt]
@@ -210,7 +210,7 @@ def test_names_of_numpy_the_value_keywords_and_builtins():
     d = derive.gradient(formula, ["np", "t1"])
     code = _emitted(d.numpy)
     A, x, v, f, t1 = mat(3, 2), vec(2), vec(3), vec(4), vec(3) * 0.3
-    value, grad_np, grad_t1 = code["value_and_grad"](A, x, v, 0.7, f, t1)
+    value, grad_np, grad_t1 = code["value_and_grad"](x, t1, A, f, 0.7, v)
     assert np.isclose(value, plain(A, x, v, 0.7, f, t1))
     want = _numeric_gradient(lambda np_: plain(A, np_, v, 0.7, f, t1), {"np_": x}, "np_")
     np.testing.assert_allclose(grad_np, want, rtol=1e-6)
@@ -221,10 +221,22 @@ def test_parameters_are_named_as_in_the_formula():
     # value make way (_np, value_), not the user's names
     d = derive.gradient("sum(np .* np_) + norm(value)^2 + lambda*float", ["np", "value"],
                         {"float": ()})
-    assert "def value_and_grad(np, np_, value, lambda_, float):" in d.numpy
+    assert "def value_and_grad(np, value, float, lambda_, np_):" in d.numpy
     check(d.formula.source, ["np", "value"], {"float": ()},
           lambda np, np_, value, float, **kw: np @ np_ + value @ value + kw["lambda"] * float,
           {"np": vec(3), "np_": vec(3), "value": vec(2), "lambda": 0.5, "float": 0.2})
+
+
+def test_parameters_are_the_variables_then_the_other_names_alphabetically():
+    # SPEC section 4: the --wrt variables in their order, then the other names ignoring
+    # case, in every target and in the objective; rewriting the formula never reorders them
+    for formula in ("lambda*norm(w)^2 + norm(y - X*w)^2", "norm(X*w - y)^2 + lambda*norm(w)^2"):
+        d = derive.gradient(formula, "w")
+        for target in ("numpy", "jax", "torch"):
+            assert "def value_and_grad(w, lambda_, X, y):" in d.code(target)
+        assert "= value_and_grad(w, lambda, X, y)" in d.code("matlab")
+        objective = d.objective({"lambda": 0.1, "X": np.ones((3, 2)), "y": np.ones(3)})
+        assert objective.order == ["w", "lambda", "X", "y"]
 
 
 def test_hoisted_code_with_a_vector_named_p1():
@@ -256,10 +268,10 @@ def test_integer_shape_is_checked_against_the_arguments():
     code = _emitted(d.numpy)
     X, y, w = mat(500, 20), vec(500), vec(20)
     with pytest.raises(ValueError, match=r"X.*1000"):
-        code["value_and_grad"](X, y, 0.1, w)
+        code["value_and_grad"](w, 0.1, X, y)
     hoisted = _emitted(d.hoisted)
     with pytest.raises(ValueError, match=r"X.*1000"):
-        hoisted["prepare"](X, y, 0.1)
+        hoisted["prepare"](0.1, X, y)
 
 
 def test_symbolic_dimension_is_read_from_the_arguments():

@@ -30,7 +30,7 @@ def _run_both(formula, wrt, shapes):
     hoisted: dict = {}
     exec(d.hoisted, hoisted)
     args, _, _ = random_instance(d, seed=1)
-    names = [s.name for s in d.formula.symbols]
+    names = [s.name for s in d.parameters]
     variables = [args[names.index(w)] for w in d.wrt]
     data = [a for a, n in zip(args, names) if n not in d.wrt]
     prepared = hoisted["prepare"](*data)

@@ -1,4 +1,4 @@
-"""The program's namer (derive/program/namer.py): names are given last, so none can shadow
+"""The program's namer (derive/naming.py): names are given last, so none can shadow
 another.
 
 A formula may call its variables `t1`, `np` or `value`; the emitted code must still

@@ -73,7 +73,7 @@ def test_the_flat_vector_is_each_variable_in_c_order():
     assert np.array_equal(variables["A"], np.arange(6.0, 10.0).reshape(2, 2))
     assert np.array_equal(f.pack(variables), flat)
     value, gradient = f(flat)
-    grad_s, grad_A = d.function()(variables["A"], variables["s"], np.ones((2, 3)), 1.0, 1.0, 1.0)
+    grad_s, grad_A = d.function()(variables["s"], variables["A"], 1.0, 1.0, 1.0, np.ones((2, 3)))
     assert np.allclose(gradient, np.concatenate([grad_s.ravel(), grad_A.ravel()]))
 
 
@@ -88,7 +88,7 @@ def test_a_sympy_cost_takes_data_keyed_by_its_symbols():
 
 
 @pytest.mark.parametrize("data, sizes, message", [
-    ({"X": np.ones((4, 2))}, None, "needs data for y, lambda"),
+    ({"X": np.ones((4, 2))}, None, "needs data for lambda, y"),
     ({"X": np.ones((4, 2)), "y": np.ones(4), "lambda": 1, "w": np.ones(2)}, None,
      "w is a variable"),
     ({"X": np.ones((4, 2)), "y": np.ones(5), "lambda": 1}, None, "dimension m is 4"),

@@ -140,7 +140,7 @@ def _check_case(case: Case) -> Outcome:
 
 
 def _compare(case, derivation, namespace, value_and_grad, args, strategy) -> Outcome:
-    names = [s.name for s in derivation.formula.symbols]
+    names = [s.name for s in derivation.parameters]
     if sorted(names) != sorted(case.shapes):
         return Outcome(case, FAIL, f"free names {names}, expected {sorted(case.shapes)}")
     with np.errstate(all="ignore"):
@@ -201,8 +201,10 @@ def _compare(case, derivation, namespace, value_and_grad, args, strategy) -> Out
 def gaussian_instance(derivation, seed: int) -> list:
     """The first draw of ``random_instance(derivation, seed)``: the Gaussian data."""
     rng = np.random.default_rng(seed)
-    sizes = numcheck.random_dimensions(derivation.formula.symbols, rng)
-    return [numcheck.draw(s, sizes, "gaussian", rng) for s in derivation.formula.symbols]
+    symbols = derivation.formula.symbols
+    sizes = numcheck.random_dimensions(symbols, rng)
+    drawn = {s.name: numcheck.draw(s, sizes, "gaussian", rng) for s in symbols}
+    return [drawn[p.name] for p in derivation.parameters]
 
 
 def relative_error(grad: np.ndarray, numeric: np.ndarray, noise: float = 0.0) -> float:

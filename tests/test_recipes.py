@@ -59,7 +59,7 @@ def test_sparse_autoencoder_gradient_on_data_in_its_domain():
     data = {"W1": rng.standard_normal((h, n)), "X": rng.uniform(0, 1, (n, m)),
             "b1": rng.standard_normal(h), "W2": rng.standard_normal((n, h)),
             "b2": rng.standard_normal(n), "m": float(m), "lambda": 1e-3, "beta": 3.0, "rho": 0.05}
-    order = [s.name for s in d.formula.symbols]
+    order = [s.name for s in d.parameters]
     args = [data[name] for name in order]
     emitted = value_and_grad(*args)[1:]
     for variable, grad in zip(d.wrt, emitted):

@@ -39,7 +39,7 @@ def second_order_error(d) -> float:
 def stacked_hvps(d, args) -> np.ndarray:
     """The Hessian built column by column from hvp with the unit directions (vec: columns)."""
     (name,) = d.wrt
-    names = [s.name for s in d.formula.symbols]
+    names = [s.name for s in d.parameters]
     x = np.asarray(args[names.index(name)], dtype=float)
     hvp = d.namespace()["hvp"]
     columns = []
@@ -244,7 +244,7 @@ def test_one_variable_hvp_returns_one_array():
 def test_direction_names_never_clash_with_the_formula():
     d = derive.hvp("sum(d_x .* x) + x'*x", "x")
     assert d.text == "hvp_x = 2 d_x_"
-    assert "def hvp(d_x, x, d_x_):" in d.numpy
+    assert "def hvp(x, d_x, d_x_):" in d.numpy
 
 
 def test_the_directions_are_parameters_and_outputs_in_latex_and_json():
@@ -318,11 +318,11 @@ def test_trust_region_newton_with_hessp_on_a_recipe():
     X = rng.standard_normal((50, 4))
     y = np.sign(X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.3 * rng.standard_normal(50))
     lam = 0.1
-    result = optimize.minimize(lambda w: namespace["value_and_grad"](y, X, w, lam),
+    result = optimize.minimize(lambda w: namespace["value_and_grad"](w, lam, X, y),
                                np.zeros(4), jac=True, method="trust-ncg",
-                               hessp=lambda w, p: namespace["hvp"](y, X, w, lam, p))
+                               hessp=lambda w, p: namespace["hvp"](w, lam, X, y, p))
     assert result.success
-    assert np.linalg.norm(namespace["grad_w"](y, X, result.x, lam)) < 1e-6
+    assert np.linalg.norm(namespace["grad_w"](result.x, lam, X, y)) < 1e-6
 
 
 def test_a_norm_and_its_square_as_common_factors_do_not_loop():

@@ -56,7 +56,7 @@ class Reference:
     def __init__(self, formula: str, wrt: list[str], shapes) -> None:
         self.hvp = derive.hvp(formula, wrt, shapes)
         self.args, _, _ = random_instance(self.hvp, seed=1)
-        names = [s.name for s in self.hvp.formula.symbols]
+        names = [s.name for s in self.hvp.parameters]
         every = kinds(self.hvp)
         rng = np.random.default_rng(2)
         directions = [_like(self.args[names.index(w)], rng) for w in wrt]
@@ -72,12 +72,15 @@ class Reference:
                 self.hessians[w] = derive.hessian(formula, w, shapes)
             except derive.DeriveError as error:
                 assert "use derive hvp" in str(error)
-        self.hessian_calls = {w: [Call(f"hessian_{w}", self.args, 1, every)]
+        # hessian_w takes w first, then the other names (SPEC section 4)
+        order = {w: [names.index(p.name) for p in d.parameters] for w, d in self.hessians.items()}
+        self.hessian_calls = {w: [Call(f"hessian_{w}", [self.args[i] for i in order[w]], 1,
+                                       [every[i] for i in order[w]])]
                               for w in self.hessians}
         functions = namespace(self.hvp.numpy)
         self.expected = [_results(functions[c.function](*c.args)) for c in self.hvp_calls]
         self.expected_hessians = {
-            w: [_results(namespace(d.numpy)[f"hessian_{w}"](*self.args))]
+            w: [_results(namespace(d.numpy)[f"hessian_{w}"](*self.hessian_calls[w][0].args))]
             for w, d in self.hessians.items()}
 
     def compare(self, got: list[list[np.ndarray]], calls: list[Call], expectations,
@@ -176,11 +179,11 @@ def test_hvp_file_is_value_grad_hvp_with_local_hvp_and_gradients():
     code, out, err = run("hvp", SPARSE_CODING, "--wrt", "A", "--wrt", "s", "--format", "matlab")
     assert code == 0, err
     assert out.startswith("function [value, grad_A, grad_s, hvp_A, hvp_s] = "
-                          "value_grad_hvp(A, s, x, gamma, d_A, d_s)\n")
+                          "value_grad_hvp(A, s, gamma, x, d_A, d_s)\n")
     assert "% Save this file as value_grad_hvp.m" in out
     assert "%   d_A: the direction of A, shaped like A" in out
-    assert "\nfunction [hvp_A, hvp_s] = hvp(A, s, x, gamma, d_A, d_s)\n" in out
-    assert "\nfunction grad = grad_A(A, s, x, gamma)\n" in out
+    assert "\nfunction [hvp_A, hvp_s] = hvp(A, s, gamma, x, d_A, d_s)\n" in out
+    assert "\nfunction grad = grad_A(A, s, gamma, x)\n" in out
     assert "value_and_grad" not in out
 
 
@@ -189,7 +192,7 @@ def test_hess_file_is_hessian_x_and_says_what_it_acts_on():
         (["--shape", f"{n}={','.join(s)}"] for n, s in SPARSE_SHAPES.items()), []),
         "--format", "matlab")
     assert code == 0, err
-    assert out.startswith("function hessian = hessian_A(A, s, x, gamma)\n")
+    assert out.startswith("function hessian = hessian_A(A, gamma, s, x)\n")
     assert "% It acts on A(:), the columns of A stacked." in out
     assert "% Save this file as hessian_A.m" in out
     assert "hvp" not in out and "grad_" not in out

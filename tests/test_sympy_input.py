@@ -96,7 +96,7 @@ def verify(cost, wrt, sympy_right: bool = False, seed: int = 0) -> derive.Deriva
     """Derive, and check the value, the gradient (finite differences), d.sympy and SymPy."""
     derivation = derive.gradient(cost, wrt)
     args, _, sizes = random_instance(derivation, seed)
-    values = {s.name: v for s, v in zip(derivation.formula.symbols, args)}
+    values = {s.name: v for s, v in zip(derivation.parameters, args)}
     value, *gradients = derivation.namespace()["value_and_grad"](*args)
     assert np.allclose(value, evaluate(cost, values, sizes), rtol=1e-9, atol=1e-12)
     result = check_derivation(derivation, seed=seed)
@@ -190,7 +190,7 @@ def test_the_long_expression_of_sympys_tests():
         - C.T*A*B**2*b*a.T*B.T*X.T*a*b.T + X.T*A.T*a*b.T*A.T
     derivation = verify(cost, X)
     args, _, sizes = random_instance(derivation)
-    values = {s.name: v for s, v in zip(derivation.formula.symbols, args)}
+    values = {s.name: v for s, v in zip(derivation.parameters, args)}
     assert np.allclose(evaluate(result, values, sizes), derivation.function()(*args))
 
 
@@ -266,7 +266,7 @@ def test_d_sympy_of_a_text_formula():
     derivation = derive.gradient("sum(softmax(W*x) .* y) + logsumexp(W*x) + norm(W, 'fro')",
                                  wrt="W")
     args, _, sizes = random_instance(derivation)
-    values = dict(zip((s.name for s in derivation.formula.symbols), args))
+    values = dict(zip((s.name for s in derivation.parameters), args))
     assert np.allclose(evaluate(derivation.sympy, values, sizes), derivation.function()(*args))
 
 

@@ -88,8 +88,8 @@ def _assert_part_reads_back(d: derive.Derivation, output: str, seed: int) -> Non
     # examples), the text cannot tell them apart: the test gives them the same value.
     dims = {str(k): float(v) for k, v in sizes.items() if not k.is_Integer}
     args = [dims[s.name] if s.is_scalar and s.name in dims else a
-            for s, a in zip(d.formula.symbols, args)]
-    values = {s.name: a for s, a in zip(d.formula.symbols, args)}
+            for s, a in zip(d.parameters, args)]
+    values = {s.name: a for s, a in zip(d.parameters, args)}
     expected = d.namespace()["value_and_grad"](*args)[1:]
     rng = np.random.default_rng(seed + 1)
     prefix = "".join(f"{name} = {rhs};\n" for name, rhs in definitions)
@@ -100,7 +100,7 @@ def _assert_part_reads_back(d: derive.Derivation, output: str, seed: int) -> Non
         # Names, leaving out the dimensions of ones(m, n) and eye(n), which are no names.
         used = set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", re.sub(
             r"\b(ones|eye) \( [^()]* \)", "", formula))) - set(CALLS)
-        shapes = [f"{s.name}={','.join(str(x) for x in _dims(s))}" for s in d.formula.symbols
+        shapes = [f"{s.name}={','.join(str(x) for x in _dims(s))}" for s in d.parameters
                   if s.name in used]
         shapes.append(f"R_check={','.join(str(x) for x in _dims(symbol))}")
         shapes += [f"{k}=" for k in dims if k in used and not d.formula.symbol(k)
@@ -108,7 +108,7 @@ def _assert_part_reads_back(d: derive.Derivation, output: str, seed: int) -> Non
         back = derive.gradient(formula, "R_check", shapes)
         inputs = {**dims, **values, "R_check": weights}
         arguments = [np.asarray(inputs[s.name], dtype=float) if np.ndim(inputs[s.name])
-                     else float(inputs[s.name]) for s in back.formula.symbols]
+                     else float(inputs[s.name]) for s in back.parameters]
         got = back.namespace()["value_and_grad"](*arguments)[0]
         want = float(np.sum(np.asarray(value) * weights))
         assert np.isclose(got, want, rtol=1e-8, atol=1e-10), (name, got, want, formula)

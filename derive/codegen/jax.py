@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 
 from ..expr.nodes import Broadcast, Const, Expr, Func, Transpose
-from ..expr.ops import Spelling, lookup, spelled
-from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
+from ..printing.precedence import ATOM, MUL
+from ..program import kind
+from ..program.chain import chain_kind
+from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
+                    hoisted_snippet as _hoisted, snippet as _snippet)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -34,37 +36,11 @@ HELPERS: dict[str, str] = {
     "_expect_shape": expect_shape_helper("jnp.shape(array)"),
 }
 
-# One row per operation: its JAX spelling. jax.nn's sigmoid, softplus, softmax and
-# logsumexp are the stable forms (accurate in both tails, shifted by the maximum).
-SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
-    "exp": spelled("jnp.exp({0})"),
-    "log": spelled("jnp.log({0})"),
-    "sin": spelled("jnp.sin({0})"),
-    "cos": spelled("jnp.cos({0})"),
-    "tanh": spelled("jnp.tanh({0})"),
-    "abs": spelled("jnp.abs({0})"),
-    "sign": spelled("jnp.sign({0})"),
-    "relu": spelled("jax.nn.relu({0})"),
-    "step": spelled("jnp.heaviside({0}, 0.0)"),
-    "sigmoid": spelled("jax.nn.sigmoid({0})"),
-    "softplus": spelled("jax.nn.softplus({0})"),
-    "norm": spelled("jnp.linalg.norm({0})"),
-    "tr": spelled("jnp.trace({0})"),
-    "det": spelled("jnp.linalg.det({0})"),
-    "logdet": spelled("jnp.linalg.slogdet({0})[1]"),
-    "inv": spelled("jnp.linalg.inv({0})"),
-    "diag": spelled("jnp.diag({0})"),
-    "softmax": spelled("jax.nn.softmax({0}, axis=0)"),
-    "softmax_all": spelled("jax.nn.softmax({0}, axis=None)"),
-    "logsumexp": lambda args, params: f"jax.nn.logsumexp({args[0]}, axis={params[0]})",
-    "kron": spelled("jnp.kron({0}, {1})"),
-    "vec": spelled("jnp.ravel({0}, order='F')"),
-}.items()}
-
 
 class JaxPrinter(NumpyPrinter):
     """The NumPy printer's program in ``jax.numpy``: nothing in place."""
 
+    target, language = "jax", "JAX"
     accumulates = False
     in_place_ufuncs: dict[str, str] = {}
     module = "jnp"
@@ -103,24 +79,24 @@ class JaxPrinter(NumpyPrinter):
         return f"{self.np}.asarray({code})"   # a 0-d array, also where every argument is a float
 
     def spelling(self, e: Func, args: list[str]) -> str:
-        spelling = spelled_in(SPELLINGS, e, "JAX")(args, e.params)
+        spelling = super().spelling(e, args)
         return spelling if self.jax == "jax" else re.sub(r"\bjax\.", f"{self.jax}.", spelling)
 
-    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
+    def subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
         # X.T @ v as v @ X, and r @ X.T as X @ r: XLA on a CPU copies a transposed operand
         # of a matrix-vector product first (five times slower on a tall X)
         if i < j:
             k = split[i][j]
             if k == i + 1 and self._plain_transpose(chain[i], i, scaled) \
-                    and _chain_kind(chain[k:j + 1]) == "col":
-                vector, prec = super()._subchain(chain, split, scaled, k, j)
+                    and chain_kind(chain[k:j + 1]) == "col":
+                vector, prec = super().subchain(chain, split, scaled, k, j)
                 vector = vector if prec > MUL else f"({vector})"
                 return f"{vector} @ {self.wrap(chain[i].arg, MUL + 1)}", MUL
             if k == j and self._plain_transpose(chain[j], j, scaled) \
-                    and _chain_kind(chain[i:k]) == "row":
-                vector, _ = super()._subchain(chain, split, scaled, i, k - 1)
+                    and chain_kind(chain[i:k]) == "row":
+                vector, _ = super().subchain(chain, split, scaled, i, k - 1)
                 return f"{self.wrap(chain[j].arg, MUL)} @ ({vector})", MUL
-        return super()._subchain(chain, split, scaled, i, j)
+        return super().subchain(chain, split, scaled, i, j)
 
     def _plain_transpose(self, e: Expr, index: int, scaled) -> bool:
         return isinstance(e, Transpose) and kind(e) == "matrix" and not self.is_bound(e) \

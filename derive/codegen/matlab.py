@@ -14,24 +14,17 @@ functions of the same file.
 """
 from __future__ import annotations
 
+import hashlib
+
 import sympy
 
-from ..errors import DeriveError
-from ..expr.nodes import (deep, Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, Power,
-                     Shared, Sum, Symbol, Transpose)
-from ..expr.simplify import mul
-from ..expr.ops import Spelling, lookup, spelled
-from ..program.chain import chain_dims, chain_order
-from ..program import Output, Statement
-from ..program.lower import divisor as divisor_of, multiply_first
-from ..printing.base import negated
-from .base import StatementPrinter
-from .numpy import (EXPANDED_NOTE, NumpyPrinter, _definition_hints, _Function, hoisting,
-                    spelled_in)
-
-ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
-HALF = sympy.Rational(1, 2)
-DEFAULT_DIMENSION = 100   # size assumed for a symbolic dimension when ordering a chain
+from ..expr.nodes import Broadcast, Const, Expr, Func, Identity, Sum, Symbol, Transpose
+from ..program import Output, Statement, Var
+from .base import CodePrinter
+from ..program import assemble
+from ..program.assemble import Function, definition_hints, documentation, one_line
+from ..program.hoist import EXPANDED_NOTE, hoisting
+from ..printing.precedence import ADD, ATOM, MUL, UNARY
 
 # Names a variable of the emitted file must not take: MATLAB's keywords, the constants
 # and functions the file calls (a variable named `sum` would turn sum(X, 1) into indexing),
@@ -48,7 +41,7 @@ BUILTINS = frozenset("""
     log1p lu max min NA nan NaN nargin nargout norm numel ones pi repmat reshape sign sin
     size sqrt sum tanh trace true zeros value
 """.split())
-# MATLAB's longest name (namelengthmax): a longer one would be cut short, silently
+# MATLAB's longest name (namelengthmax): a longer one is an error, or cut short silently
 LONGEST_NAME = 63
 
 
@@ -56,10 +49,16 @@ def matlab_name(name: str) -> str:
     """A formula's name as a MATLAB variable: one MATLAB reserves gets a trailing ``_``."""
     while name in RESERVED:
         name += "_"
-    if len(name) > LONGEST_NAME:
-        raise DeriveError(f"the name {name[:40]}... is longer than MATLAB's {LONGEST_NAME} "
-                          "characters: shorten it for --format matlab")
-    return name
+    return shortened(name)
+
+
+def shortened(name: str) -> str:
+    """A name MATLAB accepts: one longer than 63 characters keeps its start and ends in a
+    digest of the whole (the same name always gives the same, two names differ)."""
+    if len(name) <= LONGEST_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:LONGEST_NAME - len(digest) - 1]}_{digest}"
 
 
 # Local functions of the emitted file, by name; each is added once, when the code calls it.
@@ -134,38 +133,21 @@ RESERVED = KEYWORDS | BUILTINS | set(HELPERS) | {"value_and_grad", "prepare", "p
                                                   "per_call", "value_grad_hvp", "hvp"}
 
 
-# One row per operation: how MATLAB spells it (a name ending in _ is a local function
-# of the file, HELPERS above). A norm is spelled by the printer: norm(X) of a matrix is
-# its largest singular value in MATLAB, so a matrix needs norm(X, 'fro').
-SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
-    "exp": spelled("exp({0})"),
-    "log": spelled("log({0})"),
-    "sin": spelled("sin({0})"),
-    "cos": spelled("cos({0})"),
-    "tanh": spelled("tanh({0})"),
-    "abs": spelled("abs({0})"),
-    "sign": spelled("sign({0})"),
-    "relu": spelled("max({0}, 0)"),
-    "step": spelled("double({0} > 0)"),
-    "sigmoid": spelled("sigmoid_({0})"),
-    "softplus": spelled("softplus_({0})"),
-    "tr": spelled("trace({0})"),
-    "det": spelled("det({0})"),
-    "logdet": spelled("logabsdet_({0})"),
-    "inv": spelled("inv({0})"),
-    "diag": spelled("diag({0})"),
-    "softmax": spelled("softmax_({0})"),
-    "softmax_all": spelled("softmax_all_({0})"),
-    "logsumexp": lambda args, params: f"logsumexp_({args[0]})" if params == (None,)
-    else f"logsumexp_columns_({args[0]})",
-    "kron": spelled("kron({0}, {1})"),
-    "vec": spelled("reshape({0}, [], 1)"),
-}.items()}
-
-
-class MatlabPrinter(StatementPrinter):
+class MatlabPrinter(CodePrinter):
     """Spells a statement program in MATLAB; declares, for the passes, that nothing is
     updated in place (a MATLAB value is never shared by two variables)."""
+
+    target, language = "matlab", "MATLAB"
+    # * and .* and ./ are one left-to-right level
+    times = " .* "
+    divided_by = " ./ "
+    power_operator = ".^"
+    scalar_power_operator = "^"
+    reciprocal = "1 ./ "
+    inverse_or_zero = "inverse_or_zero_"
+
+    def name(self, var: Var) -> str:
+        return shortened(super().name(var))
 
     def statement(self, s: Statement) -> list[str]:
         if s.op == "check":
@@ -189,7 +171,7 @@ class MatlabPrinter(StatementPrinter):
             operator = {"+=": "+", "-=": "-", "*=": ".*", "/=": "./"}[s.operator]
             level = ADD + 1 if operator in "+-" else MUL + 1
             operand = self.name(s.reads_vars[0]) if s.expr is None else \
-                self.operand(s.expr, level, strip=True)
+                self.operand(s.expr, s.target.kind, level)
             return [f"{target} = {target} {operator} {operand};"]
         self.root = s.expr if self.bound.get(s.expr) in s.targets else None
         try:
@@ -197,49 +179,34 @@ class MatlabPrinter(StatementPrinter):
         finally:
             self.root = None
 
-    # ------------------------------------------------------------ expressions
-    @deep
-    def code(self, e: Expr) -> str:
-        return self._code(e)[0]
-
-    def _code(self, e: Expr) -> tuple[str, int]:
-        if self.is_bound(e):
-            return self.name(self.bound[e]), ATOM
-        return getattr(self, f"_print_{type(e).__name__}")(e)
-
-    def is_bound(self, e: Expr) -> bool:
-        return e in self.bound and e is not self.root
-
-    # Whether an operand's code has the full shape, as in NumPy: implicit expansion, like
-    # NumPy's broadcasting, replicates what a stripped broadcast repeats.
-    full = NumpyPrinter.full
-    has_full_operand = NumpyPrinter.has_full_operand
-    # (a computed value is transposed as it is, never taken apart, as in NumPy)
-    transposed = NumpyPrinter.transposed
-
-    def wrap(self, e: Expr, level: int) -> str:
-        text, prec = self._code(e)
-        return f"({text})" if prec < level else text
-
-    def operand(self, e: Expr, level: int, strip: bool) -> str:
-        """An operand of an elementwise operation; ``strip``: another operand has the full
-        shape, so implicit expansion replicates this one."""
-        if strip and isinstance(e, Broadcast) and not self.is_bound(e):
-            e = e.arg
-        return self.wrap(e, level)
-
-    def number(self, value: sympy.Expr) -> tuple[str, int]:
-        self.dims_used |= value.free_symbols
-        if value.is_Integer:
-            return (str(value), ATOM) if value >= 0 else (str(value), UNARY)
-        if value.is_Rational:
-            return f"{value.p} / {value.q}", MUL
-        if value.is_Float:
-            return repr(float(value)), ATOM
+    # ------------------------------------------------------------ spelling hooks
+    def symbolic_number(self, value: sympy.Expr) -> tuple[str, int]:
         if self.recorded is not None:
             return "_", ATOM
-        names = {s: sympy.Symbol(self.name(self.dim_vars[s])) for s in value.free_symbols}
-        return f"({sympy.octave_code(value.subs(names))})", ATOM
+        return f"({sympy.octave_code(self.with_dimension_names(value))})", ATOM
+
+    def vdot(self, a: Expr, b: Expr) -> str:
+        return f"sum(sum({self.wrap(a, MUL + 1)} .* {self.wrap(b, MUL + 1)}))"
+
+    def scaled_factor(self, scale: str, factor: Expr) -> str:
+        if scale == "-":
+            return f"(-{self.wrap(factor, UNARY + 1)})"
+        return super().scaled_factor(scale, factor)
+
+    def scaled_product(self, negative: bool, parts: list[str],
+                       chain: tuple[str, int] | None) -> tuple[str, int]:
+        single = len(parts) == 1   # a product of one factor binds as that factor
+        if chain is not None:
+            text, prec = chain
+            single = not parts and prec > MUL
+            # a scalar factor commutes: 2 * A * B, one left-to-right level
+            parts = parts + [text if prec >= MUL else f"({text})"]
+        text = " * ".join(parts)
+        if not negative:
+            return text, MUL
+        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is a
+        # product, (-a) * b; and never "--", which Octave reads as a decrement
+        return "-" + (f"({text})" if text.startswith("-") else text), (UNARY if single else MUL)
 
     def dimension(self, d) -> str:
         d = sympy.sympify(d)
@@ -251,15 +218,6 @@ class MatlabPrinter(StatementPrinter):
         return self.name(self.dim_vars[d]) if self.recorded is None else "_"
 
     # ------------------------------------------------------------ the nodes
-    def _print_Shared(self, e: Shared) -> tuple[str, int]:
-        return self._code(e.value)
-
-    def _print_Symbol(self, e: Symbol) -> tuple[str, int]:
-        raise AssertionError(f"unbound name {e.name} in emitted code")
-
-    def _print_Const(self, e: Const) -> tuple[str, int]:
-        return self.number(e.value)
-
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
         return f"eye({self.dimension(e.shape[0])})", ATOM
 
@@ -274,96 +232,6 @@ class MatlabPrinter(StatementPrinter):
             return f"repmat({self.code(inner)}, 1, {cols})", ATOM
         return f"repmat({self.code(inner)}, {rows}, 1)", ATOM
 
-    def _print_Add(self, e: Add) -> tuple[str, int]:
-        strip = self.has_full_operand(e, e.terms)
-        out = ""
-        for i, term in enumerate(e.terms):
-            negative, positive = negated(term)
-            if negative and i > 0 and not self.is_bound(term):
-                out += " - " + self.operand(positive, ADD + 1, strip)
-            else:
-                text = self.operand(term, ADD + 1 if i else ADD, strip)
-                out = text if i == 0 else out + " + " + text
-        return out, ADD
-
-    def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
-        coeff = e.coeff
-        negative = coeff.could_extract_minus_sign()
-        if negative:
-            coeff = -coeff
-        parts = []
-        if coeff != 1:
-            text, prec = self.number(coeff)
-            parts.append(text if prec >= MUL + 1 else f"({text})")
-        parts += [self.wrap(f, MUL + 1) for f in e.scalars]
-        single = len(parts) == 1   # a product of one factor binds as that factor
-        chain = list(e.chain)
-        sizes = [_size(f.shape[0]) * _size(f.shape[1]) for f in chain]
-        smallest = min(range(len(chain)), key=sizes.__getitem__, default=0)
-        if (parts or negative) and len(chain) > 1 \
-                and sizes[smallest] < _size(e.shape[0]) * _size(e.shape[1]):
-            # the scale (and sign) goes on the smallest factor, if one is smaller than the product
-            return self._chain(chain, {smallest: ("-" if negative else "") + " * ".join(parts)})
-        if chain:
-            text, prec = self._chain(chain)
-            single = not parts and prec > MUL
-            # * and .* and ./ are one left-to-right level, and a scalar factor commutes
-            parts.append(text if prec >= MUL else f"({text})")
-        text = " * ".join(parts)
-        if not negative:
-            return text, MUL
-        # MATLAB's unary minus binds tighter than * (and looser than .^ and '): -a * b is a
-        # product, (-a) * b; and never "--", which Octave reads as a decrement
-        return "-" + (f"({text})" if text.startswith("-") else text), (UNARY if single else MUL)
-
-    def _chain(self, chain: list[Expr], scaled: dict[int, str] | None = None
-               ) -> tuple[str, int]:
-        """The product of a chain, in the cheapest order the dimensions allow; ``scaled``
-        maps a factor's index to the scalar it is multiplied by first."""
-        _, split = chain_order(chain_dims(chain, _size))
-        return self._subchain(chain, split, scaled or {}, 0, len(chain) - 1)
-
-    def _subchain(self, chain, split, scaled, i: int, j: int) -> tuple[str, int]:
-        if i == j:
-            if scaled.get(i) == "-":
-                return f"(-{self.wrap(chain[i], UNARY + 1)})", ATOM
-            if i in scaled:
-                return f"({scaled[i]} * {self.wrap(chain[i], MUL + 1)})", ATOM
-            return self._code(chain[i])
-        k = split[i][j]
-        left, left_prec = self._subchain(chain, split, scaled, i, k - 1)
-        right, right_prec = self._subchain(chain, split, scaled, k, j)
-        left = left if left_prec >= MUL else f"({left})"
-        right = right if right_prec > MUL else f"({right})"
-        return f"{left} * {right}", MUL
-
-    def _print_Hadamard(self, e: Hadamard) -> tuple[str, int]:
-        strip = self.has_full_operand(e, e.factors)
-        text = ""
-        for i, f in enumerate(multiply_first(e.factors)):
-            divisor = divisor_of(f, self.bound) if i > 0 and not self.is_bound(f) else None
-            if divisor is not None:
-                text += " ./ " + self.operand(divisor, MUL + 1, strip)
-            else:
-                part = self.operand(f, MUL + 1 if i else MUL, strip)
-                text = part if i == 0 else text + " .* " + part
-        return text, MUL
-
-    def _print_Power(self, e: Power) -> tuple[str, int]:
-        base = e.base
-        if isinstance(e.exponent, Const):
-            p = e.exponent.value
-            if p < 0 and isinstance(base, Func) and base.name == "norm":
-                self.helpers.add("inverse_or_zero_")
-                inverse = f"inverse_or_zero_({self.code(base)})"
-                return (inverse, ATOM) if p == -1 else (f"{inverse}^{-p}", POWER)
-            if p == HALF:
-                return f"sqrt({self.code(base)})", ATOM
-            if p in (-1, -HALF):
-                return f"1 ./ {self.wrap(divisor_of(e, self.bound), MUL + 1)}", MUL
-        exponent = self.wrap(e.exponent, POWER + 1)
-        return f"{self.wrap(base, POWER + 1)}.^{exponent}", POWER
-
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         return f"{self.wrap(e.arg, ATOM)}'", ATOM
 
@@ -375,32 +243,15 @@ class MatlabPrinter(StatementPrinter):
             return f"sum({self.code(e.arg)})", ATOM
         return f"sum(sum({self.code(e.arg)}))", ATOM
 
-    def _print_Func(self, e: Func) -> tuple[str, int]:
-        arg = e.arg
-        if e.name == "tr" and isinstance(arg, MatMul) and len(arg.chain) >= 2 \
-                and not self.is_bound(arg):
-            # tr(P Q) = sum(sum(P' .* Q)): no product beyond what P needs is formed
-            *left, last = arg.chain
-            scale = mul(Const(arg.coeff), *arg.scalars)
-            first = self.transposed(mul(*left))
-            if isinstance(first, Transpose) and isinstance(last, Transpose) \
-                    and not self.is_bound(last):
-                first, last = first.arg, last.arg   # <P', Q'> = <P, Q>, without transposing
-            inner = f"sum(sum({self.wrap(first, MUL + 1)} .* {self.wrap(last, MUL + 1)}))"
-            if scale == Const(1):
-                return inner, ATOM
-            return f"{self.wrap(scale, MUL)} * {inner}", MUL
+    def function_call(self, e: Func) -> tuple[str, int]:
         args = [self.code(a) for a in e.args]
-        if e.name == "norm":
-            vector = arg.shape[0] == 1 or arg.shape[1] == 1
-            return (f"norm({args[0]})" if vector else f"norm({args[0]}, 'fro')"), ATOM
-        spelling = spelled_in(SPELLINGS, e, "MATLAB")(args, e.params)
+        if e.name == "norm" and 1 in e.arg.shape:
+            # the row spells a matrix's norm(X, 'fro') (MATLAB's norm(X) is its largest
+            # singular value); a vector's is plain
+            return f"norm({args[0]})", ATOM
+        spelling = self.spelling(e, args)
         self.helpers.update(h for h in HELPERS if h + "(" in spelling)
         return spelling, ATOM
-
-
-def _size(d) -> int:
-    return int(d) if d.is_Integer else DEFAULT_DIMENSION
 
 
 def _kind_words(s: Symbol, dimension) -> str:
@@ -418,38 +269,30 @@ def help_text(summary: str, source: str, parameters: list[Symbol], names: dict[s
               notes: list[str], returns: str, extra_arguments: tuple[str, ...] = (),
               remarks: tuple[str, ...] = ()) -> list[str]:
     """The comment block MATLAB's ``help`` shows: formula, arguments, what is returned."""
-    formula = " ".join(line.split("#")[0].strip() for line in source.splitlines()).strip()
-    lines = [summary, "", f"  F = {formula}", "", "Arguments:"]
-    lines += [f"  {names[p.name]}: {_kind_words(p, str)}" for p in parameters]
-    lines += [f"  {argument}" for argument in extra_arguments]
-    lines += ["", f"Returns {returns}."]
-    if notes:
-        lines += ["", "Non-smooth points:"] + [f"  {note}" for note in notes]
-    if remarks:
-        lines += [""] + list(remarks)
+    arguments = [f"{names[p.name]}: {_kind_words(p, str)}" for p in parameters]
+    lines = documentation(summary, one_line(source), arguments + list(extra_arguments), returns,
+                          notes, remarks, indent="  ")
     return ["% " + line if line else "%" for line in lines]
 
 
 def function(name: str, outputs: list[str], parameters: list[str], help_lines: list[str],
              body: list[str]) -> str:
+    outputs = [shortened(o) for o in outputs]
     returned = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"
-    lines = [f"function {returned} = {name}({', '.join(parameters)})"] + help_lines
+    lines = [f"function {returned} = {shortened(name)}({', '.join(parameters)})"] + help_lines
     lines += ["  " + line for line in body]
     return "\n".join(lines + ["end"])
 
+
+def returned_by(f: Function) -> list[str]:
+    """The names a function returns, as MATLAB accepts them."""
+    return [shortened(name) for name in f.returns]
 
 
 def parameter_names(parameters: list[Symbol]) -> dict[str, str]:
     """Each formula name as a MATLAB parameter: as in the formula; one MATLAB reserves gets
     a trailing underscore, more if the formula has that name too."""
-    formula_names = {p.name for p in parameters}
-    out: dict[str, str] = {}
-    for p in parameters:
-        name = matlab_name(p.name)
-        while name != p.name and name in formula_names:
-            name = matlab_name(name + "_")
-        out[p.name] = name
-    return out
+    return assemble.parameter_names(parameters, matlab_name)
 
 
 def _reserved(pnames: dict[str, str], gradients: dict[str, Expr]) -> set[str]:
@@ -467,7 +310,7 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
     printer = MatlabPrinter()
     names = parameter_names(list(parameters) + list(directions))
     reserved = _reserved(names, gradients)
-    hints = _definition_hints(definitions)
+    hints = definition_hints(definitions)
     first = [Output("value", value)] + [Output(f"grad_{n}", g) for n, g in gradients.items()]
     if hessians:
         functions = _hessian_functions(printer, source, parameters, names, reserved, hints,
@@ -476,8 +319,8 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
         functions = _hvp_functions(printer, source, parameters, names, reserved, hints, notes,
                                    first, list(directions), hvps)
     else:
-        whole = _Function(printer, parameters, first, reserved, names, hints=hints)
-        returned = [whole.names[v.storage] for v in whole.program.returns]
+        whole = Function(printer, parameters, first, reserved, names, hints=hints)
+        returned = returned_by(whole)
         functions = [function("value_and_grad", returned, whole.signature,
                               help_text("Value of F and its gradients, sharing the work.",
                                         source, parameters, names, notes, ", ".join(returned)),
@@ -485,10 +328,10 @@ def snippet(source: str, parameters: list[Symbol], value: Expr, gradients: dict[
     if not hessians:
         for name, gradient in gradients.items():
             # the result is "grad", not grad_X: a variable named as its function is best avoided
-            one = _Function(printer, parameters, [Output("grad", gradient)], reserved,
+            one = Function(printer, parameters, [Output("grad", gradient)], reserved,
                             names, hints=hints, share=False)
             functions.append(function(
-                f"grad_{name}", [one.names[v.storage] for v in one.program.returns],
+                f"grad_{name}", returned_by(one),
                 one.signature,
                 help_text(f"Gradient of F with respect to {name}.", source, parameters, names,
                           notes, f"dF/d{name}, shaped like {name}"),
@@ -513,17 +356,17 @@ def _hvp_functions(printer: MatlabPrinter, source: str, parameters: list[Symbol]
     extra = tuple(f"{names[d.name]}: the direction of {name}, shaped like {name}"
                   for d, name in zip(directions, hvps))
     products = [Output(f"hvp_{name}", h) for name, h in hvps.items()]
-    shared = _Function(printer, both, first + products, reserved, names, hints=hints)
-    alone = _Function(printer, both, products, reserved, names, hints=hints)
-    together = [shared.names[v.storage] for v in shared.program.returns]
-    returned = [alone.names[v.storage] for v in alone.program.returns]
+    shared = Function(printer, both, first + products, reserved, names, hints=hints)
+    alone = Function(printer, both, products, reserved, names, hints=hints)
+    together = returned_by(shared)
+    returned = returned_by(alone)
     variable = next(iter(hvps))
     return [
         function("value_grad_hvp", together, shared.signature,
                  help_text("Value, gradients and Hessian-vector products, sharing the work.",
                            source, parameters, names, notes, ", ".join(together), extra,
                            (_saved_as("value_grad_hvp"), "Local functions (MATLAB calls them "
-                            "from this file only): hvp, " + ", ".join(f"grad_{n}" for n in hvps)
+                            "from this file only): hvp, " + ", ".join(shortened(f"grad_{n}") for n in hvps)
                             + ".")),
                  shared.body()),
         function("hvp", returned, alone.signature,
@@ -542,16 +385,16 @@ def _hessian_functions(printer: MatlabPrinter, source: str, parameters: list[Sym
     functions = []
     for name, hessian in hessians.items():
         # the result is "hessian", not hessian_X: not a variable named as its function
-        one = _Function(printer, parameters, [Output("hessian", hessian)], reserved, names,
+        one = Function(printer, parameters, [Output("hessian", hessian)], reserved, names,
                         hints=hints)
         returns = "a number" if hessian.is_scalar else "a matrix"
         remarks = (f"It acts on {names[name]}(:), the columns of {names[name]} stacked.",) \
             if direction_of[name].shape[1] != 1 else ()
         functions.append(function(
-            f"hessian_{name}", [one.names[v.storage] for v in one.program.returns],
+            f"hessian_{name}", returned_by(one),
             one.signature,
             help_text(f"Hessian of F with respect to {name}.", source, parameters, names, notes,
-                      returns, remarks=remarks + (_saved_as(f"hessian_{name}"),)),
+                      returns, remarks=remarks + (_saved_as(shortened(f"hessian_{name}")),)),
             one.body()))
     return functions
 
@@ -572,9 +415,9 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
     dim_lines = []
     for d, var in plan.dim_vars.items():
         param = next(p for p in plan.data if d in p.shape)
-        dim_lines.append(f"{var.hint} = size({names[param.name]}, {param.shape.index(d) + 1});")
-    packed = ", ".join(plan.returned)
-    returned = [per_call.names[v.storage] for v in per_call.program.returns]
+        dim_lines.append(f"{shortened(var.hint)} = size({names[param.name]}, {param.shape.index(d) + 1});")
+    packed = ", ".join(shortened(name) for name in plan.returned)
+    returned = returned_by(per_call)
     call = f"[{', '.join(returned)}] = value_and_grad({', '.join(per_call.signature)}, prepared)"
     data = ", ".join(names[p.name] for p in plan.data)
     usage = ["", "Usage:", f"  [prepared, value_and_grad] = prepare({data});", f"  {call};"]

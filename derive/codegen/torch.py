@@ -14,9 +14,10 @@ temporaries that nothing reads afterwards, through any view.
 from __future__ import annotations
 
 from ..expr.nodes import Broadcast, Const, Expr, Func, Power
-from ..expr.ops import Spelling, lookup, spelled
-from .numpy import (ATOM, POWER, NumpyPrinter, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
+from ..printing.precedence import ATOM, POWER
+from ..program import kind
+from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
+                    hoisted_snippet as _hoisted, snippet as _snippet)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -48,38 +49,11 @@ HELPERS: dict[str, str] = {
     "_expect_shape": expect_shape_helper("tuple(array.shape)"),
 }
 
-# One row per operation: its PyTorch spelling (torch.sigmoid is accurate in both tails;
-# softmax and logsumexp are shifted by the maximum).
-SPELLINGS: dict[object, Spelling] = {lookup(name): spelling for name, spelling in {
-    "exp": spelled("torch.exp({0})"),
-    "log": spelled("torch.log({0})"),
-    "sin": spelled("torch.sin({0})"),
-    "cos": spelled("torch.cos({0})"),
-    "tanh": spelled("torch.tanh({0})"),
-    "abs": spelled("torch.abs({0})"),
-    "sign": spelled("torch.sign({0})"),
-    "relu": spelled("torch.relu({0})"),
-    "step": spelled("_step({0})"),
-    "sigmoid": spelled("torch.sigmoid({0})"),
-    "softplus": spelled("_softplus({0})"),
-    "norm": spelled("torch.linalg.norm({0})"),
-    "tr": spelled("torch.trace({0})"),
-    "det": spelled("torch.linalg.det({0})"),
-    "logdet": spelled("torch.linalg.slogdet({0})[1]"),
-    "inv": spelled("torch.linalg.inv({0})"),
-    "diag": spelled("torch.diag({0})"),
-    "softmax": spelled("torch.softmax({0}, 0)"),
-    "softmax_all": spelled("_softmax_all({0})"),
-    "logsumexp": lambda args, params: f"torch.logsumexp(torch.flatten({args[0]}), 0)"
-    if params == (None,) else f"torch.logsumexp({args[0]}, 0)",
-    "kron": spelled("_kron({0}, {1})"),
-    "vec": spelled("_vec({0})"),
-}.items()}
-
 
 class TorchPrinter(NumpyPrinter):
     """The NumPy printer's program in ``torch``, in place where the program allows."""
 
+    target, language = "torch", "PyTorch"
     module = "torch"
     imports = "import torch"
     helper_sources = HELPERS
@@ -118,7 +92,7 @@ class TorchPrinter(NumpyPrinter):
         # a number argument becomes a tensor: torch's functions take tensors only
         args = [f"{self.np}.tensor({text}{self.constant_keywords()})" if isinstance(a, Const)
                 else text for a, text in zip(e.args, args)]
-        return spelled_in(SPELLINGS, e, "PyTorch")(args, e.params)
+        return super().spelling(e, args)
 
     def statement(self, s) -> list[str]:
         if s.op == "assign" and isinstance(s.expr, Const):

@@ -3,16 +3,20 @@
 ``ACTIVATIONS`` are the elementwise functions of the layers (f, f', spellings).
 ``MATRIX_OPS`` are the functions that act on a whole matrix (shape rule, the
 vector-Jacobian product that backprop applies, spellings). Adding a function
-means adding a row here, its spelling in the table of each other code target
-(``codegen/jax.py``, ``torch.py``, ``matlab.py``; tests/test_targets.py checks
-that none is missing) and, if users may type it, a line in ``build.CALLS``.
+means adding a row here, with its spelling in every code target (``spellings``:
+numpy, jax, torch, matlab; tests/test_targets.py checks that none is missing),
+and, if users may type it, a line in ``build.CALLS``.
 
 A ``Func`` node holds its ``Op``: backprop, the constructors (transpose,
 rebuild) and the printers read the rules from the node, never by name. A
 spelling receives the printed arguments and the operation's parameters, so
 ``logsumexp(X, 1)`` cannot lose its axis in any output; NumPy spellings may
-name a helper from ``NUMPY_HELPERS``, which the emitter defines once in the
-snippet that uses it. ``apply(name, arg, *params)`` builds a node by name,
+name a helper from ``NUMPY_HELPERS`` (the other targets: the ``HELPERS`` of
+their module in ``derive.codegen``), which the emitter defines once in the
+snippet that uses it. The JAX spellings use jax.nn's stable forms (sigmoid,
+softplus, softmax and logsumexp accurate in both tails, shifted by the
+maximum), as torch.sigmoid is; a MATLAB name ending in _ is a local function
+of the emitted file; MATLAB's norm of a vector is written by its printer. ``apply(name, arg, *params)`` builds a node by name,
 through the rewrites (a simpler equal form: softmax of a row is 1).
 """
 from __future__ import annotations
@@ -46,7 +50,7 @@ class Op:
     name: str
     text: Spelling
     latex: Spelling
-    numpy: Spelling
+    code: dict[str, Spelling]   # the emitted code's spelling, by target (``spellings``)
     derivative: Callable[[Expr], Expr] | None = None
     shape: Callable[[Func], Shape] | None = None
     matrix_vjp: Callable[[Func, Expr], tuple[Expr, ...]] | None = None
@@ -88,17 +92,26 @@ class Op:
         return f"Op({self.name})"
 
 
-def elementwise_op(name: str, derivative, text: str, latex: str, numpy: str,
+def spellings(**by_target: str | Spelling) -> dict[str, Spelling]:
+    """An operation's spelling in the code of each target (numpy, jax, torch, matlab): a
+    format string over the printed arguments, or a Spelling that reads the parameters."""
+    return {target: _as_spelling(s) for target, s in by_target.items()}
+
+
+def _as_spelling(s: str | Spelling) -> Spelling:
+    return spelled(s) if isinstance(s, str) else s
+
+
+def elementwise_op(name: str, derivative, text: str, latex: str, code: dict[str, Spelling],
                    subgradient: str | None = None, sympy_form: object = None) -> Op:
     """An elementwise function f with its derivative f'."""
-    return Op(name, spelled(text), spelled(latex), spelled(numpy), derivative=derivative,
+    return Op(name, spelled(text), spelled(latex), code, derivative=derivative,
               subgradient=subgradient, sympy_form=sympy_form)
 
 
-def matrix_op(name: str, shape, vjp, text, latex, numpy, **rest) -> Op:
+def matrix_op(name: str, shape, vjp, text, latex, code: dict[str, Spelling], **rest) -> Op:
     """A function of whole matrices: shape rule, vector-Jacobian product, spellings."""
-    as_spelling = lambda s: spelled(s) if isinstance(s, str) else s
-    return Op(name, as_spelling(text), as_spelling(latex), as_spelling(numpy), shape=shape,
+    return Op(name, _as_spelling(text), _as_spelling(latex), code, shape=shape,
               matrix_vjp=vjp, **rest)
 
 
@@ -135,36 +148,58 @@ def _activation_rows() -> dict[str, Op]:
     _t = sympy.Symbol("t")
     rows = [
         elementwise_op("exp", lambda z: f("exp", z), "exp({0})", r"\exp\left({0}\right)",
-                       "np.exp({0})", sympy_form=sympy.exp),
+                       spellings(numpy="np.exp({0})", jax="jnp.exp({0})", torch="torch.exp({0})",
+                                 matlab="exp({0})"),
+                       sympy_form=sympy.exp),
         elementwise_op("log", lambda z: power(z, Const(-ONE)), "log({0})", r"\log\left({0}\right)",
-                       "np.log({0})", sympy_form=sympy.log),
+                       spellings(numpy="np.log({0})", jax="jnp.log({0})", torch="torch.log({0})",
+                                 matlab="log({0})"),
+                       sympy_form=sympy.log),
         elementwise_op("sin", lambda z: f("cos", z), "sin({0})", r"\sin\left({0}\right)",
-                       "np.sin({0})", sympy_form=sympy.sin),
+                       spellings(numpy="np.sin({0})", jax="jnp.sin({0})", torch="torch.sin({0})",
+                                 matlab="sin({0})"),
+                       sympy_form=sympy.sin),
         elementwise_op("cos", lambda z: neg(f("sin", z)), "cos({0})", r"\cos\left({0}\right)",
-                       "np.cos({0})", sympy_form=sympy.cos),
+                       spellings(numpy="np.cos({0})", jax="jnp.cos({0})", torch="torch.cos({0})",
+                                 matlab="cos({0})"),
+                       sympy_form=sympy.cos),
         elementwise_op("tanh", lambda z: _one_minus(power(f("tanh", z), Const(2))), "tanh({0})",
-                       r"\tanh\left({0}\right)", "np.tanh({0})", sympy_form=sympy.tanh),
+                       r"\tanh\left({0}\right)",
+                       spellings(numpy="np.tanh({0})", jax="jnp.tanh({0})",
+                                 torch="torch.tanh({0})", matlab="tanh({0})"),
+                       sympy_form=sympy.tanh),
         elementwise_op("sigmoid", lambda z: hadamard(f("sigmoid", z), _one_minus(f("sigmoid", z))),
                        # sigmoid, not a sigma that could be the user's
                        "sigmoid({0})", r"\operatorname{{sigmoid}}\left({0}\right)",
-                       "_sigmoid({0})", sympy_form=sympy.Lambda(_t, 1 / (1 + sympy.exp(-_t)))),
+                       spellings(numpy="_sigmoid({0})", jax="jax.nn.sigmoid({0})",
+                                 torch="torch.sigmoid({0})", matlab="sigmoid_({0})"),
+                       sympy_form=sympy.Lambda(_t, 1 / (1 + sympy.exp(-_t)))),
         elementwise_op("softplus", lambda z: f("sigmoid", z), "softplus({0})",
-                       r"\operatorname{{softplus}}\left({0}\right)", "_softplus({0})",
+                       r"\operatorname{{softplus}}\left({0}\right)",
+                       spellings(numpy="_softplus({0})", jax="jax.nn.softplus({0})",
+                                 torch="_softplus({0})", matlab="softplus_({0})"),
                        sympy_form=sympy.Lambda(_t, sympy.log(1 + sympy.exp(_t)))),
         elementwise_op("abs", lambda z: f("sign", z), "abs({0})", r"\left|{0}\right|",
-                       "np.abs({0})",
+                       spellings(numpy="np.abs({0})", jax="jnp.abs({0})", torch="torch.abs({0})",
+                                 matlab="abs({0})"),
                        subgradient="abs'(0) is taken as 0 (the subgradient sign(x))",
                        sympy_form=sympy.Abs),
         elementwise_op("relu", lambda z: f("step", z), "relu({0})",
-                       r"\operatorname{{relu}}\left({0}\right)", "np.maximum({0}, 0.0)",
+                       r"\operatorname{{relu}}\left({0}\right)",
+                       spellings(numpy="np.maximum({0}, 0.0)", jax="jax.nn.relu({0})",
+                                 torch="torch.relu({0})", matlab="max({0}, 0)"),
                        subgradient="relu'(0) is taken as 0 (a subgradient: a step at 0)",
                        sympy_form=sympy.Lambda(_t, sympy.Max(_t, 0))),
         elementwise_op("step", lambda z: zeros(z.shape), "step({0})",
-                       r"\left[{0} > 0\right]", "np.heaviside({0}, 0.0)",   # Iverson
+                       r"\left[{0} > 0\right]",   # Iverson
+                       spellings(numpy="np.heaviside({0}, 0.0)", jax="jnp.heaviside({0}, 0.0)",
+                                 torch="_step({0})", matlab="double({0} > 0)"),
                        subgradient="step'(0) is taken as 0",
                        sympy_form=sympy.Lambda(_t, sympy.Heaviside(_t, 0))),
         elementwise_op("sign", lambda z: zeros(z.shape), "sign({0})",
-                       r"\operatorname{{sign}}\left({0}\right)", "np.sign({0})",
+                       r"\operatorname{{sign}}\left({0}\right)",
+                       spellings(numpy="np.sign({0})", jax="jnp.sign({0})",
+                                 torch="torch.sign({0})", matlab="sign({0})"),
                        subgradient="sign'(0) is taken as 0", sympy_form=sympy.sign),
     ]
     return {row.name: row for row in rows}
@@ -241,6 +276,11 @@ def _with_axis(template: str, per_column: str) -> Spelling:
         *args, axis="" if params == (None,) else per_column)
 
 
+def _over_all(template: str, per_column: str) -> Spelling:
+    """A spelling with one template over all entries (no axis) and one per column."""
+    return lambda args, params: (template if params == (None,) else per_column).format(*args)
+
+
 def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
     return (apply("diag", delta),)
 
@@ -252,55 +292,79 @@ def _not_differentiated(node: Func, delta: Expr) -> tuple[Expr, ...]:
 def _matrix_op_rows() -> dict[str, Op]:
     rows = [
         matrix_op("norm", lambda n: SCALAR, _norm_vjp, "norm({0})", r"\left\lVert {0} \right\rVert",
-                  "np.linalg.norm({0})", subgradient="the gradient of a norm at 0 is taken as 0",
+                  spellings(numpy="np.linalg.norm({0})", jax="jnp.linalg.norm({0})",
+                            torch="torch.linalg.norm({0})", matlab="norm({0}, 'fro')"),
+                  subgradient="the gradient of a norm at 0 is taken as 0",
                   derivative_text="delta * z / norm(z)", reciprocal_zero_at_zero=True),
         matrix_op("tr", lambda n: SCALAR,
                   lambda n, d: (mul(d, Identity(n.arg.shape[0])),),
-                  "tr({0})", r"\operatorname{{tr}}\left({0}\right)", "np.trace({0})",
+                  "tr({0})", r"\operatorname{{tr}}\left({0}\right)",
+                  spellings(numpy="np.trace({0})", jax="jnp.trace({0})", torch="torch.trace({0})",
+                            matlab="trace({0})"),
                   transpose=lambda n: n, derivative_text="delta * I",
                   rewrite=_of_scalar(lambda x: x)),
         matrix_op("det", lambda n: SCALAR,
                   lambda n, d: (mul(d, n, _inverse_t(n.arg)),),
-                  "det({0})", r"\det\left({0}\right)", "np.linalg.det({0})",
+                  "det({0})", r"\det\left({0}\right)",
+                  spellings(numpy="np.linalg.det({0})", jax="jnp.linalg.det({0})",
+                            torch="torch.linalg.det({0})", matlab="det({0})"),
                   derivative_text="delta * det(z) * inv(z)^T", rewrite=_of_scalar(lambda x: x)),
         matrix_op("logdet", lambda n: SCALAR,
                   lambda n, d: (mul(d, _inverse_t(n.arg)),),
-                  "logdet({0})", r"\log\det\left({0}\right)", "np.linalg.slogdet({0})[1]",
+                  "logdet({0})", r"\log\det\left({0}\right)",
+                  spellings(numpy="np.linalg.slogdet({0})[1]", jax="jnp.linalg.slogdet({0})[1]",
+                            torch="torch.linalg.slogdet({0})[1]", matlab="logabsdet_({0})"),
                   derivative_text="delta * inv(z)^T",
                   rewrite=_of_scalar(lambda x: apply("log", x))),
         matrix_op("inv", lambda n: n.arg.shape,
                   lambda n, d: (neg(mul(transpose(n), d, transpose(n))),),
-                  "inv({0})", "{0}^{{-1}}", "np.linalg.inv({0})",
+                  "inv({0})", "{0}^{{-1}}",
+                  spellings(numpy="np.linalg.inv({0})", jax="jnp.linalg.inv({0})",
+                            torch="torch.linalg.inv({0})", matlab="inv({0})"),
                   derivative_text="-inv(z)^T delta inv(z)^T",
                   rewrite=_of_scalar(lambda x: power(x, Const(-ONE))),
                   latex_superscript=True, keeps_symmetry=True),
         matrix_op("diag", _diag_shape, _diag_vjp, "diag({0})",
-                  r"\operatorname{{diag}}\left({0}\right)", "np.diag({0})",
+                  r"\operatorname{{diag}}\left({0}\right)",
+                  spellings(numpy="np.diag({0})", jax="jnp.diag({0})", torch="torch.diag({0})",
+                            matlab="diag({0})"),
                   transpose=lambda n: n if n.arg.shape[1] == 1 else Transpose(n),
                   derivative_text="diag(delta)", rewrite=_diag_rewrite, numpy_view=True),
         matrix_op("softmax", lambda n: n.arg.shape, _softmax_vjp, "softmax({0})",
-                  r"\operatorname{{softmax}}\left({0}\right)", "_softmax({0})",
+                  r"\operatorname{{softmax}}\left({0}\right)",
+                  spellings(numpy="_softmax({0})", jax="jax.nn.softmax({0}, axis=0)",
+                            torch="torch.softmax({0}, 0)", matlab="softmax_({0})"),
                   derivative_text="S .* (delta - 1 sum(S .* delta, 1))", rewrite=_softmax_rewrite),
         matrix_op("softmax_all", lambda n: n.arg.shape, _softmax_vjp,
                   "exp({0} - logsumexp({0}))",
                   r"\exp\left({0} - \operatorname{{logsumexp}}\left({0}\right)\right)",
-                  "_softmax({0}, axis=None)",
+                  spellings(numpy="_softmax({0}, axis=None)", jax="jax.nn.softmax({0}, axis=None)",
+                            torch="_softmax_all({0})", matlab="softmax_all_({0})"),
                   derivative_text="S .* (delta - sum(S .* delta))",
                   rewrite=_softmax_all_rewrite),
         matrix_op("logsumexp",
                   lambda n: SCALAR if n.params == (None,) else (ONE, n.arg.shape[1]),
                   _logsumexp_vjp, _with_axis("logsumexp({0}{axis})", ", 1"),
                   _with_axis(r"\operatorname{{logsumexp}}\left({0}{axis}\right)", ", 1"),
-                  lambda args, params: f"_logsumexp({args[0]}, axis={params[0]})",
+                  spellings(
+                      numpy=lambda args, params: f"_logsumexp({args[0]}, axis={params[0]})",
+                      jax=lambda args, params: f"jax.nn.logsumexp({args[0]}, axis={params[0]})",
+                      torch=_over_all("torch.logsumexp(torch.flatten({0}), 0)",
+                                      "torch.logsumexp({0}, 0)"),
+                      matlab=_over_all("logsumexp_({0})", "logsumexp_columns_({0})")),
                   derivative_text="delta .* softmax(z)", rewrite=_logsumexp_rewrite),
         # Only in a Hessian of a matrix variable (acting on vec(X)): never differentiated.
         matrix_op("kron", lambda n: (n.args[0].shape[0] * n.args[1].shape[0],
                                      n.args[0].shape[1] * n.args[1].shape[1]),
                   _not_differentiated, "({0} ⊗ {1})", r"\left({0} \otimes {1}\right)",
-                  "np.kron({0}, {1})", infix=True),
+                  spellings(numpy="np.kron({0}, {1})", jax="jnp.kron({0}, {1})",
+                            torch="_kron({0}, {1})", matlab="kron({0}, {1})"),
+                  infix=True),
         # The columns of a matrix stacked: also only in a Hessian of a matrix variable.
         matrix_op("vec", lambda n: (n.arg.shape[0] * n.arg.shape[1], ONE), _not_differentiated,
-                  "vec({0})", r"\operatorname{{vec}}\left({0}\right)", "np.ravel({0}, order='F')",
+                  "vec({0})", r"\operatorname{{vec}}\left({0}\right)",
+                  spellings(numpy="np.ravel({0}, order='F')", jax="jnp.ravel({0}, order='F')",
+                            torch="_vec({0})", matlab="reshape({0}, [], 1)"),
                   numpy_view=True),
     ]
     return {row.name: row for row in rows}

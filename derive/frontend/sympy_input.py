@@ -32,7 +32,7 @@ from .language import MAX_MATRIX_POWER
 from ..errors import DeriveError
 from ..expr.nodes import SCALAR, Const, Expr, Identity, MatMul, ONE, Symbol, TooLarge, Transpose, broadcast_shape, deep, postorder, zeros
 from ..expr.simplify import add, hadamard, mul, ones, power, transpose
-from ..expr.ops import ACTIVATIONS, Op, apply, elementwise_op, register_activation
+from ..expr.ops import ACTIVATIONS, Op, apply, elementwise_op, register_activation, spellings
 from ..printing.text import to_text
 
 # SymPy's elementwise functions that are rows of derive's table (exp, Abs, ...).
@@ -281,7 +281,7 @@ def activation_row(body: sympy.Expr, t: sympy.Symbol) -> Op:
         f"sympy:{sympy.srepr(marked)}", _derivative(body, t),
         _spelling(sympy.sstr(marked), marked, "({0})"),
         _spelling(sympy.latex(marked), marked, r"\left({0}\right)"),
-        _spelling(_numpy_code(marked, body), marked, "({0})"),
+        spellings(numpy=_spelling(_numpy_code(marked, body), marked, "({0})")),
         sympy_form=body.func if bare else sympy.Lambda(t, body)))
 
 

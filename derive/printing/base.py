@@ -14,7 +14,7 @@ from ..expr.nodes import deep, Add, Broadcast, Const, Expr, Func, Hadamard, Iden
 from ..expr.simplify import mul
 from ..naming import Name
 
-ADD, MUL, UNARY, POWER, ATOM = 10, 20, 25, 30, 40
+from .precedence import ADD, MUL, UNARY, POWER, ATOM
 # A matrix product printed as one (1^T X): bare as a factor of a product, which is
 # associative, but parenthesised as an operand of a Hadamard product.
 CHAIN = MUL + 1

@@ -11,7 +11,7 @@ from ..expr.nodes import deep
 from .latex import latex_name
 from .document import align_rows
 
-ADD, MUL, UNARY, POSTFIX, ATOM = 10, 20, 25, 30, 40
+from .precedence import ADD, MUL, UNARY, POSTFIX, ATOM
 
 _FUNCTIONS = {
     "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",

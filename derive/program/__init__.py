@@ -9,9 +9,9 @@ aliasing (``passes``); the one namer (``derive.naming``) gives every value its n
 A printer only spells statements: what it may update in place is a property
 it declares (a ``Target``), so a printer for a pure target says "nothing".
 """
-from .statements import Output, Program, Statement, Target, Var, kind_of_shape
+from .statements import Output, Program, Statement, Target, Var, kind, kind_of_shape
 from .lower import lower
 from .passes import drop_dead, order_by_reads, reuse_buffers
 
-__all__ = ["Output", "Program", "Statement", "Target", "Var", "kind_of_shape", "lower",
+__all__ = ["Output", "Program", "Statement", "Target", "Var", "kind", "kind_of_shape", "lower",
            "drop_dead", "order_by_reads", "reuse_buffers"]

@@ -6,8 +6,11 @@ M is one factor, the constructors factor the sum to ``2 W (M + M^T)``.
 """
 from __future__ import annotations
 
+import functools
+
 from ..expr.nodes import Const, Expr, MatMul, Shared, Transpose, postorder
 from ..expr.simplify import mul, rebuild, transpose
+from .statements import kind_of_shape
 
 
 # Longest product looked for in two chains: longer shared runs are rare, and the search
@@ -103,3 +106,33 @@ def chain_order(dims: list[int]) -> tuple[int, list[list[int]]]:
 
 def chain_dims(run, size) -> list[int]:
     return [size(run[0].shape[0])] + [size(f.shape[1]) for f in run]
+
+
+# Size assumed for a symbolic dimension when choosing the order of a matrix chain.
+DEFAULT_DIMENSION = 100
+
+
+def estimated_size(d) -> int:
+    """A dimension as a number for the cost of a chain: a symbolic one counts as 100."""
+    return int(d) if d.is_Integer else DEFAULT_DIMENSION
+
+
+def run_cost(run: list[Expr]) -> int:
+    """The cost of multiplying the factors of ``run`` in the cheapest order."""
+    return chain_order(chain_dims(run, estimated_size))[0]
+
+
+def cheapest_split(chain: list[Expr]) -> list[list[int]]:
+    """The split table of the cheapest order of ``chain`` (see ``chain_order``)."""
+    return _split(tuple(chain_dims(chain, estimated_size)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(dims: tuple[int, ...]) -> list[list[int]]:
+    # a statement is spelled more than once (a dry run, then the line): cached
+    return chain_order(list(dims))[1]
+
+
+def chain_kind(chain: list[Expr]) -> str:
+    """The kind (scalar, col, row, matrix) of the product of the factors of ``chain``."""
+    return kind_of_shape((chain[0].shape[0], chain[-1].shape[1]))

@@ -24,6 +24,11 @@ def kind_of_shape(shape: Shape) -> str:
     return "col" if cols is ONE or cols == 1 else "matrix"
 
 
+def kind(e: Expr) -> str:
+    """How a node is held as an array: scalar, col (a 1-D vector), row or matrix."""
+    return kind_of_shape(e.shape)
+
+
 @dataclass(eq=False)
 class Var:
     shape: Shape
@@ -128,3 +133,6 @@ class Target(Protocol):
 
     def spelled_reads(self, s: Statement, program: Program) -> tuple[list[Var], set]:
         """(the variables, the dimension symbols) the spelling of ``s`` names."""
+
+    def spell(self, program: Program, names: dict[Var, str]) -> list[str]:
+        """The lines of a function body (without the return)."""
