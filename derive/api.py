@@ -56,6 +56,11 @@ def _assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
     return out
 
 
+def parsed_options(shapes, assume) -> tuple[dict[str, tuple], dict[str, str]]:
+    """(declared shapes, assumptions) from the ``shapes=`` and ``assume=`` of the API."""
+    return _declarations(shapes), _assumptions(assume)
+
+
 def _dims_text(name, dims) -> str:
     """A shape given in Python, as its --shape text: ("n", "k"), "n", 3, () ..."""
     if isinstance(dims, (str, int)) and not isinstance(dims, bool):
@@ -279,9 +284,16 @@ def gradient(formula: str | sympy.Basic, wrt: str | Iterable | sympy.Basic, shap
 
 def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
               assumptions: dict[str, str]) -> Derivation:
+    return _derive(built(formula, names, declared, assumptions), names)
+
+
+def built(formula: str, names: list[str], declared: dict[str, tuple],
+          assumptions: dict[str, str], any_shape: bool = False) -> Formula:
+    """The formula built, its --shape and --assume names checked; ``any_shape``: it may be
+    a vector or a matrix (derive jac), not only a scalar cost."""
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
-    parsed = build(formula, declared, assumptions)
+    parsed = build(formula, declared, assumptions, any_shape)
     if not parsed.symbols:
         raise DeriveError("the cost is a constant: it has no variables to differentiate")
     for option, given in (("--shape", declared), ("--assume", assumptions)):
@@ -291,11 +303,21 @@ def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
                     "not a name of the formula"
                 raise DeriveError(f"{option} {name[:40]}: {name[:40]!r} is {what} (its "
                                   f"variables: {_names(parsed.symbols)})")
-    return _derive(parsed, names)
+    return parsed
 
 
 def _derive(parsed: Formula, names: list[str]) -> Derivation:
     """Backpropagation for the named variables of a built formula."""
+    variables = variables_of(parsed, names)
+    try:
+        result = backprop(parsed.cost, variables)
+    except TooLarge as error:
+        raise DeriveError(f"the gradient is too large to derive: {error}") from None
+    return Derivation(parsed, [v.name for v in variables], result)
+
+
+def variables_of(parsed: Formula, names: list[str]) -> list:
+    """The named free variables of a built formula, each once (a clear error for others)."""
     variables = []
     for name in names:
         symbol = parsed.symbol(name)
@@ -308,11 +330,7 @@ def _derive(parsed: Formula, names: list[str]) -> Derivation:
                               f"(its variables: {_names(parsed.symbols)})")
         if symbol not in variables:
             variables.append(symbol)
-    try:
-        result = backprop(parsed.cost, variables)
-    except TooLarge as error:
-        raise DeriveError(f"the gradient is too large to derive: {error}") from None
-    return Derivation(parsed, [v.name for v in variables], result)
+    return variables
 
 
 def check(formula: str, wrt: str | Iterable[str], shapes=None, seed: int = 0,

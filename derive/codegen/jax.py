@@ -15,7 +15,8 @@ import re
 from ..expr.nodes import Broadcast, Const, Expr, Func, Transpose
 from ..expr.ops import Spelling, lookup, spelled
 from .numpy import (ATOM, MUL, NumpyPrinter, _chain_kind, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, kind, snippet as _snippet, spelled_in)
+                    hoisted_snippet as _hoisted,
+                    jacobian_snippet as _jacobian_snippet, kind, snippet as _snippet, spelled_in)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -142,3 +143,8 @@ def snippet(*args, **kwargs) -> str:
 def hoisted_snippet(*args, **kwargs) -> str:
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)``, in JAX."""
     return _hoisted(*args, **kwargs, printer=JaxPrinter())
+
+
+def jacobian_snippet(*args, **kwargs) -> str:
+    """derive jac's program (SPEC 2b), in JAX."""
+    return _jacobian_snippet(*args, **kwargs, printer=JaxPrinter())

@@ -19,7 +19,7 @@ from . import parse as syntax
 from ..errors import DeriveError
 from ..expr.nodes import SCALAR, Const, Expr, Identity, ONE, Shape, Symbol, TooLarge
 from ..expr.simplify import add, hadamard, mul, neg, ones, power, summation, transpose
-from ..expr.ops import apply
+from ..expr.ops import apply, kron
 from .shapes import Dimensions, declared_shape, default_kind, format_shape
 
 MAX_MATRIX_POWER = 64
@@ -115,6 +115,9 @@ CALLS: dict[str, CallRule] = {
     "logsumexp": CallRule(("expr", "axis?"), _logsumexp),
     "eye": CallRule(("dim",), lambda n: Identity(n)),
     "ones": CallRule(("dim", "dim"), lambda m, n: ones((m, n))),
+    # In results (Jacobians, Hessians): read back, as the text prints them.
+    "kron": CallRule(("expr", "expr"), kron),
+    "vec": CallRule(("expr",), lambda x: apply("vec", x)),
 }
 
 
@@ -150,9 +153,10 @@ MAX_TRIAL_LENGTH = 20_000
 
 
 def build(source: str, declared: dict[str, tuple] | None = None,
-          assume: dict[str, str] | None = None) -> Formula:
+          assume: dict[str, str] | None = None, any_shape: bool = False) -> Formula:
     """Parse ``source`` and build its cost; ``declared`` maps names to ``--shape`` dimensions,
-    ``assume`` names to ``--assume`` properties."""
+    ``assume`` names to ``--assume`` properties. ``any_shape``: the formula may be a vector
+    or a matrix (derive jac), not only a scalar cost."""
     if len(source) > MAX_LENGTH:
         raise DeriveError(f"the formula is {len(source):,} characters long; derive reads at "
                           f"most {MAX_LENGTH:,}", source=source, offset=MAX_LENGTH)
@@ -160,7 +164,7 @@ def build(source: str, declared: dict[str, tuple] | None = None,
     declared = declared or {}
     assume = assume or {}
     try:
-        typer = _typed(program, declared, assume)
+        typer = _typed(program, declared, assume, any_shape=any_shape)
     except DeriveError as error:
         raise _blame_default_kind(program, declared, assume, error) from None
     renames = _renames(typer, declared)
@@ -177,13 +181,13 @@ def build(source: str, declared: dict[str, tuple] | None = None,
 
 
 def _typed(program: syntax.Program, declared: dict[str, tuple], assume: dict[str, str],
-           kinds: dict[str, str] | None = None) -> "_Typer":
+           kinds: dict[str, str] | None = None, any_shape: bool = False) -> "_Typer":
     """The first walk, with the cost checked to be a scalar; ``kinds`` overrides defaults."""
     dims = Dimensions()
     typer = _Typer(program, {n: declared_shape(d) for n, d in declared.items()}, dims,
                    _declared_dim_symbols(declared), assume, kinds or {})
     cost_shape = typer.run()
-    if cost_shape != SCALAR:
+    if cost_shape != SCALAR and not any_shape:
         what = {"col": "a column vector", "row": "a row vector"}.get(
             "col" if cost_shape[1] == 1 else "row" if cost_shape[0] == 1 else "", "a matrix")
         fact = f"the cost must be a scalar, but it is {what} ({format_shape(cost_shape, dims)})"
