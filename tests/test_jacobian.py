@@ -373,7 +373,7 @@ def random_jacobians(seeds):
 
 @needs_jax
 def test_random_formulas_of_every_shape(slow):
-    closed, refused, other, total = random_jacobians(range(120 if slow else 30))
-    assert total > 20
+    closed, refused, other, total = random_jacobians(range(120 if slow else 8))
+    assert total > 10
     # nearly every Jacobian of these has a closed form, and every one that came out is right
     assert closed >= 0.8 * total, (closed, refused, other, total)

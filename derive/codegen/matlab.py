@@ -283,6 +283,8 @@ class MatlabPrinter(StatementPrinter):
                 out += " - " + self.operand(positive, ADD + 1, strip)
             else:
                 text = self.operand(term, ADD + 1 if i else ADD, strip)
+                if strip and isinstance(term, Identity) and not self.is_bound(term):
+                    text = f"full({text})"   # Octave's eye is diagonal: it broadcasts no row
                 out = text if i == 0 else out + " + " + text
         return out, ADD
 
