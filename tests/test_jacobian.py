@@ -314,7 +314,8 @@ def test_hessian_of_a_bias_broadcast_over_columns_has_a_closed_form():
     d = derive.hessian("norm(W2*tanh(W1*X + b1) + b2 - Y, 'fro')^2", "b1")
     assert "(W2^T W2) .* (" in d.text
     for formula in ("sum(sigmoid(W1*X + b1))", "norm(W2*tanh(W1*X + b1) + b2 - Y, 'fro')^2",
-                    "norm(W2*sigmoid(W1*X + b1) - Y, 'fro')^2"):
+                    "norm(W2*sigmoid(W1*X + b1) - Y, 'fro')^2",
+                    "-sum(Y .* log(softmax(W*X + b1)))"):
         code, out, err = run("check", formula, "--wrt", "b1", "--hess")
         assert code == 0, out + err
 
@@ -373,7 +374,7 @@ def random_jacobians(seeds):
 
 @needs_jax
 def test_random_formulas_of_every_shape(slow):
-    closed, refused, other, total = random_jacobians(range(120 if slow else 8))
-    assert total > 10
+    closed, refused, other, total = random_jacobians(range(120 if slow else 4))
+    assert total > 5
     # nearly every Jacobian of these has a closed form, and every one that came out is right
     assert closed >= 0.8 * total, (closed, refused, other, total)

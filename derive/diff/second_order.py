@@ -149,8 +149,10 @@ class _Reader:
         raise NotReadable(e)
 
     # Column j of a matrix F linear in d, broadcast over the columns (a bias), is
-    # c diag(a_j) M diag(b_j) d: terms (c, A or None, M, B or None), a_j column j of A.
-    # The sum over the columns, sum_j diag(a_j) M diag(b_j), is M .* (A B^T).
+    # c diag(a_j) M diag(b_j) d: terms (c, A or None, M, B or None), a_j column j of A;
+    # or, with M None, c u_j v_j^T d (softmax's p_j p_j^T): terms (c, U, None, V).
+    # The sum over the columns, sum_j diag(a_j) M diag(b_j), is M .* (A B^T); of the
+    # outer products, U V^T.
 
     def columns(self, e: Expr) -> list[tuple[Expr, Expr | None, Expr, Expr | None]]:
         if isinstance(e, Broadcast) and e.arg.shape[1] == 1 and e.arg.shape[0] == e.shape[0]:
@@ -162,6 +164,26 @@ class _Reader:
         if isinstance(e, Add):
             return [term for t in e.terms for term in self.columns(
                 t if t.shape == e.shape else Broadcast(t, e.shape))]
+        if isinstance(e, Broadcast) and e.arg.shape[0] == 1:   # a row repeated: 1 v_j^T d
+            out = []
+            for c, left, m, right in self.columns(e.arg):
+                if m is not None:
+                    raise NotReadable(e)
+                out.append((c, broadcast(left, e.shape), None, right))
+            return out
+        if isinstance(e, Sum) and e.axis == 0:       # column sums: 1^T diag(a_j) M d
+            k = e.shape[1]
+            out = []
+            for c, left, m, right in self.columns(e.arg):
+                if isinstance(m, Identity):          # diag(a_j) diag(b_j) = diag(a_j .* b_j)
+                    left = hadamard(*[f for f in (left, right) if f is not None]) \
+                        if left is not None or right is not None else None
+                    right = None
+                if m is None or right is not None:
+                    raise NotReadable(e)
+                a = left if left is not None else ones(e.arg.shape)
+                out.append((c, ones((ONE, k)), None, mul(transpose(m), a)))
+            return out
         if isinstance(e, Hadamard):
             inside, others = self.split(e)
             a = broadcast(hadamard(*others), e.shape)
@@ -181,6 +203,9 @@ class _Reader:
             p = mul(*chain[:-1]) if len(chain) > 1 else None
             out = []
             for c, left, m, right in self.columns(inside[0]):
+                if m is None:                    # P u_j v_j^T
+                    out.append((mul(scale, c), left if p is None else mul(p, left), m, right))
+                    continue
                 if p is not None and left is not None:
                     if not isinstance(m, Identity) or right is not None:
                         raise NotReadable(e)     # P diag(a_j) M: no closed form of the sum
@@ -192,7 +217,10 @@ class _Reader:
 
     def summed_columns(self, c: Expr, left: Expr | None, m: Expr, right: Expr | None,
                        count) -> Expr:
-        """sum_j c diag(a_j) M diag(b_j): M .* (A B^T), diag(A 1) M, M diag(B 1), count M."""
+        """sum_j c diag(a_j) M diag(b_j): M .* (A B^T), diag(A 1) M, M diag(B 1), count M;
+        sum_j c u_j v_j^T: c U V^T."""
+        if m is None:
+            return mul(c, left, transpose(right))
         if left is not None and right is not None:
             if isinstance(m, Identity):
                 return mul(c, self.diagonal(summation(hadamard(left, right), 1), m))
