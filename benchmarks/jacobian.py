@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sizes", default="500,1000")
     options = parser.parse_args()
-    d = derive.jacobian(LAYER, ["x", "W"])
+    d = derive.jacobian(LAYER, ["x", "W"], inline=True)
     functions = {}
     exec(compile(d.numpy, "<derive>", "exec"), functions)
     print(f"derive jac {LAYER!r}: jac_x = {d.text.splitlines()[0].split(' = ', 1)[1]}")
