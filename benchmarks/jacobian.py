@@ -96,6 +96,8 @@ def main() -> None:
             reference = ours(W, x, b)
             candidates = {"derive": lambda f=ours: f(W, x, b)}
             for name, run in peers(variable, W, x, b).items():
+                if name == "jax.jacfwd" and variable == "W" and n > 500:
+                    continue   # mn forward passes: 3 s at n = 500, out of memory at 1000
                 error = np.abs(run() - reference).max() / max(np.abs(reference).max(), 1e-300)
                 if error > 1e-8:
                     print(f"  n={n} jac_{variable} {name}: BAD (relative error {error:.1e})")
