@@ -8,7 +8,8 @@ from . import recipes
 from .api import Derivation, check, gradient
 from .errors import DeriveError, DeriveWarning, InternalError
 from .api import hessian, hvp
+from .jacobians import Jacobian, jacobian
 
 __all__ = ["Derivation", "DeriveError", "DeriveWarning", "InternalError", "check", "gradient",
-           "hessian", "hvp", "recipes"]
+           "hessian", "hvp", "Jacobian", "jacobian", "recipes"]
 __version__ = "0.1.0"

@@ -57,6 +57,11 @@ def _assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
     return out
 
 
+def parsed_options(shapes, assume) -> tuple[dict[str, tuple], dict[str, str]]:
+    """(declared shapes, assumptions) from the ``shapes=`` and ``assume=`` of the API."""
+    return _declarations(shapes), _assumptions(assume)
+
+
 def _dims_text(name, dims) -> str:
     """A shape given in Python, as its --shape text: ("n", "k"), "n", 3, () ..."""
     if isinstance(dims, (str, int)) and not isinstance(dims, bool):
@@ -293,9 +298,9 @@ def gradient(formula: str | sympy.Basic | None = None,
     ``inline=True`` prints every result expanded, without "where" definitions.
     Bad input raises DeriveError; a failure of derive itself raises InternalError.
     """
-    _one_formula(formula, wrt, latex)
+    one_formula(formula, wrt, latex)
     if latex is not None:
-        return _from_latex(latex, lambda text, rest: gradient(text, wrt, shapes, rest, inline),
+        return from_latex(latex, lambda text, rest: gradient(text, wrt, shapes, rest, inline),
                            shapes, assume)
     if not isinstance(formula, str):
         from .frontend.sympy_input import from_sympy, wrt_names
@@ -320,7 +325,7 @@ def gradient(formula: str | sympy.Basic | None = None,
     return derivation
 
 
-def _one_formula(formula, wrt, latex) -> None:
+def one_formula(formula, wrt, latex) -> None:
     """One formula is given, as text (or SymPy) or as LaTeX, and the variables to derive."""
     if wrt is None:
         raise TypeError("name the variables to differentiate with respect to: wrt=...")
@@ -330,7 +335,7 @@ def _one_formula(formula, wrt, latex) -> None:
         raise TypeError(f"latex must be a str, not {type(latex).__name__}")
 
 
-def _from_latex(latex: str, derive: Callable, shapes=None, assume=None):
+def from_latex(latex: str, derive: Callable, shapes=None, assume=None):
     """``derive(text, assume)`` on the reading of ``latex``, its errors pointed into the LaTeX.
 
     ``assume`` may say what an applied name means (``sigma=sigmoid``): that is the reader's;
@@ -357,9 +362,16 @@ def _from_latex(latex: str, derive: Callable, shapes=None, assume=None):
 
 def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
               assumptions: dict[str, str]) -> Derivation:
+    return _derive(built(formula, names, declared, assumptions), names)
+
+
+def built(formula: str, names: list[str], declared: dict[str, tuple],
+          assumptions: dict[str, str], any_shape: bool = False) -> Formula:
+    """The formula built, its --shape and --assume names checked; ``any_shape``: it may be
+    a vector or a matrix (derive jac), not only a scalar cost."""
     if not names:
         raise DeriveError("name at least one variable to differentiate with respect to")
-    parsed = build(formula, declared, assumptions)
+    parsed = build(formula, declared, assumptions, any_shape)
     if not parsed.symbols:
         raise DeriveError("the cost is a constant: it has no variables to differentiate")
     for option, given in (("--shape", declared), ("--assume", assumptions)):
@@ -369,11 +381,21 @@ def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
                     "not a name of the formula"
                 raise DeriveError(f"{option} {name[:40]}: {name[:40]!r} is {what} (its "
                                   f"variables: {_names(parsed.symbols)})")
-    return _derive(parsed, names)
+    return parsed
 
 
 def _derive(parsed: Formula, names: list[str]) -> Derivation:
     """Backpropagation for the named variables of a built formula."""
+    variables = variables_of(parsed, names)
+    try:
+        result = backprop(parsed.cost, variables)
+    except TooLarge as error:
+        raise DeriveError(f"the gradient is too large to derive: {error}") from None
+    return Derivation(parsed, [v.name for v in variables], result)
+
+
+def variables_of(parsed: Formula, names: list[str]) -> list:
+    """The named free variables of a built formula, each once (a clear error for others)."""
     variables = []
     for name in names:
         symbol = parsed.symbol(name)
@@ -386,11 +408,7 @@ def _derive(parsed: Formula, names: list[str]) -> Derivation:
                               f"(its variables: {_names(parsed.symbols)})")
         if symbol not in variables:
             variables.append(symbol)
-    try:
-        result = backprop(parsed.cost, variables)
-    except TooLarge as error:
-        raise DeriveError(f"the gradient is too large to derive: {error}") from None
-    return Derivation(parsed, [v.name for v in variables], result)
+    return variables
 
 
 def check(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,

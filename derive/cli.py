@@ -1,5 +1,5 @@
 """The command line: ``derive grad``, ``derive layers``, ``derive check``, ``derive recipe``,
-``derive hvp``, ``derive hess`` and ``derive serve``."""
+``derive hvp``, ``derive hess``, ``derive jac`` and ``derive serve``."""
 from __future__ import annotations
 
 import os
@@ -106,7 +106,7 @@ def _guarded(action: Callable[[], int | None], formula: str | None = None) -> No
 
 def _formula(formula: str, source: str | None) -> dict:
     """The formula argument read, as ``formula=`` (text) or ``latex=`` (``--from latex``, or a
-    backslash in it: SPEC section 2c)."""
+    backslash in it: docs/latex-input.md)."""
     from .frontend.latex import looks_like_latex
     text = _read_formula(formula)
     latex = source == "latex" or source is None and looks_like_latex(text)
@@ -302,6 +302,42 @@ _second_order_command("hvp", "hvp",
 _second_order_command("hess", "hessian",
                       "Print the Hessian with respect to X as a matrix (a Kronecker form for a "
                       "matrix X).")
+
+
+JAC_EXAMPLES = _examples(
+    "derive jac \"sigmoid(W*x + b)\" --wrt x",
+    "derive jac \"A*X*B\" --wrt X --format latex",
+    "derive jac \"softmax(z)\" --wrt z --format jax",
+    "derive jac \"sigmoid(W*x + b)\" --wrt x --steps",
+)
+
+
+@main.command(epilog=JAC_EXAMPLES, context_settings=FORMULA_SETTINGS)
+@click.argument("formula")
+@wrt_option
+@shape_option
+@assume_option
+@format_option
+@click.option("--steps", is_flag=True,
+              help="Add the chain of layer Jacobians: each stage of the formula with its "
+                   "Jacobian.")
+@inline_option
+@standalone_option
+@from_option
+def jac(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, inline: bool,
+        standalone: bool, source: str | None) -> None:
+    """Print the Jacobian of FORMULA (a scalar, vector or matrix) with respect to X, in
+    numerator layout; the code adds jvp and vjp."""
+    def action() -> None:
+        from .jacobians import jacobian
+        d = _warned(lambda: jacobian(**_formula(formula, source), wrt=list(wrt),
+                                     shapes=list(shape), assume=list(assume)))
+        if d.refused and (fmt or "text") in CODE_FORMATS:
+            for note in d.notes:
+                if note.startswith("jac_") and "no closed form" in note:
+                    click.echo(f"note: {note}", err=True)
+        click.echo(_output(d, fmt, steps, False, inline, standalone), nl=False)
+    _guarded(action, formula)
 
 
 RECIPE_EXAMPLES = _examples(

@@ -21,6 +21,7 @@ from .printing.text import FormulaTextPrinter, TextPrinter, to_text
 
 if TYPE_CHECKING:
     from .api import Derivation, SecondOrder
+    from .jacobians import Jacobian
 
 # The formats of whole outputs; any other is a code target, the derivation's code.
 DOCUMENT_FORMATS = ("text", "latex", "json")
@@ -90,6 +91,17 @@ def render(d: Derivation, fmt: str, steps: bool = False, standalone: bool = Fals
         return _latex_document(d, steps_parts, d.latex, standalone)
     parts = [kinds_text(d)] + ([_steps_text(d)] if steps else [])
     return _text_document(d, parts)
+
+
+def render_jacobian(d: Jacobian, fmt: str, steps: bool = False, standalone: bool = False) -> str:
+    """The whole output of ``derive jac``: as a gradient's, with its own JSON and steps (the
+    chain of layer Jacobians)."""
+    if fmt == "json":
+        _is_document(fmt, standalone)
+        return jacobian_json_text(d)
+    if steps and fmt in ("text", "latex"):
+        return jacobian_steps(d, fmt, standalone)
+    return render(d, fmt, steps, standalone)
 
 
 def render_second_order(d: SecondOrder, fmt: str, steps: bool = False,
@@ -353,3 +365,56 @@ def second_order_json(d: SecondOrder) -> dict:
             f"vec({name})" if d.directions[name].shape[1] != 1 else name)}
             for name, (shown, _) in d.hessians.items()}
     return out
+
+
+# ---------------------------------------------------------------- Jacobians (derive jac)
+
+
+def jacobian_steps(d: Jacobian, fmt: str, standalone: bool = False) -> str:
+    """The chain rule layer by layer: each stage of F from the variable up, with its
+    Jacobian (a layer's is diag(f'(z)) W times the one below), then the result."""
+    name = d.wrt[0]
+    rows = []
+    for stage, found in d.chain:
+        shown = found[0] if isinstance(found, tuple) else None
+        rows.append((stage, shown))
+    if fmt == "latex":
+        lines = [rf"\noindent The chain rule, stage by stage from ${latex_name(name)}$ up:"]
+        equations = [document.Equation("", rf"\frac{{\partial}}{{\partial {latex_name(name)}}}"
+                                           rf"\left({to_latex(stage)}\right)", shown)
+                     for stage, shown in rows if shown is not None]
+        body = "".join([document.PREAMBLE + "\n", "\n".join(lines) + "\n",
+                        document.align(equations, {}), "\n\\noindent\\textbf{Result.}\n",
+                        d.latex, document.notes(d.notes)])
+        return document.standalone(body) if standalone else body
+    lines = [f"chain of layer Jacobians, from {name} up (stage: its Jacobian with respect to "
+             f"{name}):"]
+    lines += [f"  {to_text(stage)}: " + (to_text(shown) if shown is not None else
+                                         "no closed form (see jvp)") for stage, shown in rows]
+    return "".join([kinds_text(d), "\n".join(lines) + "\n\n", d.text + "\n"] +
+                   [f"note: {note}\n" for note in d.notes])
+
+
+def jacobian_json_text(d: Jacobian) -> str:
+    names = d.names
+    out = {
+        "formula": d.formula.source,
+        "variables": [{"name": s.name, "kind": kind(s), "shape": [str(x) for x in s.shape]}
+                      for s in d.formula.symbols],
+        "wrt": d.wrt,
+        "value": _expr_json(d.value),
+        "directions": {n: s.name for n, s in d.directions.items()},
+        "cotangent": d.cotangent.name,
+        "jacobians": {n: {**_expr_json(shown, language=False), "acts_on": (
+            f"vec({n})" if d.directions[n].shape[1] != 1 else n)}
+            for n, (shown, _) in d.jacobians.items()},
+        "refused": sorted(d.refused),
+        "jvp": _expr_json(d.jvp, names),
+        "vjps": {n: _expr_json(g, names) for n, g in d.vjps.items()},
+        "latex": d.latex,
+        **d.codes(),
+        "notes": d.notes,
+        "assumed_kinds": d.formula.defaults,
+        "warnings": d.warnings,
+    }
+    return json.dumps(out, indent=2) + "\n"

@@ -49,7 +49,7 @@ def call_python(functions: dict, call: Call, convert=lambda f: f):
 
 
 def kinds(derivation) -> list[str]:
-    from derive.codegen.numpy import kind
+    from derive.program import kind
     return [kind(s) for s in derivation.parameters]
 
 

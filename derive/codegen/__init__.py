@@ -2,7 +2,7 @@
 the statements of the same program (``derive.program``).
 
 ``TARGETS`` is the registry, by the name ``--format`` and ``Derivation.code`` take: a new
-target is a module here with ``snippet`` and ``hoisted_snippet``, one line below, and its
+target is a module here with ``snippet``, ``hoisted_snippet`` and ``jacobian_snippet``, one line below, and its
 spelling in every operation's record (``expr.ops``).
 """
 from __future__ import annotations
@@ -19,11 +19,12 @@ class Target:
     name: str
     snippet: Callable[..., str]           # the functions of section 4 (and second order)
     hoisted_snippet: Callable[..., str]   # prepare(data) once, value_and_grad per call
+    jacobian_snippet: Callable[..., str]  # jacobian_X, jvp, vjp (derive jac)
 
 
 TARGETS: dict[str, Target] = {target.name: target for target in [
-    Target("numpy", numpy.snippet, numpy.hoisted_snippet),
-    Target("jax", jax.snippet, jax.hoisted_snippet),
-    Target("torch", torch.snippet, torch.hoisted_snippet),
-    Target("matlab", matlab.snippet, matlab.hoisted_snippet),
+    Target("numpy", numpy.snippet, numpy.hoisted_snippet, numpy.jacobian_snippet),
+    Target("jax", jax.snippet, jax.hoisted_snippet, jax.jacobian_snippet),
+    Target("torch", torch.snippet, torch.hoisted_snippet, torch.jacobian_snippet),
+    Target("matlab", matlab.snippet, matlab.hoisted_snippet, matlab.jacobian_snippet),
 ]}

@@ -17,7 +17,8 @@ from ..printing.precedence import ATOM, MUL
 from ..program import kind
 from ..program.chain import chain_kind
 from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, snippet as _snippet)
+                    hoisted_snippet as _hoisted, jacobian_snippet as _jacobian_snippet,
+                    snippet as _snippet)
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -118,3 +119,8 @@ def snippet(*args, **kwargs) -> str:
 def hoisted_snippet(*args, **kwargs) -> str:
     """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)``, in JAX."""
     return _hoisted(*args, **kwargs, printer=JaxPrinter())
+
+
+def jacobian_snippet(*args, **kwargs) -> str:
+    """derive jac's program (SPEC 2b), in JAX."""
+    return _jacobian_snippet(*args, **kwargs, printer=JaxPrinter())

@@ -232,6 +232,12 @@ class MatlabPrinter(CodePrinter):
             return f"repmat({self.code(inner)}, 1, {cols})", ATOM
         return f"repmat({self.code(inner)}, {rows}, 1)", ATOM
 
+    def operand(self, e: Expr, target: str, level: int, strip: bool = True) -> str:
+        text = super().operand(e, target, level, strip)
+        if strip and isinstance(e, Identity) and not self.is_bound(e):
+            return f"full({text})"   # Octave's eye is a diagonal type: it broadcasts no row
+        return text
+
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         return f"{self.wrap(e.arg, ATOM)}'", ATOM
 
@@ -437,5 +443,68 @@ def hoisted_snippet(source: str, parameters: list[Symbol], wrt: list[str], value
         function("value_and_grad", returned, per_call.signature + ["prepared"], call_help,
                  ([f"[{packed}] = prepared{{:}};"] if plan.returned else []) + per_call.body()),
     ]
+    functions += [HELPERS[h] for h in sorted(printer.helpers)]
+    return "\n\n".join(functions) + "\n"
+
+
+# ---------------------------------------------------------------- Jacobians (derive jac)
+
+def jacobian_snippet(source: str, parameters: list[Symbol], value: Expr,
+                     jacobians: dict[str, Expr], jvp: Expr, vjps: dict[str, Expr],
+                     directions: list[Symbol], cotangent: Symbol, notes: list[str],
+                     definitions: dict[str, Expr] | None = None) -> str:
+    """derive jac's function file (SPEC 2b): jacobian_X (the file's function, for the first
+    closed form; else value_and_vjp), jvp, vjp, value_and_jvp and value_and_vjp."""
+    printer = MatlabPrinter()
+    names = parameter_names(list(parameters) + list(directions) + [cotangent])
+    reserved = _reserved(names, vjps) | {f"{prefix}_{n}" for n in vjps
+                                         for prefix in ("jacobian", "vjp")} | \
+        {"jvp", "vjp", "value_and_jvp", "value_and_vjp", "F"}
+    hints = definition_hints(definitions)
+    result = Output("value" if value.is_scalar else "F", value)
+    wrt = list(vjps)
+    first = f"jacobian_{next(iter(jacobians))}" if jacobians else "value_and_vjp"
+    saved = (_saved_as(first),)
+    functions = []
+    for name, jacobian in jacobians.items():
+        # the result is "jacobian", not jacobian_X: not a variable named as its function
+        one = Function(printer, parameters, [Output("jacobian", jacobian)], reserved, names,
+                        hints=hints)
+        remarks = (f"Its columns follow {names[name]}(:), the columns of {names[name]} "
+                   "stacked; its rows, F(:).",) + (saved if not functions else ())
+        functions.append(function(
+            f"jacobian_{name}", [one.names[v.storage] for v in one.program.returns],
+            one.signature,
+            help_text(f"Jacobian of F with respect to {name} (numerator layout).", source,
+                      parameters, names, notes, f"a matrix, numel(F) x numel({names[name]})",
+                      remarks=remarks), one.body()))
+    along = list(parameters) + list(directions)
+    extra = tuple(f"{names[d.name]}: the direction of {n}, shaped like {n}"
+                  for d, n in zip(directions, wrt))
+    for title, outputs, summary in (
+            ("jvp", [Output("product", jvp)], "Jacobian-vector product: the derivative of F along "
+                                          "the directions."),
+            ("value_and_jvp", [result, Output("jvp", jvp)], "Value of F and its derivative "
+                                                            "along the directions.")):
+        one = Function(printer, along, outputs, reserved, names, hints=hints)
+        returned = [one.names[v.storage] for v in one.program.returns]
+        functions.append(function(title, returned, one.signature, help_text(
+            summary, source, parameters, names, notes, ", ".join(returned), extra), one.body()))
+    back = list(parameters) + [cotangent]
+    extra = (f"{names[cotangent.name]}: the cotangent, shaped like F",)
+    pulled = [Output(f"vjp_{n}", g) for n, g in vjps.items()]
+    for title, outputs, summary in (
+            ("vjp", pulled, "Vector-Jacobian product: the gradient of sum(G .* F) with respect "
+                            "to each variable."),
+            ("value_and_vjp", [result] + pulled, "Value of F and its vector-Jacobian "
+                                                 "products.")):
+        one = Function(printer, back, outputs, reserved, names, hints=hints)
+        returned = [one.names[v.storage] for v in one.program.returns]
+        remarks = saved if title == first else ()
+        functions.append(function(title, returned, one.signature, help_text(
+            summary, source, parameters, names, notes, ", ".join(returned), extra, remarks),
+            one.body()))
+    if not jacobians:   # the file's function is value_and_vjp
+        functions.insert(0, functions.pop())
     functions += [HELPERS[h] for h in sorted(printer.helpers)]
     return "\n\n".join(functions) + "\n"

@@ -267,6 +267,10 @@ class NumpyPrinter(CodePrinter):
         # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
         args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
                 else self.code(a) for a in e.args]
+        if e.name == "kron":   # a vector is 1-D here, but a Kronecker product needs its 2-D shape
+            args = [f"{self.wrap(a, ATOM)}[:, None]" if kind(a) == "col" else
+                    f"{self.wrap(a, ATOM)}[None, :]" if kind(a) == "row" else text
+                    for a, text in zip(e.args, args)]
         # the rule's template with the module's name here, the arguments put in after
         marks = [f"\x00{i}\x00" for i in range(len(args))]
         spelling = self.spelling(e, marks)
@@ -406,6 +410,88 @@ def _second_order_functions(printer: NumpyPrinter, source: str, parameters: list
             _docstring(f"Hessian of F with respect to {name}.", source, parameters, pnames,
                        notes, "a number" if hessian.is_scalar else "a matrix", remarks=remark)))
     return functions
+
+
+# ---------------------------------------------------------------- Jacobians (derive jac)
+
+# The functions of derive jac's program: no temporary takes their names.
+JACOBIAN_NAMES = frozenset({"jvp", "vjp", "value_and_jvp", "value_and_vjp", "F"})
+
+
+def as_two_d(printer: NumpyPrinter, e: Expr, code: str) -> str:
+    """A Jacobian as a 2-D array, size(F) x size(X): a column m x 1, a row 1 x n, a number
+    1 x 1 (the arrays of this target keep vectors 1-D)."""
+    k = kind(e)
+    if k == "col":
+        return f"{code}[:, None]"
+    if k == "row":
+        return f"{code}[None, :]"
+    return f"{printer.np}.reshape({code}, (1, 1))" if k == "scalar" else code
+
+
+def parameters_named(parameters: list[Symbol], name: str) -> Symbol:
+    return next(p for p in parameters if p.name == name)
+
+
+@deep
+def jacobian_snippet(source: str, parameters: list[Symbol], value: Expr,
+                     jacobians: dict[str, Expr], jvp: Expr, vjps: dict[str, Expr],
+                     directions: list[Symbol], cotangent: Symbol, notes: list[str],
+                     definitions: dict[str, Expr] | None = None,
+                     printer: NumpyPrinter | None = None) -> str:
+    """derive jac's program (SPEC 2b): jacobian_X for each closed form in ``jacobians``,
+    jvp(..., d_X, ...), vjp(..., G), value_and_jvp and value_and_vjp."""
+    printer = printer or NumpyPrinter()
+    pnames = parameter_names(list(parameters) + list(directions) + [cotangent])
+    reserved = _reserved(pnames) | JACOBIAN_NAMES | {f"jacobian_{n}" for n in vjps}
+    hints = definition_hints(definitions)
+    result = Output("value" if value.is_scalar else "F", value)
+    wrt = list(vjps)
+    shaped = f"shaped like {wrt[0]}" if len(wrt) == 1 else ""
+    functions = []
+    for name, jacobian in jacobians.items():
+        one = Function(printer, parameters, [Output(f"jacobian_{name}", jacobian)], reserved,
+                        pnames, hints=hints)
+        body = one.body()
+        remark = (f"Its columns follow {name}.reshape(-1, order='F'), the columns of {name} "
+                  "stacked; its rows, F's the same way.",) \
+            if "matrix" in (kind(value), kind(parameters_named(parameters, name))) else ()
+        functions.append(_function(
+            f"jacobian_{name}", ", ".join(one.signature), body,
+            as_two_d(printer, jacobian, one.returned),
+            _docstring(f"Jacobian of F with respect to {name} (numerator layout).", source,
+                       parameters, pnames, notes, "a 2-D array, size(F) x size(" + name + ")",
+                       remarks=remark)))
+    along = list(parameters) + list(directions)
+    extra = tuple(f"{pnames[d.name]}: the direction of {n}, shaped like {n}"
+                  for d, n in zip(directions, wrt))
+    alone = Function(printer, along, [Output("jvp", jvp)], reserved, pnames, hints=hints)
+    shared = Function(printer, along, [result, Output("jvp", jvp)], reserved, pnames,
+                       hints=hints)
+    functions += [
+        _function("jvp", ", ".join(alone.signature), alone.body(), alone.returned,
+                  _docstring("Jacobian-vector product: the derivative of F along the "
+                             "directions.", source, parameters, pnames, notes,
+                             "an array shaped like F", extra)),
+        _function("value_and_jvp", ", ".join(shared.signature), shared.body(), shared.returned,
+                  _docstring("Value of F and its derivative along the directions, sharing the "
+                             "work.", source, parameters, pnames, notes, "(F, jvp)", extra))]
+    back = list(parameters) + [cotangent]
+    pulled = [Output(f"vjp_{n}", g) for n, g in vjps.items()]
+    extra = (f"{pnames[cotangent.name]}: the cotangent, shaped like F",)
+    alone = Function(printer, back, pulled, reserved, pnames, hints=hints)
+    shared = Function(printer, back, [result] + pulled, reserved, pnames, hints=hints)
+    functions += [
+        _function("vjp", ", ".join(alone.signature), alone.body(), alone.returned,
+                  _docstring("Vector-Jacobian product: the gradient of sum(G .* F) with "
+                             "respect to each variable.", source, parameters, pnames, notes,
+                             f"({', '.join(o.name for o in pulled)})" if len(pulled) > 1
+                             else f"vjp_{wrt[0]}, {shaped}", extra)),
+        _function("value_and_vjp", ", ".join(shared.signature), shared.body(), shared.returned,
+                  _docstring("Value of F and its vector-Jacobian products, sharing the work.",
+                             source, parameters, pnames, notes,
+                             f"(F, {', '.join(o.name for o in pulled)})", extra))]
+    return "\n\n\n".join([printer.imports] + _helpers(printer) + functions) + "\n"
 
 
 @deep

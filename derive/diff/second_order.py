@@ -29,9 +29,9 @@ from typing import Callable, Iterable
 
 from .backprop import Backprop, backprop
 from ..naming import Namer
-from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
+from ..expr.nodes import Add, Broadcast, Const, Expr, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
 from ..expr.simplify import add, broadcast, hadamard, mul, ones, summation, transpose
-from ..expr.ops import apply, lookup
+from ..expr.ops import apply, kron
 
 
 def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
@@ -40,14 +40,14 @@ def direction_names(taken: Iterable[str], wrt: list[str]) -> dict[str, str]:
     return {name: namer.exact(f"d_{name}") for name in wrt}
 
 
-def _inner(a: Expr, b: Expr) -> Expr:
+def inner(a: Expr, b: Expr) -> Expr:
     """The inner product of two arrays of one shape: a^T b for vectors, else sum(a .* b)."""
     return mul(transpose(a), b) if a.shape[1] == 1 else summation(hadamard(a, b), None)
 
 
 def hessian_vector_products(result: Backprop, directions: dict[str, Symbol]) -> Backprop:
     """The second backprop: its gradients are the Hessian-vector products, one per variable."""
-    s = add(*[_inner(result.gradients[v.name], directions[v.name]) for v in result.wrt])
+    s = add(*[inner(result.gradients[v.name], directions[v.name]) for v in result.wrt])
     return backprop(s, result.wrt)
 
 
@@ -63,8 +63,8 @@ def tangent(e: Expr, variables: list[Symbol], directions: dict[str, Symbol],
     if not depends_on(e, names):
         return zeros(e.shape)
     u = Symbol(cotangent, e.shape)
-    first = backprop(_inner(e, u), variables)
-    pulled = add(*[_inner(first.gradients[v.name], directions[v.name]) for v in variables])
+    first = backprop(inner(e, u), variables)
+    pulled = add(*[inner(first.gradients[v.name], directions[v.name]) for v in variables])
     return backprop(pulled, [u]).gradients[u.name]
 
 
@@ -129,7 +129,93 @@ class _Reader:
                 inside, others = self.split(e.arg)
                 return mul(transpose(hadamard(*others)), self.matrix(inside))
             return mul(ones((ONE, e.arg.shape[0])), self.matrix(e.arg))   # sum(F) = 1^T F
+        if isinstance(e, Sum) and e.axis == 1:      # a bias broadcast over the columns
+            return add(*[self.summed_columns(*term, e.arg.shape[1])
+                         for term in self.columns(e.arg)])
         raise NotReadable(e)
+
+    # Column j of a matrix F linear in d, broadcast over the columns (a bias), is
+    # c diag(a_j) M diag(b_j) d: terms (c, A or None, M, B or None), a_j column j of A;
+    # or, with M None, c u_j v_j^T d (softmax's p_j p_j^T): terms (c, U, None, V).
+    # The sum over the columns, sum_j diag(a_j) M diag(b_j), is M .* (A B^T); of the
+    # outer products, U V^T.
+
+    def columns(self, e: Expr) -> list[tuple[Expr, Expr | None, Expr, Expr | None]]:
+        if isinstance(e, Broadcast) and e.arg.shape[1] == 1 and e.arg.shape[0] == e.shape[0]:
+            return [(Const(ONE), None, self.matrix(e.arg), None)]
+        if not self.depends(e):
+            if is_zero(e):
+                return []
+            raise NotReadable(e)
+        if isinstance(e, Add):
+            return [term for t in e.terms for term in self.columns(
+                t if t.shape == e.shape else Broadcast(t, e.shape))]
+        if isinstance(e, Broadcast) and e.arg.shape[0] == 1:   # a row repeated: 1 v_j^T d
+            out = []
+            for c, left, m, right in self.columns(e.arg):
+                if m is not None:
+                    raise NotReadable(e)
+                out.append((c, broadcast(left, e.shape), None, right))
+            return out
+        if isinstance(e, Sum) and e.axis == 0:       # column sums: 1^T diag(a_j) M d
+            k = e.shape[1]
+            out = []
+            for c, left, m, right in self.columns(e.arg):
+                if isinstance(m, Identity):          # diag(a_j) diag(b_j) = diag(a_j .* b_j)
+                    left = hadamard(*[f for f in (left, right) if f is not None]) \
+                        if left is not None or right is not None else None
+                    right = None
+                if m is None or right is not None:
+                    raise NotReadable(e)
+                a = left if left is not None else ones(e.arg.shape)
+                out.append((c, ones((ONE, k)), None, mul(transpose(m), a)))
+            return out
+        if isinstance(e, Hadamard):
+            inside, others = self.split(e)
+            a = broadcast(hadamard(*others), e.shape)
+            out = []
+            for c, left, m, right in self.columns(inside):
+                if left is None and isinstance(m, Identity):
+                    out.append((c, None, m, a if right is None else hadamard(a, right)))
+                else:
+                    out.append((c, a if left is None else hadamard(a, left), m, right))
+            return out
+        if isinstance(e, MatMul):
+            inside = [f for f in e.factors if self.depends(f)]
+            chain = list(e.chain)
+            if len(inside) != 1 or inside[0].is_scalar or chain[-1] is not inside[0]:
+                raise NotReadable(e)
+            scale = mul(Const(e.coeff), *e.scalars)
+            p = mul(*chain[:-1]) if len(chain) > 1 else None
+            out = []
+            for c, left, m, right in self.columns(inside[0]):
+                if m is None:                    # P u_j v_j^T
+                    out.append((mul(scale, c), left if p is None else mul(p, left), m, right))
+                    continue
+                if p is not None and left is not None:
+                    if not isinstance(m, Identity) or right is not None:
+                        raise NotReadable(e)     # P diag(a_j) M: no closed form of the sum
+                    left, right = None, left     # diag(a_j) = I diag(a_j)
+                out.append((mul(scale, c), None, m if p is None else mul(p, m), right)
+                           if p is not None else (mul(scale, c), left, m, right))
+            return out
+        raise NotReadable(e)
+
+    def summed_columns(self, c: Expr, left: Expr | None, m: Expr, right: Expr | None,
+                       count) -> Expr:
+        """sum_j c diag(a_j) M diag(b_j): M .* (A B^T), diag(A 1) M, M diag(B 1), count M;
+        sum_j c u_j v_j^T: c U V^T."""
+        if m is None:
+            return mul(c, left, transpose(right))
+        if left is not None and right is not None:
+            if isinstance(m, Identity):
+                return mul(c, self.diagonal(summation(hadamard(left, right), 1), m))
+            return mul(c, hadamard(m, mul(left, transpose(right))))
+        if left is not None:
+            return mul(c, self.diagonal(summation(left, 1), m))
+        if right is not None:
+            return mul(c, transpose(self.diagonal(summation(right, 1), transpose(m))))
+        return mul(c, Const(count), m)
 
     def terms(self, terms: list[Expr]) -> Expr:
         """The matrix of a sum; a .* F + b .* F is one diag(a + b) M_F."""
@@ -201,20 +287,42 @@ class _VecReader(_Reader):
             if is_zero(e):
                 return zeros((e.shape[0] * e.shape[1], rows * cols))
             raise NotReadable(e)
-        if isinstance(e, Add) and all(t.shape == e.shape for t in e.terms):
-            return self.terms(list(e.terms))
+        if isinstance(e, Add):
+            return self.terms([t if t.shape == e.shape else Broadcast(t, e.shape)
+                               for t in e.terms])
         if isinstance(e, Hadamard):
             return self.terms([e])
+        m, k = e.shape
+        if isinstance(e, Transpose) and (m == 1 or k == 1):      # vec(v^T) = vec(v)
+            return self.matrix(e.arg)
+        if isinstance(e, Broadcast):
+            inner = self.matrix(e.arg)
+            if e.arg.is_scalar:                                  # vec(s 1 1^T) = 1 s
+                return mul(ones((m * k, ONE)), inner)
+            if e.arg.shape[1] == 1:                              # vec(v 1^T) = (1 ⊗ I) v
+                return mul(kron(ones((k, ONE)), Identity(m)), inner)
+            return mul(kron(Identity(k), ones((m, ONE))), inner)  # vec(1 r) = (I ⊗ 1) vec(r)
+        if isinstance(e, Sum):
+            inner = self.matrix(e.arg)
+            m, k = e.arg.shape
+            if e.axis is None:                                   # sum(F) = 1^T vec(F)
+                return mul(ones((ONE, m * k)), inner)
+            if e.axis == 0:                                      # sum(F, 1) = (I ⊗ 1^T) vec(F)
+                return mul(kron(Identity(k), ones((ONE, m))), inner)
+            return mul(kron(ones((ONE, k)), Identity(m)), inner)  # sum(F, 2) = (1^T ⊗ I) vec(F)
         if isinstance(e, MatMul):
             inside = [f for f in e.factors if self.depends(f)]
-            if len(inside) != 1 or inside[0].is_scalar:
+            if len(inside) != 1:
                 raise NotReadable(e)
             f = inside[0]
+            if f.is_scalar:                                      # vec(P s) = vec(P) s
+                rest = [g for g in e.factors if g is not f]
+                return mul(Const(e.coeff), apply("vec", mul(*rest)), self.matrix(f))
             chain = list(e.chain)
             k = chain.index(f)
             left = mul(*chain[:k]) if k else Identity(f.shape[0])
             right = transpose(mul(*chain[k + 1:])) if k + 1 < len(chain) else Identity(f.shape[1])
-            return mul(Const(e.coeff), *e.scalars, _kron(right, left), self.matrix(f))
+            return mul(Const(e.coeff), *e.scalars, kron(right, left), self.matrix(f))
         raise NotReadable(e)
 
     def weighted(self, a: Expr, f: Expr) -> Expr:
@@ -227,10 +335,6 @@ def kronecker_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
             _VecReader(d, _code_diagonal).matrix(product))
 
 
-def _kron(a: Expr, b: Expr) -> Expr:
-    if isinstance(a, Identity) and isinstance(b, Identity):
-        return Identity(a.shape[0] * b.shape[0])
-    return Func(lookup("kron"), (a, b), (), (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
 
 
 # A closed form is for reading and for fast code: the product of a chain of n matrices

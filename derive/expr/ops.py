@@ -26,6 +26,7 @@ from typing import Callable
 
 import sympy
 
+from ..errors import DeriveError
 from .nodes import Add, Broadcast, Const, Expr, Func, Identity, MatMul, ONE, SCALAR, Shape, Transpose, is_const, zeros
 from .simplify import broadcast, hadamard, mul, neg, ones, power, sub, summation, transpose
 
@@ -286,7 +287,26 @@ def _diag_vjp(node: Func, delta: Expr) -> tuple[Expr, ...]:
 
 
 def _not_differentiated(node: Func, delta: Expr) -> tuple[Expr, ...]:
-    raise AssertionError(f"{node.name} is an output only: derive never differentiates it")
+    # In the language so that results read back, not to be differentiated (yet).
+    raise DeriveError(f"derive does not differentiate {node.name}(...): it writes results "
+                      f"(Jacobians, Hessians) but is not a function of costs it derives")
+
+
+def _vec_rewrite(x: Expr, params: tuple) -> Expr | None:
+    # The columns of a column vector stacked are the vector; of a row, its transpose.
+    if x.shape[1] == 1:
+        return x
+    return transpose(x) if x.shape[0] == 1 else None
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    """The Kronecker product a ⊗ b (I ⊗ I is one identity, 1 ⊗ B is B)."""
+    if isinstance(a, Identity) and isinstance(b, Identity):
+        return Identity(a.shape[0] * b.shape[0])
+    if a.is_scalar or b.is_scalar:
+        return mul(a, b)
+    return Func(MATRIX_OPS["kron"], (a, b), (),
+                (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
 
 
 def _matrix_op_rows() -> dict[str, Op]:
@@ -353,10 +373,10 @@ def _matrix_op_rows() -> dict[str, Op]:
                                       "torch.logsumexp({0}, 0)"),
                       matlab=_over_all("logsumexp_({0})", "logsumexp_columns_({0})")),
                   derivative_text="delta .* softmax(z)", rewrite=_logsumexp_rewrite),
-        # Only in a Hessian of a matrix variable (acting on vec(X)): never differentiated.
+        # Only in Jacobians and Hessians (acting on vec(X)): never differentiated.
         matrix_op("kron", lambda n: (n.args[0].shape[0] * n.args[1].shape[0],
                                      n.args[0].shape[1] * n.args[1].shape[1]),
-                  _not_differentiated, "({0} ⊗ {1})", r"\left({0} \otimes {1}\right)",
+                  _not_differentiated, "kron({0}, {1})", r"\left({0} \otimes {1}\right)",
                   spellings(numpy="np.kron({0}, {1})", jax="jnp.kron({0}, {1})",
                             torch="_kron({0}, {1})", matlab="kron({0}, {1})"),
                   infix=True),
@@ -365,7 +385,7 @@ def _matrix_op_rows() -> dict[str, Op]:
                   "vec({0})", r"\operatorname{{vec}}\left({0}\right)",
                   spellings(numpy="np.ravel({0}, order='F')", jax="jnp.ravel({0}, order='F')",
                             torch="_vec({0})", matlab="reshape({0}, [], 1)"),
-                  numpy_view=True),
+                  numpy_view=True, rewrite=_vec_rewrite),
     ]
     return {row.name: row for row in rows}
 

@@ -54,9 +54,10 @@ class Formula:
 
 
 def build(source: str, declared: dict[str, tuple] | None = None,
-          assume: dict[str, str] | None = None) -> Formula:
+          assume: dict[str, str] | None = None, any_shape: bool = False) -> Formula:
     """Parse ``source`` and build its cost; ``declared`` maps names to ``--shape`` dimensions,
-    ``assume`` names to ``--assume`` properties."""
+    ``assume`` names to ``--assume`` properties. ``any_shape``: the formula may be a vector
+    or a matrix (derive jac), not only a scalar cost."""
     if len(source) > MAX_LENGTH:
         raise DeriveError(f"the formula is {len(source):,} characters long; derive reads at "
                           f"most {MAX_LENGTH:,}", source=source, offset=MAX_LENGTH)
@@ -64,7 +65,7 @@ def build(source: str, declared: dict[str, tuple] | None = None,
     declared = declared or {}
     assume = assume or {}
     try:
-        typer = typed(program, declared, assume)
+        typer = typed(program, declared, assume, any_shape=any_shape)
     except DeriveError as error:
         raise blame_default_kind(program, declared, assume, error) from None
     renames = dimension_renames(typer, declared)

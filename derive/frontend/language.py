@@ -9,7 +9,7 @@ import sympy
 
 from ..expr.nodes import Const, Expr, Identity
 from ..expr.simplify import mul, ones, power, summation, transpose
-from ..expr.ops import apply
+from ..expr.ops import apply, kron
 
 MAX_MATRIX_POWER = 64
 
@@ -102,6 +102,9 @@ CALLS: dict[str, CallRule] = {
     "logsumexp": CallRule(("expr", "axis?"), _logsumexp),
     "eye": CallRule(("dim",), lambda n: Identity(n)),
     "ones": CallRule(("dim", "dim"), lambda m, n: ones((m, n))),
+    # In results (Jacobians, Hessians): read back, as the text prints them.
+    "kron": CallRule(("expr", "expr"), kron),
+    "vec": CallRule(("expr",), lambda x: apply("vec", x)),
 }
 
 

@@ -14,13 +14,14 @@ from .walk import Walk, children, literal_int, start
 
 
 def typed(program: syntax.Program, declared: dict[str, tuple], assume: dict[str, str],
-          kinds: dict[str, str] | None = None) -> "Typer":
-    """The first walk, with the cost checked to be a scalar; ``kinds`` overrides defaults."""
+          kinds: dict[str, str] | None = None, any_shape: bool = False) -> "Typer":
+    """The first walk, with the cost checked to be a scalar (unless ``any_shape``: derive jac
+    takes a vector or a matrix); ``kinds`` overrides defaults."""
     dims = Dimensions()
     typer = Typer(program, {n: declared_shape(d) for n, d in declared.items()}, dims,
                   declared_dim_symbols(declared), assume, kinds or {})
     cost_shape = typer.run()
-    if cost_shape != SCALAR:
+    if cost_shape != SCALAR and not any_shape:
         what = {"col": "a column vector", "row": "a row vector"}.get(
             "col" if cost_shape[1] == 1 else "row" if cost_shape[0] == 1 else "", "a matrix")
         fact = f"the cost must be a scalar, but it is {what} ({format_shape(cost_shape, dims)})"

@@ -66,6 +66,10 @@ class TextPrinter(Printer):
     def spelling(self, e: Func) -> str:
         return e.op.text(self.arguments(e), e.params)
 
+    def arguments(self, e: Func) -> list[str]:
+        # The text spells every function as a call (kron(A, B)), whose commas delimit.
+        return [self.print(a) for a in e.args]
+
     def _print_Transpose(self, e: Transpose) -> tuple[str, int]:
         if isinstance(e.arg, Func) and e.arg.name == "inv" and e.arg not in self.names:
             return f"{self.print(e.arg)}^T", ATOM
