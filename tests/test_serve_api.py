@@ -129,9 +129,10 @@ def test_a_latex_formula_is_read_as_the_command_line_reads_it(server):
     assert answer == cli_json("grad", latex, ["A"], SHAPES)
 
 
-def test_jacobians_are_not_available_yet(server):
-    status, answer = post(server, {"formula": "sigmoid(W*x)", "wrt": "x", "what": "jac"})
-    assert status == 422 and "Jacobians (what: jac) are not available yet" in answer["error"]
+def test_a_jacobian_is_what_derive_jac_prints(server):
+    status, answer = post(server, {"formula": "sigmoid(W*x + b)", "wrt": "x", "what": "jac"})
+    assert status == 200
+    assert answer == cli_json("jac", "sigmoid(W*x + b)", ["x"], {})
 
 
 # ---------------------------------------------------------------- what a server must refuse

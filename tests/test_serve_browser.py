@@ -119,8 +119,8 @@ def test_the_downloaded_numpy_file_runs(page, tmp_path):
         "rng = np.random.default_rng(1)\n"
         "A, s, x = rng.normal(size=(4, 3)), rng.normal(size=(3, 5)), rng.normal(size=(4, 5))\n"
         "by_hand = 2 * (A @ s - x) @ s.T + 2 * 0.3 * A\n"
-        "assert np.allclose(grad_A(A, s, x, 0.3), by_hand)\n"
-        "value, grad = value_and_grad(A, s, x, 0.3)\n"
+        "assert np.allclose(grad_A(A, 0.3, s, x), by_hand)\n"
+        "value, grad = value_and_grad(A, 0.3, s, x)\n"
         "assert np.isclose(value, np.sum((A @ s - x) ** 2) + 0.3 * np.sum(A ** 2))\n"
         "print('ran')\n")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,

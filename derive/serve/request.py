@@ -31,10 +31,6 @@ class BadRequest(Exception):
         return {"error": self.message}
 
 
-class NotAvailable(DeriveError):
-    """What the API will derive but cannot yet (LaTeX formulas, Jacobians)."""
-
-
 @dataclass(frozen=True)
 class Request:
     formula: str
@@ -131,20 +127,23 @@ def derivation(formula: str, wrt: list[str], shapes: list[str], assume: list[str
     """The one place where the API reads a formula: the Derivation ``what`` asks for.
 
     A formula with a backslash is LaTeX (docs/latex-input.md), read as the command line
-    reads it; "jac" is not available yet.
+    reads it.
     """
     from ..api import gradient, hessian, hvp
     from ..frontend.latex import looks_like_latex
-    if what == "jac":
-        raise NotAvailable("Jacobians (what: jac) are not available yet in derive serve")
-    derive = {"grad": gradient, "hvp": hvp, "hess": hessian}[what]
+    from ..jacobians import jacobian
+    derive = {"grad": gradient, "hvp": hvp, "hess": hessian, "jac": jacobian}[what]
     source = "latex" if looks_like_latex(formula) else "formula"
     return derive(**{source: formula}, wrt=list(wrt), shapes=list(shapes), assume=list(assume))
 
 
-def _check(d, second_order: bool) -> dict:
+def _check(d, what: str) -> dict:
     """The numerical check, as the page shows it; a draw that fails is said, not raised."""
     from ..numcheck import check_derivation, check_second_order
+    if what == "jac":
+        return {"passed": None, "text": "derive check checks gradients, Hessian-vector "
+                "products and Hessians; the Jacobian's code is checked by the test suite"}
+    second_order = what != "grad"
     try:
         result = check_second_order(d) if second_order else check_derivation(d)
     except DeriveError as error:
@@ -169,7 +168,7 @@ def answer(request: Request) -> tuple[int, bytes]:
                 out["kinds_text"] = kinds_text(d)
                 out["steps_text"] = d.show("text", steps=True)
             if request.check:
-                out["check"] = _check(d, request.what != "grad")
+                out["check"] = _check(d, request.what)
         return 200, json.dumps(out).encode()
     except DeriveError as error:
         return 422, _error(str(error), error)

@@ -122,8 +122,14 @@ function showMath(data) {
   box.replaceChildren();
   $("where").replaceChildren();
   $("math-title").textContent = { grad: "Gradient", hvp: "Hessian-vector product",
-                                  hess: "Hessian" }[what] || "Result";
-  for (const g of Object.values(data.gradients)) math(g.latex_equation, box);
+                                  hess: "Hessian", jac: "Jacobian" }[what] || "Result";
+  if (what === "jac") {
+    for (const [name, j] of Object.entries(data.jacobians)) {
+      math(`\\frac{\\partial F}{\\partial ${name}} = ${j.latex}`, box);
+    }
+    math(`J\\, ${data.directions[data.wrt[0]]} = ${data.jvp.latex}`, box);
+  }
+  for (const g of Object.values(data.gradients || {})) math(g.latex_equation, box);
   if (what === "hvp") {
     for (const h of Object.values(data.hvps)) math(h.latex_equation, box);
   }
@@ -133,7 +139,7 @@ function showMath(data) {
       math(`${lhs} = ${h.latex}`, box);
     }
   }
-  for (const w of data.where) math(`${w.latex_name} = ${w.latex}`, $("where"));
+  for (const w of data.where || []) math(`${w.latex_name} = ${w.latex}`, $("where"));
   $("notes").replaceChildren(...data.notes.concat(data.warnings).map((note) => {
     const li = document.createElement("li");
     li.textContent = note;
@@ -144,7 +150,7 @@ function showMath(data) {
 function showLayers(data) {
   const box = $("layers");
   box.replaceChildren();
-  data.layers.forEach((network, index) => {
+  (data.layers || []).forEach((network, index) => {
     const caption = document.createElement("p");
     caption.textContent = `Network ${index + 1}: ${network.term} (input z(1) = ${network.input})`;
     const table = document.createElement("table");
