@@ -1,6 +1,6 @@
 """derive's emitted code against an oracle that shares none of its code (issue 8).
 
-The oracle (tests/oracle.py) evaluates the formula's own syntax tree with
+The oracle (tests/support/oracle.py) evaluates the formula's own syntax tree with
 plain 2-D NumPy arrays, and its gradients are central differences of that
 interpreter, with a Richardson-extrapolated second opinion and, where ``jax``
 is installed, JAX autodiff of the same interpreter. Nothing is taken from
@@ -8,7 +8,7 @@ derive but the code it emits: a value and gradient that are wrong together
 cannot agree with each other here, as they could when the gradients were
 compared with differences of the emitted value.
 
-For every case (random ones from tests/oracle_generator.py, and one named
+For every case (random ones from tests/support/oracle_generator.py, and one named
 regression case per defect of issue 8):
 
 * ``derive.gradient(formula, wrt, shapes)``;
@@ -52,10 +52,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-import oracle
 import pytest
-from oracle import Case, Node, case_from_shapes, num
-from oracle_generator import generate
+from support import oracle
+from support.oracle import Case, Node, case_from_shapes, num
+from support.oracle_generator import generate
 
 import derive
 

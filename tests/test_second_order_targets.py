@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import run
-from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_script,
-                           run_jax, run_octave, run_torch)
+from support.target_runner import (Call, OctaveCase, assert_matches, kinds, namespace,
+                                   octave_script, run_jax, run_octave, run_torch)
 from test_targets import RTOL, _readme_block, needs_jax, needs_torch, require_octave
 
 import derive

@@ -30,15 +30,15 @@ from 0, inv/logdet of SPD matrices (``S*S' + eye(n)``, ``diag(p) + S*S'``, a
 positive scalar), det of a moderate square matrix; the strict interpreter
 run checks the rest at the drawn data.
 
-Run ``python tests/oracle_generator.py [SEED [COUNT]]`` to print some.
+Run ``cd tests && python -m support.oracle_generator [SEED [COUNT]]`` to print some.
 """
 from __future__ import annotations
 
 import random
 import sys
 
-from oracle import (MATRIX, SCALAR, VECTOR, Case, Domain, Formula, Node, call, mul, num,
-                    strict_value, var)
+from support.oracle import (MATRIX, SCALAR, VECTOR, Case, Domain, Formula, Node, call, mul, num,
+                            strict_value, var)
 
 ONE = (1, 1)
 
