@@ -168,11 +168,17 @@ class NumpyPrinter(StatementPrinter):
         try:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
-            if target.role == "output" and target.hint == "value":
+            if target.role == "output" and (target.hint == "value" or isinstance(s.expr, Const)):
                 return [f"{self.name(target)} = {self.value(self.code(s.expr))}"]
+            if s.params == ("copy",):
+                return [f"{self.name(target)} = {self.copied(s.expr)}"]
             return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]
         finally:
             self.root = None
+
+    def copied(self, e: Expr) -> str:
+        """A fresh array holding e (a float is a value already)."""
+        return self.code(e) if kind(e) == "scalar" else f"{self.wrap(e, ATOM)}.copy()"
 
     def in_place(self, s: Statement) -> str:
         e, x = s.expr, self.name(self.bound[s.in_place])
@@ -440,6 +446,9 @@ class NumpyPrinter(StatementPrinter):
         # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
         args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
                 else self.code(a) for a in e.args]
+        if e.name == "kron":   # a vector is 1-D here, and np.kron takes a 1-D one as a row
+            args = [f"{self.wrap(a, ATOM)}{'[:, None]' if kind(a) == 'col' else '[None, :]'}"
+                    if kind(a) in ("col", "row") else text for a, text in zip(e.args, args)]
         # the rule's template with the module's name here, the arguments put in after
         marks = [f"\x00{i}\x00" for i in range(len(args))]
         spelling = self.spelling(e, marks)
