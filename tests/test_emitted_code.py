@@ -342,6 +342,7 @@ def _targets(formula: str, wrt: list[str], shapes=None):
      lambda x: x.sum() * (np.exp(2) + 1 / (1 + np.exp(-3 ** 0.5)))),
     ("sum(sigmoid(x - x) .* x)", lambda x: 0.5 * x.sum()),             # jnp.full(m, 0): int
     ("sum(x)", lambda x: x.sum()),                                     # an int64 gradient
+    ("sum(x)/sqrt(sqrt(0.25.^2 + 0.5))", lambda x: x.sum() / (0.5625 ** 0.25)),  # sqrt(float)
 ])
 def test_constants_have_the_arguments_dtype(formula, plain):
     x = rng.normal(size=3)
@@ -375,6 +376,15 @@ def test_no_gradient_is_an_argument():
             assert all(grad is not a for a in args.values()), target
         assert out[1] is not out[3] and not np.shares_memory(np.asarray(out[1]),
                                                              np.asarray(out[3])), target
+
+
+def test_pytorch_value_is_not_the_argument():
+    # value = alpha returned the caller's 0-d tensor
+    torch = pytest.importorskip("torch")
+    alpha = torch.tensor(0.5, dtype=torch.float64)
+    d = derive.gradient("alpha", ["alpha"], {"alpha": ()})
+    value, grad = _emitted(d.code("torch"))["value_and_grad"](alpha)
+    assert value is not alpha and float(value) == 0.5 and float(grad) == 1.0
 
 
 def test_pytorch_python_floats_are_doubles():

@@ -169,7 +169,8 @@ class NumpyPrinter(StatementPrinter):
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
             if target.role == "output" and (target.hint == "value" or isinstance(s.expr, Const)):
-                return [f"{self.name(target)} = {self.value(self.code(s.expr))}"]
+                code = self.copied(s.expr) if s.params == ("copy",) else self.code(s.expr)
+                return [f"{self.name(target)} = {self.value(code)}"]
             if s.params == ("copy",):
                 return [f"{self.name(target)} = {self.copied(s.expr)}"]
             return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]

@@ -134,7 +134,7 @@ class TorchPrinter(NumpyPrinter):
         return super().statement(s)
 
     def _print_Power(self, e: Power) -> tuple[str, int]:
-        if isinstance(e.base, Const):   # a number: Python's power (torch.sqrt takes tensors)
+        if constant(e.base):   # a number: Python's power (torch.sqrt takes tensors)
             return f"{self.wrap(e.base, POWER + 1)} ** {self.wrap(e.exponent, POWER + 1)}", POWER
         return super()._print_Power(e)
 

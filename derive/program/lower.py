@@ -67,7 +67,7 @@ class _Lowering:
             # an output may be a view of a temporary (grad_x = t1): it keeps that array alive
             var = Var(out.expr.shape, "output", out.name,
                       *self.target.aliases(out.expr, self.bound))
-            if out.name != "value" and self.shares_memory(var, returns):
+            if self.shares_memory(var, returns):
                 # the caller's array, or another output's: a caller updating one gradient in
                 # place would change their data or the other gradient (the printer copies)
                 var.base, var.readonly = None, False
