@@ -258,3 +258,22 @@ def test_readme_newton_example_converges_in_octave():
     output = octave_script(files, _readme_block("matlab", "% Newton"))
     gradient_norms = [float(line.split()[2]) for line in output.strip().splitlines()]
     assert len(gradient_norms) == 10 and gradient_norms[-1] < 1e-9 * gradient_norms[0], output
+
+
+def test_two_variable_hvp_does_not_recurse():
+    # issue 18: "too large or too deeply nested", exit 2, for a short formula: add() factored
+    # e^u out of e^u (a^T d_x) and e^-u e^u (q^T d_q)/norm(q) back and forth without end
+    code, out, err = run("hvp", "exp(x'*a+norm(q))", "--wrt", "x", "--wrt", "q")
+    assert code == 0, err
+    assert out.startswith("hvp_x = ") or "hvp_x = " in out
+
+
+def test_a_recursion_inside_derive_is_a_bug_not_bad_input(monkeypatch):
+    # the parser bounds the nesting: a RecursionError is derive's, exit 3, said as such
+    import derive.api
+
+    def recurse(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+    monkeypatch.setattr(derive.api, "gradient", recurse)
+    code, out, err = run("grad", "sum(x)", "--wrt", "x")
+    assert code == 3 and "bug in derive" in err and "too deeply nested" not in err, err
