@@ -43,8 +43,8 @@ import pytest
 from support import oracle
 from support.oracle_generator import generate
 from support.target_runner import Call, OctaveCase, octave_available, run_octave
-from test_oracle import (CRASH, PASS, REFUSED, TOLERANCE, UNSURE, WRONG, Convention, Reference,
-                         _describe, _grads, bind, check)
+from test_oracle import (CRASH, PASS, REFUSED, UNSURE, WRONG, Convention, Reference, bind,
+                         check, compare_grads, describe)
 
 import derive
 
@@ -126,7 +126,7 @@ def run_jax(case, d, ref: Reference) -> tuple[str, str]:
     except derive.DeriveError as error:   # a dimension no argument fixes: test_oracle's to judge
         return REFUSED, f"DeriveError: {error}"
     except Exception as error:  # noqa: BLE001 - any exception is the finding
-        return CRASH, _describe(error, "jax code")
+        return CRASH, describe(error, "jax code")
     arrays = [jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
     statuses = []
     # grad_X alone plainly; under jit value_and_grad (each jit is a compilation)
@@ -135,17 +135,17 @@ def run_jax(case, d, ref: Reference) -> tuple[str, str]:
             out = wrap(functions["value_and_grad"])(*arrays)
             alone = [functions[f"grad_{n}"](*arrays) for n in wrt] if how == "plain" else []
         except Exception as error:  # noqa: BLE001
-            return CRASH, _describe(error, f"jax {how}")
+            return CRASH, describe(error, f"jax {how}")
         if np.ndim(out[0]) != 0:
             return WRONG, f"jax {how}: the value is not 0-d"
         fresh = _fresh_results(list(out) + alone, arrays, "jax")
         if fresh:
             return WRONG, f"jax {how}: {fresh}"
-        statuses.append(_grads(case, tuple(np.asarray(o) for o in out), wrt, ref,
-                               f"jax {how} value_and_grad", ndims))
+        statuses.append(compare_grads(case, tuple(np.asarray(o) for o in out), wrt, ref,
+                                      f"jax {how} value_and_grad", ndims))
         for name, g in zip(wrt, alone):
-            statuses.append(_grads(case, (out[0], np.asarray(g)), [name], ref,
-                                   f"jax {how} grad_{name}", ndims))
+            statuses.append(compare_grads(case, (out[0], np.asarray(g)), [name], ref,
+                                          f"jax {how} grad_{name}", ndims))
     statuses.append(_vmapped(case, functions, args, ndims, ref, names))
     return _first_worst(statuses)
 
@@ -168,12 +168,12 @@ def _vmapped(case, functions, args, ndims, ref, names) -> tuple[str, str]:
         there = functions["value_and_grad"](*[jnp.asarray(a) if isinstance(a, np.ndarray)
                                               else a for a in second])
     except Exception as error:  # noqa: BLE001
-        return CRASH, _describe(error, "jax vmap")
+        return CRASH, describe(error, "jax vmap")
     fresh = _fresh_results(list(out), stacked, "jax")
     if fresh:
         return WRONG, f"jax vmap: {fresh}"
     first = tuple(np.asarray(o)[0] for o in out)
-    status = _grads(case, first, list(dict.fromkeys(case.wrt)), ref, "jax vmap [0]", ndims)
+    status = compare_grads(case, first, list(dict.fromkeys(case.wrt)), ref, "jax vmap [0]", ndims)
     if status[0] != PASS:
         return status
     for o, t in zip(out, there):
@@ -195,7 +195,7 @@ def run_torch(case, d, ref: Reference) -> tuple[str, str]:
     except derive.DeriveError as error:   # a dimension no argument fixes: test_oracle's to judge
         return REFUSED, f"DeriveError: {error}"
     except Exception as error:  # noqa: BLE001
-        return CRASH, _describe(error, "torch code")
+        return CRASH, describe(error, "torch code")
     statuses = []
     calls = [("value_and_grad", 1 + len(wrt), wrt)] + \
         [(f"grad_{n}", 1, [n]) for n in wrt]
@@ -206,7 +206,7 @@ def run_torch(case, d, ref: Reference) -> tuple[str, str]:
             with torch.enable_grad():
                 out = _tuple(functions[function](*tensors), count)
         except Exception as error:  # noqa: BLE001
-            return CRASH, _describe(error, f"torch {function}")
+            return CRASH, describe(error, f"torch {function}")
         fresh = _fresh_results(list(out), tensors, "torch")
         if fresh:
             return WRONG, f"torch {function}: {fresh}"
@@ -216,7 +216,7 @@ def run_torch(case, d, ref: Reference) -> tuple[str, str]:
         results = tuple(_numpy(o) for o in out)
         if count == 1:
             results = (ref.value,) + results
-        statuses.append(_grads(case, results, names_out, ref, f"torch {function}", ndims))
+        statuses.append(compare_grads(case, results, names_out, ref, f"torch {function}", ndims))
     return _first_worst(statuses)
 
 
@@ -276,7 +276,7 @@ def run_hvp(case, ref: Reference) -> tuple[str, str]:
     except derive.DeriveError as error:
         return REFUSED, f"hvp: DeriveError: {error}"
     except Exception as error:  # noqa: BLE001
-        return CRASH, _describe(error, "derive.hvp")
+        return CRASH, describe(error, "derive.hvp")
     rng = np.random.default_rng(case.seed)
     directions = {n: _direction(case, n, rng) for n in wrt}
     differences = oracle.hvp_differences(case, ref.values, directions)
@@ -301,7 +301,7 @@ def run_hvp(case, ref: Reference) -> tuple[str, str]:
         except Convention as error:
             return WRONG, str(error)
         except Exception as error:  # noqa: BLE001
-            return CRASH, _describe(error, f"{target} hvp")
+            return CRASH, describe(error, f"{target} hvp")
         if problem:
             return WRONG, f"{target} hvp{tuple(params)}: {problem}"
         for name, got in zip(wrt, out):
@@ -323,7 +323,7 @@ def run_hessian(case, ref: Reference) -> tuple[str, str]:
             statuses.append((REFUSED, f"hessian_{name}: DeriveError: {error}"))
             continue
         except Exception as error:  # noqa: BLE001
-            return CRASH, _describe(error, f"derive.hessian {name}")
+            return CRASH, describe(error, f"derive.hessian {name}")
         dense = oracle.hessian_differences(case, ref.values, name)
         exact: list = []
 
@@ -340,7 +340,7 @@ def run_hessian(case, ref: Reference) -> tuple[str, str]:
             except Convention as error:
                 return WRONG, str(error)
             except Exception as error:  # noqa: BLE001
-                return CRASH, _describe(error, f"{target} hessian_{name}")
+                return CRASH, describe(error, f"{target} hessian_{name}")
             if problem:
                 return WRONG, f"{target} hessian_{name}: {problem}"
             statuses.append(_close(out[0], dense, reference, f"{target} hessian_{name}"))
@@ -371,7 +371,7 @@ def run_matlab(cases: list) -> list[tuple[str, str]]:
             results[index] = (REFUSED, f"DeriveError: {error}")
             continue
         except Exception as error:  # noqa: BLE001
-            results[index] = (CRASH, _describe(error, "derive matlab"))
+            results[index] = (CRASH, describe(error, "derive matlab"))
             continue
         values = case.data
         names = case.formula.names()
@@ -398,7 +398,7 @@ def run_matlab(cases: list) -> list[tuple[str, str]]:
                 g.reshape(np.shape(args[names.index(n)])) for n, g in zip(wrt, got[0][1:])]
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                results[index] = _grads(case, tuple(shaped), wrt, ref, "matlab", ndims)
+                results[index] = compare_grads(case, tuple(shaped), wrt, ref, "matlab", ndims)
     return [results[i] for i in range(len(cases))]
 
 
@@ -411,7 +411,7 @@ def check_case(case, modes: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     except derive.DeriveError as error:
         return {"derive": (REFUSED, f"DeriveError: {error}")}
     except Exception as error:  # noqa: BLE001
-        return {"derive": (CRASH, _describe(error, "derive.gradient"))}
+        return {"derive": (CRASH, describe(error, "derive.gradient"))}
     out = {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -424,7 +424,7 @@ def check_case(case, modes: tuple[str, ...]) -> dict[str, tuple[str, str]]:
                        "hessian": lambda: run_hessian(case, ref)}[mode]
                 out[mode] = run()
             except Exception as error:  # noqa: BLE001 - the harness itself: still a finding
-                out[mode] = (CRASH, _describe(error, mode))
+                out[mode] = (CRASH, describe(error, mode))
     return out
 
 
