@@ -8,6 +8,7 @@ for ``value_and_grad``, every ``grad_X`` and the ``--hoist`` pair.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -330,3 +331,78 @@ def test_log_sigmoid_is_minus_softplus():
     assert d.text == "grad_x = sigmoid(-x)"
     check("sum(log(sigmoid(x)))", ["x"], None, lambda x: -np.sum(np.logaddexp(0, -x)),
           {"x": vec(4) * 30})
+
+
+# ------------------------------------------------------------------ issue 18: every target
+# Each result has the arguments' floating dtype and is a fresh array, never an argument.
+
+def _targets(formula: str, wrt: list[str], shapes=None):
+    """(target, the functions, to_array) for NumPy, JAX (float64) and PyTorch."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    torch = pytest.importorskip("torch")
+    d = derive.gradient(formula, wrt, shapes)
+    return [(target, _emitted(d.code(target)), convert) for target, convert in
+            [("numpy", np.asarray), ("jax", jax.numpy.asarray),
+             ("torch", lambda a: torch.tensor(np.asarray(a), dtype=torch.float64))]]
+
+
+@pytest.mark.parametrize("formula, plain", [
+    ("sum(x)*tanh(2^0.5)", lambda x: x.sum() * np.tanh(2 ** 0.5)),     # torch.tanh of a float
+    ("sum(x)*sqrt(3)", lambda x: x.sum() * np.sqrt(3)),                # (3 ** (1 / 2)).expand
+    ("sum(x)*exp(2) + sum(x)*sigmoid(3^0.5)",
+     lambda x: x.sum() * (np.exp(2) + 1 / (1 + np.exp(-3 ** 0.5)))),
+    ("sum(sigmoid(x - x) .* x)", lambda x: 0.5 * x.sum()),             # jnp.full(m, 0): int
+    ("sum(x)", lambda x: x.sum()),                                     # an int64 gradient
+    ("sum(x)/sqrt(sqrt(0.25.^2 + 0.5))", lambda x: x.sum() / (0.5625 ** 0.25)),  # sqrt(float)
+])
+def test_constants_have_the_arguments_dtype(formula, plain):
+    x = rng.normal(size=3)
+    for target, functions, convert in _targets(formula, ["x"]):
+        value, grad = functions["value_and_grad"](convert(x))
+        assert abs(float(value) - plain(x)) < 1e-12, target
+        expected = _numeric_gradient(lambda x: plain(x), {"x": x}, "x")
+        np.testing.assert_allclose(np.asarray(grad), expected, rtol=1e-6, err_msg=target)
+        assert str(grad.dtype).endswith("float64"), (target, grad.dtype)
+
+
+def test_a_constant_gradient_of_a_scalar_is_a_float():
+    # grad of eta + eta was the integer 2 in NumPy
+    for target, functions, convert in _targets("eta + eta", ["eta"], {"eta": ()}):
+        grad = functions["grad_eta"](1.5)
+        assert float(grad) == 2.0 and not isinstance(grad, int), (target, grad)
+
+
+def test_no_gradient_is_an_argument():
+    # grad_x = q returned the caller's q: updating the gradient in place changed their data
+    formula = "x'*q + tr(A'*B) + z'*q"
+    data = {"x": rng.normal(size=3), "q": rng.normal(size=3), "z": rng.normal(size=3),
+            "A": rng.normal(size=(3, 2)), "B": rng.normal(size=(3, 2))}
+    for target, functions, convert in _targets(formula, ["x", "A", "z"]):
+        args = {k: convert(v) for k, v in data.items()}
+        params = list(inspect.signature(functions["value_and_grad"]).parameters)
+        out = functions["value_and_grad"](*[args[p] for p in params])
+        if target == "jax":
+            continue   # immutable arrays: sharing one is safe
+        for grad in out[1:]:
+            assert all(grad is not a for a in args.values()), target
+        assert out[1] is not out[3] and not np.shares_memory(np.asarray(out[1]),
+                                                             np.asarray(out[3])), target
+
+
+def test_pytorch_value_is_not_the_argument():
+    # value = alpha returned the caller's 0-d tensor
+    torch = pytest.importorskip("torch")
+    alpha = torch.tensor(0.5, dtype=torch.float64)
+    d = derive.gradient("alpha", ["alpha"], {"alpha": ()})
+    value, grad = _emitted(d.code("torch"))["value_and_grad"](alpha)
+    assert value is not alpha and float(value) == 0.5 and float(grad) == 1.0
+
+
+def test_pytorch_python_floats_are_doubles():
+    # torch.as_tensor(1.5) is float32: the code worked in float32 when every argument was a float
+    torch = pytest.importorskip("torch")
+    d = derive.gradient("exp(a*b) + a/3", ["a"], {"a": (), "b": ()})
+    value, grad = _emitted(d.code("torch"))["value_and_grad"](0.1, 0.7)
+    assert value.dtype == torch.float64 and grad.dtype == torch.float64
+    assert abs(float(grad) - (0.7 * np.exp(0.07) + 1 / 3)) < 1e-15

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from derive.expr.identities import RULES
-from oracle import Interpreter, parse
+from support.oracle import Interpreter, parse
 
 SIZES = {"m": 3, "n": 4}
 GREEK = {"gamma", "lambda", "tau", "sigma", "eps", "alpha", "beta", "rho"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import run
-from oracle import Domain, Interpreter, case_from_shapes
+from support.oracle import Domain, Interpreter, case_from_shapes
 from test_targets import needs_jax
 from test_text_readback import to_formula
 
@@ -325,7 +325,7 @@ def test_hessian_of_a_bias_broadcast_over_columns_has_a_closed_form():
 def _outputs_of(case):
     """The formula's vector- or matrix-valued parts that involve a variable: the costs of
     the generator with their last reduction taken off (and the scalar cost itself)."""
-    from oracle import Formula
+    from support.oracle import Formula
     out = [case.formula]
     node = case.formula.cost
     seen = 0
@@ -342,8 +342,8 @@ def _outputs_of(case):
 
 def random_jacobians(seeds):
     """(closed form and right, no closed form, derive refused the formula, total)."""
-    from oracle import to_text
-    from oracle_generator import generate
+    from support.oracle import to_text
+    from support.oracle_generator import generate
     closed = refused = other = total = 0
     for seed in seeds:
         case = generate(seed)

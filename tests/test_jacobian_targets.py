@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from target_runner import (Call, OctaveCase, assert_matches, namespace, run_jax, run_octave,
+from support.target_runner import (Call, OctaveCase, assert_matches, namespace, run_jax, run_octave,
                            run_torch)
 from test_jacobian import CASES, argument, checked
 from test_targets import needs_jax, needs_torch, require_octave

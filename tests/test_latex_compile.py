@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run, shape_args
-from formula_generator import generate
+from support.formula_generator import generate
 from test_formulas import CASES
 
 from derive.recipes import all_recipes
@@ -121,7 +121,7 @@ def test_formulas_compile_and_fit(tmp_path):
     _compile(documents, tmp_path)
 
 
-RANDOM = 40   # generated formulas (tests/formula_generator.py), seeds 0 to 39
+RANDOM = 40   # generated formulas (tests/support/formula_generator.py), seeds 0 to 39
 
 
 def test_random_formulas_compile_and_fit(tmp_path):

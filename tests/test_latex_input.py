@@ -16,7 +16,7 @@ import pytest
 from conftest import run
 
 import derive
-import oracle
+from support import oracle
 from derive.errors import DeriveError
 from derive.frontend.latex import read_latex
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 import derive
-import oracle
+from support import oracle
 from derive.errors import DeriveError
 from derive.frontend.latex import read_latex
 from derive.printing.source import source_latex
-from formula_generator import generate, reference_of
+from support.formula_generator import generate, reference_of
 
 RECIPES = derive.recipes.all_recipes()
 SIZES = {"m": 4, "n": 3, "k": 2, "p": 2, "d": 3}

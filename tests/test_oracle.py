@@ -1,6 +1,6 @@
 """derive's emitted code against an oracle that shares none of its code (issue 8).
 
-The oracle (tests/oracle.py) evaluates the formula's own syntax tree with
+The oracle (tests/support/oracle.py) evaluates the formula's own syntax tree with
 plain 2-D NumPy arrays, and its gradients are central differences of that
 interpreter, with a Richardson-extrapolated second opinion and, where ``jax``
 is installed, JAX autodiff of the same interpreter. Nothing is taken from
@@ -8,7 +8,7 @@ derive but the code it emits: a value and gradient that are wrong together
 cannot agree with each other here, as they could when the gradients were
 compared with differences of the emitted value.
 
-For every case (random ones from tests/oracle_generator.py, and one named
+For every case (random ones from tests/support/oracle_generator.py, and one named
 regression case per defect of issue 8):
 
 * ``derive.gradient(formula, wrt, shapes)``;
@@ -52,10 +52,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-import oracle
 import pytest
-from oracle import Case, Node, case_from_shapes, num
-from oracle_generator import generate
+from support import oracle
+from support.oracle import Case, Node, case_from_shapes, num
+from support.oracle_generator import generate
 
 import derive
 
@@ -154,7 +154,7 @@ class Reference:
 
 # ---------------------------------------------------------------- running emitted code
 
-def _describe(error: BaseException, where: str) -> str:
+def describe(error: BaseException, where: str) -> str:
     if isinstance(error, SyntaxError):
         return f"SyntaxError in {where}, line {error.lineno} of the snippet: {error.msg}"
     frames = traceback.extract_tb(error.__traceback__)
@@ -208,8 +208,8 @@ def bind(case: Case, function, names: list[str], values: dict, extra=()):
         {n: np.ndim(a) for n, a in zip(names, args)}
 
 
-def _grads(case: Case, out, wrt: list[str], ref: Reference, what: str,
-           ndims: dict) -> tuple[str, str]:
+def compare_grads(case: Case, out, wrt: list[str], ref: Reference, what: str,
+                  ndims: dict) -> tuple[str, str]:
     """Compare ``out = (value, grad...)`` with the oracle."""
     if not isinstance(out, tuple) or len(out) != 1 + len(wrt):
         return CRASH, f"{what} returned {type(out).__name__} of length " \
@@ -262,8 +262,8 @@ def run_numpy(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
     except Convention as error:
         return WRONG, str(error)
     except Exception as error:  # noqa: BLE001 - any exception is the finding
-        return CRASH, _describe(error, "value_and_grad")
-    status, detail = _grads(case, out, wrt, ref, "value_and_grad", ndims)
+        return CRASH, describe(error, "value_and_grad")
+    status, detail = compare_grads(case, out, wrt, ref, "value_and_grad", ndims)
     changed = _unchanged(case, names, args, before)
     if status != PASS or changed:
         return (status, detail) if status != PASS else (WRONG, f"value_and_grad: {changed}")
@@ -271,7 +271,7 @@ def run_numpy(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
         try:
             alone = namespace[f"grad_{name}"](*args)
         except Exception as error:  # noqa: BLE001
-            return CRASH, _describe(error, f"grad_{name}")
+            return CRASH, describe(error, f"grad_{name}")
         status, detail = _grad(case, name, alone, ref, f"grad_{name}(...)", ndims[name])
         changed = _unchanged(case, names, args, before)
         if status != PASS or changed:
@@ -310,13 +310,13 @@ def run_hoisted(case: Case, snippet: str, ref: Reference) -> tuple[str, str]:
     except Convention as error:
         return WRONG, str(error)
     except Exception as error:  # noqa: BLE001
-        return CRASH, _describe(error, "prepare / value_and_grad")
+        return CRASH, describe(error, "prepare / value_and_grad")
     wrt = returned_order(call, wrt)
-    status, detail = _grads(case, first, wrt, ref, "hoisted value_and_grad", ndims)
+    status, detail = compare_grads(case, first, wrt, ref, "hoisted value_and_grad", ndims)
     if status != PASS:
         return status, detail
-    status, detail = _grads(case, second, wrt, ref, "hoisted value_and_grad, called again",
-                            ndims)
+    status, detail = compare_grads(case, second, wrt, ref,
+                                   "hoisted value_and_grad, called again", ndims)
     if status != PASS:
         return status, detail + " (the first call changed the prepared values)"
     changed = _unchanged(case, variables, args[:-1], before) or \
@@ -388,7 +388,7 @@ def _check(case: Case, modes) -> Outcome:
         outcome.modes["derive"] = (REFUSED, f"DeriveError: {error}")
         return outcome
     except Exception as error:  # noqa: BLE001
-        outcome.modes["derive"] = (CRASH, _describe(error, "derive.gradient"))
+        outcome.modes["derive"] = (CRASH, describe(error, "derive.gradient"))
         return outcome
     values = case.data if case.data is not None else case.draw()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -401,7 +401,7 @@ def _check(case: Case, modes) -> Outcome:
                 outcome.modes[mode] = (REFUSED, f"DeriveError: {error}")
                 continue
             except Exception as error:  # noqa: BLE001
-                outcome.modes[mode] = (CRASH, _describe(error, f"d.{mode}"))
+                outcome.modes[mode] = (CRASH, describe(error, f"d.{mode}"))
                 continue
             run = run_numpy if mode == "numpy" else run_hoisted
             outcome.modes[mode] = run(case, snippet, ref)

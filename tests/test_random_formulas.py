@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from formula_generator import FEATURES, Case, generate, shrink
+from support.formula_generator import FEATURES, Case, generate, shrink
 
 import derive
 from derive import numcheck
@@ -369,7 +369,7 @@ def test_generator_covers_the_language():
 
 def test_shrinker_reads_formulas_back():
     """The shrinker's reference (from derive's parse tree) and printer agree with the generator."""
-    from formula_generator import reference_of, to_text
+    from support.formula_generator import reference_of, to_text
 
     from derive.frontend import parse as syntax
     for seed in range(200):

@@ -20,7 +20,7 @@ import pytest
 
 import derive
 from derive.frontend.parse import tokenize
-from readability_corpus import CORPUS
+from support.readability_corpus import CORPUS
 from test_text_readback import assert_reads_back
 
 # The goals of the issue: the median no longer than the textbook's, at most 2 in 45 more

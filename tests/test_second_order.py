@@ -341,7 +341,7 @@ def test_random_formulas_hvp_matches_differences_of_the_gradient():
     """The random formulas of test_random_formulas.py, to second order. A formula whose
     gradient misses the first-order check's tolerance is left to that test (which gives
     it a second opinion); a refusal is allowed."""
-    from formula_generator import generate
+    from support.formula_generator import generate
     failures = []
     for seed in range(RANDOM_COUNT):
         case = generate(seed)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import run
-from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_script,
-                           run_jax, run_octave, run_torch)
+from support.target_runner import (Call, OctaveCase, assert_matches, kinds, namespace,
+                                   octave_script, run_jax, run_octave, run_torch)
 from test_targets import RTOL, needs_jax, needs_torch, require_octave
 
 import derive
@@ -46,7 +46,16 @@ NAMES = ("names", "sum(hvp .* hvp) + eps*norm(end)^2 + sum(i .* hessian) + sum(v
          ["hvp", "end"], None)
 RECIPES = [(f"recipe_{r.name}", r.formula, list(r.variables), dict(r.shapes))
            for r in all_recipes()]
-CASES = COOKBOOK + UFLDL + [NAMES] + RECIPES
+# issue 18: a matrix variable times a vector (a ⊗ I: np.kron took the 1-D a as a row) and by
+# a row (I ⊗ A^T); an hvp of two variables whose simplification recursed without end; the
+# Hessian of logsumexp (eye(m) - t1' in Octave, whose eye does not broadcast)
+ISSUE18 = [
+    ("kron_vector", "sum(softplus(W*a))", ["W"], {"W": (3, 2), "a": (2,)}),
+    ("kron_row", "sum(softplus(A*W))", ["W"], {"W": (3, 2), "A": (1, 3)}),
+    ("two_variables", "exp(x'*a+norm(q))", ["x", "q"], None),
+    ("logsumexp", "logsumexp(w)", ["w"], None),
+]
+CASES = COOKBOOK + UFLDL + [NAMES] + RECIPES + ISSUE18
 
 
 class Reference:
@@ -161,7 +170,41 @@ def test_torch_second_order_computes_what_numpy_computes(case_id):
 
 
 @needs_jax
-@pytest.mark.parametrize("case_id", [c[0] for c in COOKBOOK + UFLDL])
+@pytest.mark.parametrize("case_id", [c[0] for c in ISSUE18])
+def test_issue18_second_order_against_jax_autodiff(case_id):
+    """The NumPy reference itself, for these cases, against JAX's jvp of grad and its dense
+    Hessian of a transcription written here (vec stacks columns)."""
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+    costs = {
+        "kron_vector": lambda v: jnp.sum(jax.nn.softplus(v["W"] @ v["a"])),
+        "kron_row": lambda v: jnp.sum(jax.nn.softplus(v["A"] @ v["W"])),
+        "two_variables": lambda v: jnp.exp(v["x"] @ v["a"] + jnp.linalg.norm(v["q"])),
+        "logsumexp": lambda v: jax.nn.logsumexp(v["w"]),
+    }
+    ref, (_, _, wrt, _) = reference(case_id), CASES[IDS.index(case_id)]
+    names = [s.name for s in ref.hvp.parameters]
+    values = {n: jnp.asarray(a) for n, a in zip(names, ref.args)}
+    directions = {w: jnp.asarray(d) for w, d in zip(wrt, ref.hvp_calls[1].args[len(names):])}
+
+    def grad(chosen):
+        return jax.grad(lambda c: costs[case_id]({**values, **c}))(chosen)
+    _, tangent = jax.jvp(grad, ({w: values[w] for w in wrt},), (directions,))
+    for w, got in zip(wrt, ref.expected[1]):
+        assert_matches(got, np.asarray(tangent[w]), "numpy", f"hvp_{w}", RTOL)
+    for w in ref.hessians:
+        shape = values[w].shape
+
+        def of_vec(flat):
+            return costs[case_id]({**values, w: flat.reshape(shape[::-1]).T})
+        dense = jax.hessian(of_vec)(values[w].T.reshape(-1))
+        assert_matches(ref.expected_hessians[w][0][0], np.asarray(dense), "numpy",
+                       f"hessian_{w}", RTOL)
+
+
+@needs_jax
+@pytest.mark.parametrize("case_id", [c[0] for c in COOKBOOK + UFLDL + ISSUE18])
 def test_jax_second_order_computes_what_numpy_computes(case_id):
     ref = reference(case_id)
     code = ref.hvp.code("jax")
@@ -219,3 +262,12 @@ def test_readme_newton_example_converges_in_octave():
     output = octave_script(files, documented_block("matlab", "% Newton"))
     gradient_norms = [float(line.split()[2]) for line in output.strip().splitlines()]
     assert len(gradient_norms) == 10 and gradient_norms[-1] < 1e-9 * gradient_norms[0], output
+
+
+def test_two_variable_hvp_does_not_recurse():
+    # issue 18: "too large or too deeply nested", exit 2, for a short formula: add() factored
+    # e^u out of e^u (a^T d_x) and e^-u e^u (q^T d_q)/norm(q) back and forth without end
+    code, out, err = run("hvp", "exp(x'*a+norm(q))", "--wrt", "x", "--wrt", "q")
+    assert code == 0, err
+    assert out.startswith("hvp_x = ") or "hvp_x = " in out
+

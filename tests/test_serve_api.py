@@ -18,7 +18,7 @@ import pytest
 
 from derive.serve.request import MAX_NAMES
 from derive.serve.server import MAX_BODY
-from serve_client import SPARSE_CODING, host, post, runaway, running_server, send
+from support.serve_client import SPARSE_CODING, host, post, runaway, running_server, send
 from conftest import run as run_cli
 
 SHAPES = {"s": "n,k", "x": "m,k"}

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from serve_client import SPARSE_CODING, running_server
+from support.serve_client import SPARSE_CODING, running_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

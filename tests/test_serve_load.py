@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import derive
 from derive.render import render
-from serve_client import SPARSE_CODING, post, runaway, running_server
+from support.serve_client import SPARSE_CODING, post, runaway, running_server
 
 REQUESTS = 200
 CLIENTS = 8

@@ -20,9 +20,10 @@ import pytest
 import derive
 from derive.numcheck import random_instance
 from derive.recipes import all_recipes
-from formula_generator import generate
-from target_runner import (Call, OctaveCase, assert_matches, kinds, namespace, octave_available,
-                           octave_script, run_jax, run_octave, run_torch)
+from support.formula_generator import generate
+from support.target_runner import (Call, OctaveCase, assert_matches, kinds, namespace,
+                                   octave_available, octave_script, run_jax, run_octave,
+                                   run_torch)
 
 try:
     import jax

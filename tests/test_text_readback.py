@@ -142,7 +142,7 @@ def test_formula_text_reads_back_as_the_same_function(formula, wrt, shapes, step
 @pytest.mark.parametrize("seed", range(40))
 def test_random_formula_text_reads_back_as_the_same_function(seed):
     from derive.errors import DeriveError
-    from formula_generator import generate
+    from support.formula_generator import generate
     case = generate(seed)
     try:
         d = derive.gradient(case.formula, case.wrt, case.shapes)

@@ -71,10 +71,18 @@ class JaxPrinter(NumpyPrinter):
             number = self.number(s.expr.value)[0]
             return [f"{self.name(s.target)} = {self.np}.asarray({number}"
                     f"{self.constant_keywords()})"]
+        if s.op == "assign" and s.target.role == "output" and s.target.hint != "value" \
+                and s.target.kind == "scalar":
+            # of a scalar argument that is a Python float, 2 * eta would be a float
+            return [f"{self.name(s.target)} = {self.np}.asarray({self.code(s.expr)}"
+                    f"{self.constant_keywords()})"]
         return super().statement(s)
 
     def in_place_operand(self, e: Expr, bound) -> Expr | None:
         return None   # JAX arrays are immutable
+
+    def copied(self, e: Expr) -> str:
+        return self.code(e)   # JAX arrays are immutable: sharing one is safe
 
     def value(self, code: str) -> str:
         return f"{self.np}.asarray({code})"   # a 0-d array, also where every argument is a float
@@ -106,8 +114,8 @@ class JaxPrinter(NumpyPrinter):
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         shape = self._shape_code(*e.shape)
         if e.arg.is_scalar:
-            # the fill's own dtype: a Python number is weakly typed, so float32 stays float32
-            return f"{self.np}.full({shape}, {self.code(e.arg)})", ATOM
+            # the arguments' dtype: a fill of 0 or 1 would make an integer array
+            return f"{self.np}.full({shape}, {self.code(e.arg)}{self.constant_keywords()})", ATOM
         return f"{self.np}.broadcast_to({self.repeated(e)}, {shape})", ATOM
 
 

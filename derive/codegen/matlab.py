@@ -219,7 +219,8 @@ class MatlabPrinter(CodePrinter):
 
     # ------------------------------------------------------------ the nodes
     def _print_Identity(self, e: Identity) -> tuple[str, int]:
-        return f"eye({self.dimension(e.shape[0])})", ATOM
+        # full(): Octave's eye is a diagonal-matrix type, which does not broadcast (eye(3) - r)
+        return f"full(eye({self.dimension(e.shape[0])}))", ATOM
 
     def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
         rows, cols = (self.dimension(d) for d in e.shape)

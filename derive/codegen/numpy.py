@@ -153,11 +153,18 @@ class NumpyPrinter(CodePrinter):
         try:
             if s.in_place is not None:
                 return [self.in_place(s) + comment]
-            if target.role == "output" and target.hint == "value":
-                return [f"{self.name(target)} = {self.value(self.code(s.expr))}"]
+            if target.role == "output" and (target.hint == "value" or isinstance(s.expr, Const)):
+                code = self.copied(s.expr) if s.params == ("copy",) else self.code(s.expr)
+                return [f"{self.name(target)} = {self.value(code)}"]
+            if s.params == ("copy",):
+                return [f"{self.name(target)} = {self.copied(s.expr)}"]
             return [f"{self.name(target)} = {self.code(s.expr)}{comment}"]
         finally:
             self.root = None
+
+    def copied(self, e: Expr) -> str:
+        """A fresh array holding e (a float is a value already)."""
+        return self.code(e) if kind(e) == "scalar" else f"{self.wrap(e, ATOM)}.copy()"
 
     def in_place(self, s: Statement) -> str:
         e, x = s.expr, self.name(self.bound[s.in_place])

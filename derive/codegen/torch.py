@@ -13,7 +13,7 @@ temporaries that nothing reads afterwards, through any view.
 """
 from __future__ import annotations
 
-from ..expr.nodes import Broadcast, Const, Expr, Func, Power
+from ..expr.nodes import Broadcast, Const, Expr, Func, Power, Shared, Symbol, postorder
 from ..printing.precedence import ATOM, POWER
 from ..program import kind
 from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
@@ -64,8 +64,11 @@ class TorchPrinter(NumpyPrinter):
         # scalar arguments become tensors of its dtype and device
         self.like = constants_like(program.parameters)
         body = super().spell(program, names)
+        # a Python float is a double, as in NumPy (torch's default dtype is float32)
+        first = f", dtype=getattr({self.name(self.like)}, 'dtype', {self.np}.float64)" \
+            if self.like is not None else ""
         scalars = [f"{self.name(p)} = {self.np}.as_tensor({self.name(p)}"
-                   f"{'' if p is self.like else self.constant_keywords()})"
+                   f"{first if p is self.like else self.constant_keywords()})"
                    for p in program.parameters if p.kind == "scalar" and p.role == "parameter"]
         lines = scalars + body
         return [f"with {self.np}.no_grad():"] + ["    " + line for line in lines] if lines else []
@@ -80,6 +83,9 @@ class TorchPrinter(NumpyPrinter):
     def value(self, code: str) -> str:
         return code   # already a 0-d tensor: float() would wait for the device
 
+    def copied(self, e: Expr) -> str:
+        return f"{self.wrap(e, ATOM)}.clone()"   # a scalar argument too is the caller's tensor
+
     def vdot(self, a: Expr, b: Expr) -> str:
         # torch.vdot takes vectors only; tensordot contracts matrices without a product array
         if a == b and not self.is_bound(a):
@@ -91,7 +97,7 @@ class TorchPrinter(NumpyPrinter):
 
     def spelling(self, e: Func, args: list[str]) -> str:
         # a number argument becomes a tensor: torch's functions take tensors only
-        args = [f"{self.np}.tensor({text}{self.constant_keywords()})" if isinstance(a, Const)
+        args = [f"{self.np}.as_tensor({text}{self.constant_keywords()})" if constant(a)
                 else text for a, text in zip(e.args, args)]
         return super().spelling(e, args)
 
@@ -103,7 +109,7 @@ class TorchPrinter(NumpyPrinter):
         return super().statement(s)
 
     def _print_Power(self, e: Power) -> tuple[str, int]:
-        if isinstance(e.base, Const):   # a number: Python's power (torch.sqrt takes tensors)
+        if constant(e.base):   # a number: Python's power (torch.sqrt takes tensors)
             return f"{self.wrap(e.base, POWER + 1)} ** {self.wrap(e.exponent, POWER + 1)}", POWER
         return super()._print_Power(e)
 
@@ -113,7 +119,15 @@ class TorchPrinter(NumpyPrinter):
         if isinstance(inner, Const):
             size = shape if shape.startswith("(") else f"({shape},)"
             return f"{self.np}.full({size}, {self.code(inner)}{self.constant_keywords()})", ATOM
+        if constant(inner):   # 3 ** (1 / 2), a Python float: no .expand
+            return f"{self.np}.as_tensor({self.code(inner)}{self.constant_keywords()})" \
+                f".expand({shape}).clone()", ATOM
         return f"{self.repeated(e)}.expand({shape}).clone()", ATOM
+
+
+def constant(e: Expr) -> bool:
+    """Whether e is a number (2 ** (1 / 2), tanh of it), which Python may compute as a float."""
+    return not any(isinstance(n, (Symbol, Shared)) for n in postorder([e]))
 
 
 def snippet(*args, **kwargs) -> str:

@@ -54,8 +54,10 @@ def add(*terms: Expr) -> Expr:
     if common:
         divided = [mul(*[power(f, Const(-ONE)) for f in common], p) for p in parts]
         # Only if dividing removed them: sum(x.^2) / norm(x)^2 keeps both (norm(x)^2 is
-        # rewritten as sum(x.^2)), and factoring again would never end.
-        if not set(_common_scalars(divided)) & set(common):
+        # rewritten as sum(x.^2)), and e^-u times the 1x1 product e^u (a^T d) keeps e^-u
+        # beside it; factoring again would never end.
+        left = set(_common_scalars(divided))
+        if not left & set(common) and not left & {power(f, Const(-ONE)) for f in common}:
             return broadcast(mul(*common, add(*divided)), shape)
     parts_shape = broadcast_shape(p.shape for p in parts)
     return broadcast(Add(tuple(parts), parts_shape), shape)

@@ -62,18 +62,31 @@ class _Lowering:
         for node in _with_square_roots(order, shared):
             if node not in self.bound:
                 self.define(node, pairs)
-        returns = []
+        returns: list[Var] = []
         for out in outputs:
             # an output may be a view of a temporary (grad_x = t1): it keeps that array alive
             var = Var(out.expr.shape, "output", out.name,
                       *self.target.aliases(out.expr, self.bound))
-            self.statements += [Statement("assign", (var,), out.expr)] if out.name == "value" \
-                else self.assignment(var, out.expr)
+            if self.shares_memory(var, returns):
+                # the caller's array, or another output's: a caller updating one gradient in
+                # place would change their data or the other gradient (the printer copies)
+                var.base, var.readonly = None, False
+                self.statements.append(Statement("assign", (var,), out.expr, params=("copy",)))
+            else:
+                self.statements += [Statement("assign", (var,), out.expr)] \
+                    if out.name == "value" else self.assignment(var, out.expr)
             returns.append(var)
         program = Program(self.parameters, [], self.bound, {}, returns, self.target)
         program.statements = self.checks() + self.dimensions(program, provided_dims) \
             + self.statements
         return program
+
+    @staticmethod
+    def shares_memory(var: Var, returns: list[Var]) -> bool:
+        """Whether an output would be an argument's array or one returned before it."""
+        owner = var.array
+        return owner is not var and (owner.role in ("parameter", "prepared")
+                                     or any(r.array is owner for r in returns))
 
     def define(self, node: Expr, pairs: dict) -> None:
         """The statement(s) computing ``node``; bind it to its variable."""

@@ -75,7 +75,8 @@ class Statement:
     operator: str = ""                 # "+=", "-=", "*=", "/=" of an update
     in_place: Expr | None = None       # the bound operand whose array the result overwrites
     reads_vars: tuple[Var, ...] = ()   # variables read other than through ``expr``
-    params: tuple = ()                 # the compound operation's parameters (an axis...)
+    params: tuple = ()                 # the compound operation's parameters (an axis...),
+    #                                    ("copy",) where an output must be a fresh array
 
     @property
     def target(self) -> Var:

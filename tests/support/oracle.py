@@ -735,3 +735,81 @@ def relative_error(grad: np.ndarray, reference: np.ndarray, noise: float = 0.0) 
     scale = max(np.linalg.norm(grad), np.linalg.norm(reference), 1e-6)
     error = float(max(np.linalg.norm(grad - reference) - noise, 0.0) / scale)
     return error if np.isfinite(error) else float("inf")
+
+
+SECOND_STEP = 2e-4
+
+
+def _mixed(case: Case, values: dict, name: str, index, other: dict) -> float:
+    """d/dt d/ds F(values + s e_index + t other) at 0, by the four-point central difference
+    (steps scaled by the data), of the interpreter."""
+    h = SECOND_STEP * max(1.0, abs(float(values[name][index])))
+    size = max(float(np.max(np.abs(values[n]))) for n in other)
+    length = max(float(np.max(np.abs(d))) for d in other.values())
+    k = SECOND_STEP * max(1.0, size) / max(length, 1e-300)
+    total = 0.0
+    for si in (1, -1):
+        for sk in (1, -1):
+            moved = {n: values[n] + sk * k * d for n, d in other.items()}
+            moved = {**values, **moved}
+            x = moved[name].copy()
+            x[index] += si * h
+            moved[name] = x
+            total += si * sk * reference_value(case, moved)
+    return total / (4 * h * k)
+
+
+def hvp_differences(case: Case, values: dict, directions: dict) -> dict[str, np.ndarray]:
+    """The Hessian-vector product along directions (2-D each), by mixed central differences
+    of the interpreter: the cheap first opinion (JAX's jvp of grad is the exact one)."""
+    return {name: np.array([[_mixed(case, values, name, (i, j), directions)
+                             for j in range(values[name].shape[1])]
+                            for i in range(values[name].shape[0])])
+            for name in directions}
+
+
+def hessian_differences(case: Case, values: dict, name: str) -> np.ndarray:
+    """The dense Hessian in vec(name) (columns stacked), by mixed central differences."""
+    rows, cols = values[name].shape
+    entries = [(i, j) for j in range(cols) for i in range(rows)]     # column-major
+    out = np.zeros((len(entries), len(entries)))
+    for b, (i, j) in enumerate(entries):
+        unit = np.zeros((rows, cols))
+        unit[i, j] = 1.0
+        for a, index in enumerate(entries[:b + 1]):
+            out[a, b] = out[b, a] = _mixed(case, values, name, index, {name: unit})
+    return out
+
+
+def _jax_cost(case: Case, values: dict):
+    """The interpreter on jax.numpy (float64) as a function of {name: 2-D value} for some names."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    interpreter = Interpreter(jnp)
+    fixed = {n: jnp.asarray(v) for n, v in values.items()}
+
+    def cost(chosen):
+        return interpreter.value(case.formula, {**fixed, **chosen}, case.dims)[0, 0]
+    return cost
+
+
+def jax_hvp(case: Case, values: dict, directions: dict) -> dict[str, np.ndarray]:
+    """d/dt of the gradient at values + t directions (2-D each): JAX's jvp of its grad."""
+    import jax
+    cost = _jax_cost(case, values)
+    names = list(directions)
+    _, tangent = jax.jvp(jax.grad(cost), ({n: values[n] for n in names},),
+                         ({n: directions[n] for n in names},))
+    return {n: np.asarray(t) for n, t in tangent.items()}
+
+
+def jax_hessian(case: Case, values: dict, name: str) -> np.ndarray:
+    """The dense Hessian of the cost in vec(name), the columns stacked (JAX autodiff)."""
+    import jax
+    cost = _jax_cost(case, values)
+    rows, cols = values[name].shape
+
+    def of_vec(flat):
+        return cost({name: flat.reshape(cols, rows).T})
+    return np.asarray(jax.hessian(of_vec)(np.asarray(values[name]).T.reshape(-1)))

@@ -17,7 +17,10 @@ What it makes on purpose (``Case.features`` names what a case used):
 * negated and scaled products as divisors (``x ./ (-2*A*y)``, ``z / (-2*x'*y)``);
 * replications with ``ones`` (``alpha - x*ones(1, n)``) and ``eye``, with
   integer or symbolic dimensions, or a name that only the shapes around it fix;
-* constant subexpressions (``abs(2).^2``, ``sqrt(4)``);
+* constant subexpressions (``abs(2).^2``, ``sqrt(4)``, ``tanh(2^0.5)``) and constant
+  arrays (``sqrt(4)*ones(m, n)``, ``sigmoid(x - x)``);
+* matrix variables times a vector (``W*a``) and a row times one (``r*W``), for Hessians in
+  Kronecker form; one to three variables to differentiate (hvp of several at once);
 * definitions, and names that collide with what an emitter may use: ``t1``,
   ``p1``, ``np``, ``value``, ``prepared``, ``grad_x``, ``float``, Python
   keywords (``lambda``, ``if``, ``None``) next to their escaped spelling
@@ -30,15 +33,15 @@ from 0, inv/logdet of SPD matrices (``S*S' + eye(n)``, ``diag(p) + S*S'``, a
 positive scalar), det of a moderate square matrix; the strict interpreter
 run checks the rest at the drawn data.
 
-Run ``python tests/oracle_generator.py [SEED [COUNT]]`` to print some.
+Run ``cd tests && python -m support.oracle_generator [SEED [COUNT]]`` to print some.
 """
 from __future__ import annotations
 
 import random
 import sys
 
-from oracle import (MATRIX, SCALAR, VECTOR, Case, Domain, Formula, Node, call, mul, num,
-                    strict_value, var)
+from support.oracle import (MATRIX, SCALAR, VECTOR, Case, Domain, Formula, Node, call, mul, num,
+                            strict_value, var)
 
 ONE = (1, 1)
 
@@ -172,7 +175,12 @@ class Generator:
     def constant(self) -> Node:
         """A constant subexpression of a scalar: abs(2).^2, sqrt(4), 2^-1 ..."""
         self.tag("constant expression")
-        form = self.pick(("abs", "sqrt", "epow", "pow", "exp"))
+        form = self.pick(("abs", "sqrt", "epow", "pow", "exp", "tanh", "sigmoid", "log"))
+        if form in ("tanh", "sigmoid", "log"):
+            # a number that is no simple one (tanh(2^0.5)): code computes it as a float
+            self.tag("constant of a function")
+            inner = Node("pow", (num("2"), num("0.5"))) if form == "tanh" else num("3")
+            return call(form, inner)
         if form == "abs":
             return call("abs", num(self.pick(("2", "3", "0.5"))))
         if form == "sqrt":
@@ -202,6 +210,7 @@ class Generator:
                    (3, self.o_matmul), (1, self.o_neg), (5, self.o_elementwise),
                    (1.5, self.o_definition), (1, self.o_transpose), (1, self.o_softmax),
                    (1, self.o_power), (1, self.o_replicate)]
+        options += [(0.7, self.o_constant_array), (1.5, self.o_matrix_variable)]
         if shape == ONE:
             options += [(12, self.o_reduce_all), (5, self.o_norm), (1.5, self.o_trace),
                         (1, self.o_det), (1.5, self.o_logdet), (1, self.o_diag),
@@ -336,6 +345,28 @@ class Generator:
                 return Node("neg", (node,))
             return mul(Node("neg", (self.number(),)), node)
         return node
+
+    def o_constant_array(self, shape, d) -> Node:
+        """An array whose entries are one number: c*ones(m, n), sigmoid(x - x)."""
+        rows, cols = shape
+        self.tag("constant array")
+        if self.chance(0.5):
+            ones = Node("ones", (), (self.dim_text(rows), self.dim_text(cols)))
+            return mul(self.constant(), ones)
+        leaf = self.leaf(shape)
+        return call(self.pick(("sigmoid", "exp", "cos", "tanh")), Node("sub", (leaf, leaf)))
+
+    def o_matrix_variable(self, shape, d) -> Node:
+        """A matrix variable times a vector (W*a), a row times one (r*W), or both (r*W*a)."""
+        rows, cols = shape
+        inner = self.pick([s for s in self.pool if s > 1] or [2])
+        if cols == 1:
+            self.tag("matrix variable times a vector")
+            return mul(self.variable((rows, inner)), self.gen((inner, 1), d))
+        if rows == 1:
+            self.tag("row times a matrix variable")
+            return mul(self.gen((1, inner), d), self.variable((inner, cols)))
+        return mul(self.gen((rows, inner), d), self.variable((inner, cols)))
 
     def o_eye(self, shape, d) -> Node:
         self.tag("eye")

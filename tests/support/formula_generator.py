@@ -32,7 +32,7 @@ Gaussian data:
   on Gaussian data (never an exact 0 that moves under perturbation), so
   their kinks are hit with negligible probability.
 
-Run ``python tests/formula_generator.py [SEED [COUNT]]`` to print some.
+Run ``cd tests && python -m support.formula_generator [SEED [COUNT]]`` to print some.
 """
 from __future__ import annotations
 
