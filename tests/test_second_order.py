@@ -456,3 +456,16 @@ def test_the_layers_are_the_tables_derive_layers_prints():
         assert latex.startswith("$$") and latex.rstrip().endswith("$$")
         assert r"\text{Network 1, input } z^{(1)} = x" in latex
         assert_well_formed(latex)
+
+
+def test_no_factor_is_divided_out_where_it_may_be_zero():
+    """A common factor is taken out of a sum only if no inverse of it is left inside: here
+    step(x^T I x) (x^T d) / step(x^T I x) was 0/0 wherever x^T I x < 0 (found by the oracle)."""
+    d = derive.hvp("relu(x'*I*x) ./ (-mean(exp(out) .* (0.5 + abs(out))))", ["x", "I", "out"],
+                   {"x": (3,), "I": (3, 3), "out": (2, 2)})
+    rng = np.random.default_rng(0)
+    x, out = rng.standard_normal(3), rng.standard_normal((2, 2))
+    I = -np.eye(3)                     # x^T I x < 0: relu and its step are 0 here
+    products = d.function()(x, I, out, *(rng.standard_normal(a.shape) for a in (x, I, out)))
+    assert all(np.all(np.isfinite(p)) for p in products)
+    assert all(np.allclose(p, 0) for p in products)

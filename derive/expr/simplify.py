@@ -56,8 +56,11 @@ def add(*terms: Expr) -> Expr:
         # Only if dividing removed them: sum(x.^2) / norm(x)^2 keeps both (norm(x)^2 is
         # rewritten as sum(x.^2)), and e^-u times the 1x1 product e^u (a^T d) keeps e^-u
         # beside it; factoring again would never end.
+        # Nor where an inverse is left anywhere inside: step(z) (x^T d) / step(z) would be
+        # 0/0 where step(z) is 0, a wrong value where the sum itself is right.
+        inverses = {power(f, Const(-ONE)) for f in common}
         left = set(_common_scalars(divided))
-        if not left & set(common) and not left & {power(f, Const(-ONE)) for f in common}:
+        if not left & set(common) and inverses.isdisjoint(postorder(divided)):
             return broadcast(mul(*common, add(*divided)), shape)
     parts_shape = broadcast_shape(p.shape for p in parts)
     return broadcast(Add(tuple(parts), parts_shape), shape)
