@@ -147,6 +147,19 @@ def _step_sections(d: Derivation):
     return steps, (steps.forward, steps.backward, steps.gradients)
 
 
+def _with_inputs(explanation: str, steps, latex: bool) -> str:
+    """The forward pass's explanation, saying which variables the networks start from
+    (z(1) = s), which keep their names."""
+    if explanation not in (_HEADINGS[1][1], _LATEX_HEADINGS[1]) or not steps.inputs:
+        return explanation
+    if latex:
+        said = ", ".join(rf"$z^{{({l})}} = {latex_name(name)}$" for name, l in steps.inputs)
+    else:
+        said = ", ".join(f"z({l}) = {name}" for name, l in steps.inputs)
+    verb = "input is" if len(steps.inputs) == 1 else "inputs are"
+    return explanation[:-1] + f"; the {verb} {said}."
+
+
 def _steps_text(d: Derivation) -> str:
     steps, sections = _step_sections(d)
     source = re.sub(r"#[^\n]*", "", d.formula.source)
@@ -154,7 +167,7 @@ def _steps_text(d: Derivation) -> str:
     parts = [" ".join(part.split()) for part in source.split(";") if part.strip()]
     out += [f"  {part}" for part in parts[:-1]] + [f"  F = {parts[-1]}"]
     for (title, explanation), equations in zip(_HEADINGS[1:], sections):
-        out.append(f"{title}: {explanation}")
+        out.append(f"{title}: {_with_inputs(explanation, steps, False)}")
         block = document.text_block(equations, steps.names, steps.forward_nodes) or "none"
         out += ["  " + line for line in block.split("\n")]
     out.append("Result:")
@@ -167,7 +180,7 @@ def _steps_latex(d: Derivation) -> str:
     out = [rf"\noindent\textbf{{{_HEADINGS[0][0]},}} {_LATEX_HEADINGS[0]}" + "\n", written] \
         if written else []
     for (title, _), explanation, equations in zip(_HEADINGS[1:], _LATEX_HEADINGS[1:], sections):
-        out.append(rf"\noindent\textbf{{{title}.}} {explanation}" + "\n")
+        out.append(rf"\noindent\textbf{{{title}.}} {_with_inputs(explanation, steps, True)}" + "\n")
         out.append(document.align(equations, steps.names, steps.forward_nodes) or
                    "None here.\n\n")
     return "".join(out)
