@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .errors import DeriveError
 from .printing import document
+from .printing.document import Equation
 from .printing.source import source_latex
 from .diff.steps import derivation_steps
 from .expr.nodes import Expr
@@ -230,23 +231,31 @@ def _network_text(index: int, network: Network) -> str:
 
 
 def _network_latex(index: int, network: Network) -> str:
+    # The deltas, the long column, follow the table as rows of an align*, broken to fit a
+    # page as every displayed equation is.
+    deltas = [Equation(f"delta{number}", rf"\delta^{{({number})}}", layer.delta)
+              for number, layer in enumerate(network.layers, 1)]
     lines = [rf"\noindent Network {index}, input $z^{{(1)}} = {to_latex(network.input)}$:",
-             r"\[", _layer_array(network), r"\]"]
-    return "\n".join(lines) + "\n"
+             r"\[", _layer_array(network, deltas=False), r"\]",
+             r"\noindent and its deltas:", document.align(deltas, {})]
+    return "\n".join(lines)
 
 
-def _layer_array(network: Network) -> str:
-    """The layer table of a network as a LaTeX array (math mode)."""
-    lines = [r"\begin{array}{c|c|c|c|l}",
-             r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z) & \delta^{(l)} \\ \hline"]
+def _layer_array(network: Network, deltas: bool = True) -> str:
+    """The layer table of a network as a LaTeX array (math mode), with or without its
+    deltas."""
+    lines = [r"\begin{array}{c|c|c|c|l}" if deltas else r"\begin{array}{c|c|c|c}",
+             r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z)" +
+             (r" & \delta^{(l)}" if deltas else "") + r" \\ \hline"]
     for number, layer in enumerate(network.layers, 1):
         derivative = _derivative(layer, to_latex)
         if isinstance(layer.derivative, str):
             derivative = r"\text{" + document.escape(derivative) + "}"
         weight = _weight(layer, to_latex)
         weight = r"\text{none}" if weight == "none" else weight
-        lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative} & "
-                     f"{to_latex(layer.delta)} \\\\")
+        delta = f" & {to_latex(layer.delta)}" if deltas else ""
+        lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative}"
+                     f"{delta} \\\\")
     return "\n".join(lines + [r"\end{array}"])
 
 
@@ -342,11 +351,15 @@ def tangents_table(d: SecondOrder, fmt: str) -> str:
         rows += [(str(number), printer(d.tangents(layer.z)), printer(d.tangents(layer.delta)))
                  for number, layer in enumerate(network.layers, 1)]
         if fmt == "latex":
-            lines = [rf"\noindent Network {index}, forward over reverse along ${along}$:", r"\[",
-                     r"\begin{array}{c|l|l}",
-                     r"l & \dot z^{(l)} & \dot\delta^{(l)} \\ \hline"]
-            lines += [" & ".join(r) + r" \\" for r in rows[1:]]
-            out.append("\n".join(lines + [r"\end{array}", r"\]"]) + "\n")
+            # Rows of an align*, not columns of an array: a long tangent breaks over lines
+            # (at its top-level + and -) as every displayed equation does.
+            equations = [Equation(f"{kind}{number}", rf"\dot{{{symbol}}}^{{({number})}}",
+                                  d.tangents(getattr(layer, field)))
+                         for number, layer in enumerate(network.layers, 1)
+                         for kind, symbol, field in (("dz", "z", "z"),
+                                                     ("ddelta", r"\delta", "delta"))]
+            out.append(rf"\noindent Network {index}, forward over reverse along ${along}$:"
+                       + "\n" + document.align(equations, {}))
             continue
         widths = [max(len(r[c]) for r in rows) for c in range(2)]
         table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:2], widths)) + "  " + r[2]

@@ -83,15 +83,16 @@ def _pdflatex(source: str, folder: Path, name: str) -> str:
     return (folder / f"{name}.log").read_text(errors="replace")
 
 
-def _no_run_on(latex: str) -> None:
-    """Every row of every align* is one equation: exactly one &=, rows ended by \\\\."""
+def _no_run_on(latex: str, tables: bool = False) -> None:
+    """Every row of every align* is one equation: exactly one &=, rows ended by \\\\; no
+    displayed maths outside them but the layer tables of second order's --steps."""
     for body in re.findall(r"\\begin\{align\*\}\n(.*?)\\end\{align\*\}", latex, flags=re.S):
         rows = re.split(r"\\\\\n", body.replace("\\intertext{where}\n", ""))
         for row in rows:
             if row.lstrip().startswith("&"):   # a continuation line of a broken equation
                 continue
             assert row.count("&=") == 1, row
-    assert "\\[" not in latex
+    assert tables or "\\[" not in latex
 
 
 def _grad(formula, wrt, shapes, *options):
@@ -138,16 +139,53 @@ def test_random_formulas_compile_and_fit(tmp_path):
     _compile(documents, tmp_path)
 
 
+def test_ufldl_examples_steps_compile_and_fit(tmp_path):
+    """The note's three worked examples, derivation and result, on an 11pt page."""
+    documents = {}
+    for formula, wrt, shapes in [
+            ("norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2", ["A"],
+             {"s": ("n", "k"), "x": ("m", "k")}),
+            ("norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2", ["s"],
+             {"s": ("n", "k"), "x": ("m", "k")}),
+            ("sum(sqrt(V*(s.^2) + eps))", ["s"], {"s": ("n", "k")}),
+            ("norm(W'*W*x - x)^2", ["W"], None)]:
+        documents[f"{formula} --wrt {wrt[0]} --steps"] = _grad(formula, wrt, shapes, "--steps")
+    _compile(documents, tmp_path)
+
+
 def test_second_order_results_compile_and_fit(tmp_path):
     documents = {}
     for command, formula, wrt in [("hess", "x'*A*x", "x"), ("hess", "sum(softplus(-y .* (X*w)))", "w"),
                                   ("hess", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
                                   ("hvp", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
                                   ("hvp", "logdet(X) + tr(inv(X)*C)", "X")]:
-        code, out, err = run(command, formula, "--wrt", wrt, "--format", "latex")
+        for options in ((), ("--steps",)):
+            code, out, err = run(command, formula, "--wrt", wrt, "--format", "latex", *options)
+            assert code == 0, err
+            _no_run_on(out, tables=True)
+            documents[" ".join((command, formula) + options)] = out
+    _compile(documents, tmp_path)
+
+
+def test_second_order_steps_of_every_recipe_compile_and_fit(tmp_path):
+    """The tangent tables of hvp --steps (and hess --steps where the Hessian exists) are the
+    widest LaTeX derive prints: every row fits the page."""
+    documents = {}
+    for recipe in all_recipes():
+        shapes = sum((["--shape", value] for value in recipe.shape_args()), [])
+        assume = sum((["--assume", f"{name}={what}"] for name, what in recipe.assume.items()), [])
+        wrt = sum((["--wrt", name] for name in recipe.variables), [])
+        code, out, err = run("hvp", recipe.formula, *wrt, *shapes, *assume, "--format", "latex",
+                             "--steps")
         assert code == 0, err
-        _no_run_on(out)
-        documents[f"{command} {formula}"] = out
+        _no_run_on(out, tables=True)
+        documents[f"hvp {recipe.name} --steps"] = out
+        for name in recipe.variables:
+            code, out, _ = run("hess", recipe.formula, "--wrt", name, *shapes, *assume,
+                               "--format", "latex", "--steps")
+            if code == 0:     # no Hessian in closed form: hess refuses and points to hvp
+                _no_run_on(out, tables=True)
+                documents[f"hess {recipe.name} --wrt {name} --steps"] = out
     _compile(documents, tmp_path)
 
 
