@@ -47,9 +47,10 @@ def _body(latex: str) -> str:
     return latex
 
 
-def _compile(documents: dict[str, str], tmp_path: Path) -> None:
+def _compile(documents: dict[str, str], tmp_path: Path, options: str = "11pt") -> None:
     """One document holding every fragment; on failure, the fragments one by one."""
-    source = "\\documentclass[11pt]{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n" \
+    source = f"\\documentclass[{options}]{{article}}\n\\usepackage{{amsmath}}\n" \
+             "\\usepackage{amssymb}\n" \
              "\\begin{document}\n"
     starts = []
     for name, latex in documents.items():
@@ -187,6 +188,27 @@ def test_second_order_steps_of_every_recipe_compile_and_fit(tmp_path):
                 _no_run_on(out, tables=True)
                 documents[f"hess {recipe.name} --wrt {name} --steps"] = out
     _compile(documents, tmp_path)
+
+
+def test_width_column_fits_a_two_column_paper(tmp_path):
+    """--width column on recipe, hvp and hess (with their steps): every line fits one column
+    of an 11pt two-column article."""
+    documents = {}
+    for command, subject, options in [
+            ("recipe", "mlp_softmax", ()), ("recipe", "sparse_coding", ("--steps",)),
+            ("recipe", "ica_reconstruction", ("--steps",)),
+            ("hvp", "norm(A*s - x)^2 + gamma*norm(A)^2", ("--wrt", "A", "--steps")),
+            ("hess", "sum(softplus(-y .* (X*w)))", ("--wrt", "w", "--steps")),
+            ("grad", "sum(sqrt(V*(s.^2) + eps))", ("--wrt", "s", "--shape", "s=n,k", "--steps"))]:
+        code, out, err = run(command, subject, *options, "--format", "latex", "--width", "column")
+        assert code == 0, err
+        _no_run_on(out, tables=True)
+        documents[" ".join((command, subject) + options)] = out
+    _compile(documents, tmp_path, "11pt,twocolumn")
+    for command, subject in [("recipe", "ridge"), ("hvp", "x'*x"), ("hess", "x'*x")]:
+        code, _, err = run(command, subject, *(("--wrt", "x") if command != "recipe" else ()),
+                           "--width", "5")
+        assert code == 2 and "--width" in err
 
 
 def test_standalone_document_compiles_as_it_is(tmp_path):
