@@ -26,7 +26,7 @@ from ..printing.naming import choose_names
 from ..printing.base import negated
 from ..printing.latex import latex_name
 from ..naming import Name, Namer
-from ..printing.names import is_leaf, used_names
+from ..printing.names import is_leaf, nameable, used_names
 
 
 @dataclass
@@ -148,7 +148,9 @@ def _layer_names(number: dict[Expr, int], activation_of: dict[Expr, Expr], user:
         if z not in user and z not in sources:
             names[z] = _fresh(namer, "z", f"z^{{({l})}}", str(l))
     for a, z in activation_of.items():
-        if a not in user and a not in names and z in number:
+        # An activation that never prints as itself (1 ./ z4 inside m rho ./ z4) gets no
+        # name: it would define an a(l) nothing uses.
+        if a not in user and a not in names and z in number and nameable(a):
             names[a] = _fresh(namer, "a", f"a^{{({number[z]})}}", str(number[z]))
     return names
 
@@ -186,10 +188,11 @@ def _delta_symbols(cost: Expr, memo: dict, through: dict[Expr, Expr], number: di
     symbols: dict[Expr, Placeholder] = {}
     names: dict[Expr, Name] = {}
     for node in _operands_last(cost, memo, through):
-        if node in number:
-            name = _fresh(namer, "delta", rf"\delta^{{({number[node]})}}", str(number[node]))
-        elif node in user:
+        # A layer input the formula names (A3) has its delta by that name (delta_A3).
+        if node in user:
             name = _fresh(namer, "delta_", rf"\delta_{{{latex_name(user[node])}}}", user[node])
+        elif node in number:
+            name = _fresh(namer, "delta", rf"\delta^{{({number[node]})}}", str(number[node]))
         else:
             continue
         symbols[node] = Placeholder(name.text, node.shape)
