@@ -75,6 +75,10 @@ def derivation_steps(formula: Formula, result: Backprop) -> Steps:
     forward_names.update({r: forward_names[n] for n, r in regrouped.items()})
     grads = [Equation(f"grad_{s.name}", rf"\nabla_{{{latex_name(s.name)}}} F",
                       gradients.get(s.name, zeros(s.shape))) for s in result.wrt]
+    # A forward value inside a product of the gradients prints by its name too: z2 delta3^T
+    # (a(2) delta(3)^T, as the note writes it), not W x delta3^T.
+    for eq in grads:
+        eq.rhs = _regrouped_tree(eq.rhs, _regrouped(eq.rhs, None, list(number)))
     # Names are generated for forward values only (the forward pass defines them), never
     # for anything holding a delta.
     deltas = frozenset(p.name for p in symbols.values())
@@ -233,13 +237,14 @@ def _without(terms: list[Expr], part: tuple[Expr, ...]) -> list[Expr] | None:
     return rest
 
 
-def _regrouped(cost: Expr, memo: dict, inputs: list[Expr]) -> dict[Expr, Expr]:
+def _regrouped(cost: Expr, memo: dict | None, inputs: list[Expr]) -> dict[Expr, Expr]:
     """For each sum or product that holds a layer input's terms or factors among its own,
-    the same node with that layer input as one operand (built as is, not simplified)."""
+    the same node with that layer input as one operand (built as is, not simplified); in
+    the part of cost that depends on the variables (memo), or in all of it (None)."""
     out: dict[Expr, Expr] = {}
     candidates = sorted((z for z in inputs if isinstance(z, (Add, MatMul))),
                         key=lambda z: -len(z.children))
-    for original in postorder(cost, lambda n: memo.get(n, False)):
+    for original in postorder(cost, lambda n: memo is None or memo.get(n, False)):
         node = original
         for z in candidates:
             if z == original or type(z) is not type(node):
