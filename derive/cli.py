@@ -285,15 +285,17 @@ def _second_order_command(name: str, function_name: str, doc: str) -> None:
                        "input and delta.")
     @standalone_option
     @from_option
+    @width_option
     def command(formula: str, wrt, shape, assume, fmt: str | None, steps: bool,
-                standalone: bool, source: str | None) -> None:
+                standalone: bool, source: str | None, width: str) -> None:
         def action() -> None:
             from . import api
             derive_second = getattr(api, function_name)
             derivation = _warned(lambda: derive_second(**_formula(formula, source),
                                                        wrt=list(wrt), shapes=list(shape),
                                                        assume=list(assume)))
-            click.echo(derivation.show(fmt or "text", steps, standalone), nl=False)
+            with page_width(_points(width)):
+                click.echo(derivation.show(fmt or "text", steps, standalone), nl=False)
         _guarded(action, formula)
 
 
@@ -362,8 +364,9 @@ RECIPE_EXAMPLES = _examples(
 @inline_option
 @standalone_option
 @hoist_option
+@width_option
 def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool, inline: bool,
-           standalone: bool, hoist: bool) -> None:
+           standalone: bool, hoist: bool, width: str) -> None:
     """List the recipes (classic costs), or derive the recipe NAME.
 
     With NAME, the output is that of `derive grad` on the recipe's formula,
@@ -391,7 +394,8 @@ def recipe(name: str | None, wrt, shape, assume, fmt: str | None, steps: bool, i
                 click.echo(listing(recipes), nl=False)
             return
         derivation = _warned(lambda: load(name).gradient(wrt, shape, assume))
-        click.echo(_output(derivation, fmt, steps, hoist, inline, standalone), nl=False)
+        with page_width(_points(width)):
+            click.echo(_output(derivation, fmt, steps, hoist, inline, standalone), nl=False)
     _guarded(action, name)
 
 

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING
 
 from .errors import DeriveError
 from .printing import document
+from .printing.document import Equation
+from .printing.names import used_names
+from .printing.width import latex_width, text_width
+from .printing.naming import choose_names
 from .printing.source import source_latex
 from .diff.steps import derivation_steps
 from .expr.nodes import Expr
@@ -113,11 +117,11 @@ def render_second_order(d: SecondOrder, fmt: str, steps: bool = False,
     if fmt == "json":
         return json.dumps(second_order_json(d), indent=2) + "\n"
     if fmt == "latex":
-        steps_parts = [render_layers(d, fmt, preamble=False), tangents_table(d, fmt)] \
-            if steps else []
+        if steps:
+            return _latex_document(d, *_second_order_steps_latex(d), standalone)
         # The Hessians or products in one align*, broken to fit as gradients are.
-        return _latex_document(d, steps_parts, document.align(d.equations, {}), standalone)
-    parts = [render_layers(d, fmt), tangents_table(d, fmt)] if steps else [kinds_text(d)]
+        return _latex_document(d, [], document.align(d.equations, {}), standalone)
+    parts = [render_layers(d, fmt), tangents_table(d)] if steps else [kinds_text(d)]
     return _text_document(d, parts)
 
 
@@ -159,6 +163,19 @@ def _step_sections(d: Derivation):
     return steps, (steps.forward, steps.backward, steps.gradients)
 
 
+def _with_inputs(explanation: str, steps, latex: bool) -> str:
+    """The forward pass's explanation, saying which variables the networks start from
+    (z(1) = s), which keep their names."""
+    if explanation not in (_HEADINGS[1][1], _LATEX_HEADINGS[1]) or not steps.inputs:
+        return explanation
+    if latex:
+        said = ", ".join(rf"$z^{{({l})}} = {latex_name(name)}$" for name, l in steps.inputs)
+    else:
+        said = ", ".join(f"z({l}) = {name}" for name, l in steps.inputs)
+    verb = "input is" if len(steps.inputs) == 1 else "inputs are"
+    return explanation[:-1] + f"; the {verb} {said}."
+
+
 def _steps_text(d: Derivation) -> str:
     steps, sections = _step_sections(d)
     source = re.sub(r"#[^\n]*", "", d.formula.source)
@@ -166,7 +183,7 @@ def _steps_text(d: Derivation) -> str:
     parts = [" ".join(part.split()) for part in source.split(";") if part.strip()]
     out += [f"  {part}" for part in parts[:-1]] + [f"  F = {parts[-1]}"]
     for (title, explanation), equations in zip(_HEADINGS[1:], sections):
-        out.append(f"{title}: {explanation}")
+        out.append(f"{title}: {_with_inputs(explanation, steps, False)}")
         block = document.text_block(equations, steps.names, steps.forward_nodes) or "none"
         out += ["  " + line for line in block.split("\n")]
     out.append("Result:")
@@ -179,7 +196,7 @@ def _steps_latex(d: Derivation) -> str:
     out = [rf"\noindent\textbf{{{_HEADINGS[0][0]},}} {_LATEX_HEADINGS[0]}" + "\n", written] \
         if written else []
     for (title, _), explanation, equations in zip(_HEADINGS[1:], _LATEX_HEADINGS[1:], sections):
-        out.append(rf"\noindent\textbf{{{title}.}} {explanation}" + "\n")
+        out.append(rf"\noindent\textbf{{{title}.}} {_with_inputs(explanation, steps, True)}" + "\n")
         out.append(document.align(equations, steps.names, steps.forward_nodes) or
                    "None here.\n\n")
     return "".join(out)
@@ -228,24 +245,48 @@ def _network_text(index: int, network: Network) -> str:
     return "\n".join(header + table) + "\n"
 
 
-def _network_latex(index: int, network: Network) -> str:
+def _network_latex(index: int, network: Network, names: dict | None = None,
+                   defined: list | None = None) -> str:
+    # The deltas, the long column, follow the table as rows of an align*, broken to fit a
+    # page as every displayed equation is; so do the activations where the table with them
+    # would be wider than the page.
+    table = _layer_array(network, columns=("W", "f", "f'"))
+    equations = _delta_equations(network)
+    if max(latex_width(row) for row in table.split("\n")) + _ARRAY_SPACE > text_width():
+        table = _layer_array(network, columns=("W", "f'"))
+        equations = [Equation(f"f{number}", rf"f^{{({number})}}(z)", layer.activation)
+                     for number, layer in enumerate(network.layers, 1)] + equations
     lines = [rf"\noindent Network {index}, input $z^{{(1)}} = {to_latex(network.input)}$:",
-             r"\[", _layer_array(network), r"\]"]
-    return "\n".join(lines) + "\n"
+             r"\[", table, r"\]", r"\noindent and its deltas:",
+             document.align(equations, names or {}, defined or ())]
+    return "\n".join(lines)
 
 
-def _layer_array(network: Network) -> str:
-    """The layer table of a network as a LaTeX array (math mode)."""
-    lines = [r"\begin{array}{c|c|c|c|l}",
-             r"l & W^{(l)} & f^{(l)}(z) & {f^{(l)}}'(z) & \delta^{(l)} \\ \hline"]
+_ARRAY_SPACE = 60.0   # the array's column separations and rules, in points (an upper bound)
+
+
+def _delta_equations(network: Network) -> list[Equation]:
+    return [Equation(f"delta{number}", rf"\delta^{{({number})}}", layer.delta)
+            for number, layer in enumerate(network.layers, 1)]
+
+
+_COLUMNS = {"W": r"W^{(l)}", "f": r"f^{(l)}(z)", "f'": r"{f^{(l)}}'(z)", "delta": r"\delta^{(l)}"}
+
+
+def _layer_array(network: Network, columns: tuple[str, ...] = ("W", "f", "f'", "delta")) -> str:
+    """The layer table of a network as a LaTeX array (math mode): the layer number, then the
+    columns asked for (weight, activation, its derivative, delta)."""
+    lines = [r"\begin{array}{c|" + "|".join("c" * (len(columns) - 1) + "l") + "}",
+             " & ".join(["l"] + [_COLUMNS[c] for c in columns]) + r" \\ \hline"]
     for number, layer in enumerate(network.layers, 1):
         derivative = _derivative(layer, to_latex)
         if isinstance(layer.derivative, str):
             derivative = r"\text{" + document.escape(derivative) + "}"
         weight = _weight(layer, to_latex)
-        weight = r"\text{none}" if weight == "none" else weight
-        lines.append(f"{number} & {weight} & {to_latex(layer.activation)} & {derivative} & "
-                     f"{to_latex(layer.delta)} \\\\")
+        cells = {"W": r"\text{none}" if weight == "none" else weight,
+                 "f": to_latex(layer.activation), "f'": derivative,
+                 "delta": to_latex(layer.delta)}
+        lines.append(" & ".join([str(number)] + [cells[c] for c in columns]) + r" \\")
     return "\n".join(lines + [r"\end{array}"])
 
 
@@ -331,28 +372,46 @@ def as_json(d: Derivation) -> dict:
 # ---------------------------------------------------------------- second order
 
 
-def tangents_table(d: SecondOrder, fmt: str) -> str:
+def tangents_table(d: SecondOrder) -> str:
     """For each layer, the tangent (derivative along the directions) of its input and delta."""
-    printer = to_latex if fmt == "latex" else to_text
+    printer = to_text
     along = ", ".join(printer(s) for s in d.directions.values())
     out = []
     for index, network in enumerate(d.layers, 1):
         rows = [("layer", "tangent of z(l)", "tangent of delta(l)")]
         rows += [(str(number), printer(d.tangents(layer.z)), printer(d.tangents(layer.delta)))
                  for number, layer in enumerate(network.layers, 1)]
-        if fmt == "latex":
-            lines = [rf"\noindent Network {index}, forward over reverse along ${along}$:", r"\[",
-                     r"\begin{array}{c|l|l}",
-                     r"l & \dot z^{(l)} & \dot\delta^{(l)} \\ \hline"]
-            lines += [" & ".join(r) + r" \\" for r in rows[1:]]
-            out.append("\n".join(lines + [r"\end{array}", r"\]"]) + "\n")
-            continue
         widths = [max(len(r[c]) for r in rows) for c in range(2)]
         table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:2], widths)) + "  " + r[2]
                  for r in rows]
         out.append("\n".join([f"network {index}, forward over reverse along {along}:"] + table)
                    + "\n")
     return "\n".join(out)
+
+
+def _second_order_steps_latex(d: SecondOrder) -> tuple[list[str], str]:
+    """The layer tables, each layer's delta and tangents, then the result, as LaTeX: the
+    rows of align*s broken to fit a page, large parts named once (where H = ..., t1 = ...)
+    and used by name after."""
+    along = ", ".join(to_latex(s) for s in d.directions.values())
+    tangents = [[Equation(f"{kind}{number}", rf"\dot{{{symbol}}}^{{({number})}}",
+                          d.tangents(getattr(layer, field)))
+                 for number, layer in enumerate(network.layers, 1)
+                 for kind, symbol, field in (("dz", "z", "z"), ("ddelta", r"\delta", "delta"))]
+                for network in d.layers]
+    roots = [eq.rhs for network in d.layers for eq in _delta_equations(network)]
+    roots += [eq.rhs for rows in tangents for eq in rows] + [eq.rhs for eq in d.equations]
+    names = choose_names(roots, d.formula.definitions, d.formula.taken_names())
+    defined: list = []
+    parts = []
+    for index, network in enumerate(d.layers, 1):
+        parts.append(_network_latex(index, network, names, defined) + "\n")
+        defined += used_names([eq.rhs for eq in _delta_equations(network)], names)
+    for index, rows in enumerate(tangents, 1):
+        parts.append(rf"\noindent Network {index}, forward over reverse along ${along}$:"
+                     + "\n" + document.align(rows, names, defined) + "\n")
+        defined += used_names([eq.rhs for eq in rows], names)
+    return parts, document.align(d.equations, names, defined)
 
 
 def second_order_json(d: SecondOrder) -> dict:

@@ -110,3 +110,15 @@ def test_notebook_display():
     d = derive.gradient("norm(A*s - x)^2", "A")
     assert d._repr_latex_().startswith(r"\begin{align*}")
     assert repr(d) == "<Derivation of grad_A: 'norm(A*s - x)^2'>"
+
+
+def test_a_mean_reads_as_papers_write_it():
+    """The column means of X are (1/m) 1^T X, the scalar in front at text size, and the mean
+    row subtracted from a matrix carries its ones vector: X - (1/m) 1_m 1_m^T X."""
+    d = derive.gradient("sum(sum((X - mean(X, 1)).^2))", "X")
+    assert r"X - \tfrac{1}{m} \mathbf{1}_{m} \mathbf{1}_{m}^{\top} X" in d.latex
+    code, out, _ = run("grad", "sum(log(mean(A, 2)))", "--wrt", "A", "--format", "latex",
+                       "--steps")
+    assert code == 0 and r"{z^{(1)}} &= \tfrac{1}{n} A \mathbf{1}_{n}" in out
+    named = derive.gradient("mu = mean(X, 2); sum(sum((X - mu).^2))", "X")
+    assert r"X - \mu \mathbf{1}_{n}^{\top}" in named.latex and r"\mu &= \tfrac{1}{n} X" in named.latex

@@ -47,9 +47,10 @@ def _body(latex: str) -> str:
     return latex
 
 
-def _compile(documents: dict[str, str], tmp_path: Path) -> None:
+def _compile(documents: dict[str, str], tmp_path: Path, options: str = "11pt") -> None:
     """One document holding every fragment; on failure, the fragments one by one."""
-    source = "\\documentclass[11pt]{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n" \
+    source = f"\\documentclass[{options}]{{article}}\n\\usepackage{{amsmath}}\n" \
+             "\\usepackage{amssymb}\n" \
              "\\begin{document}\n"
     starts = []
     for name, latex in documents.items():
@@ -83,15 +84,16 @@ def _pdflatex(source: str, folder: Path, name: str) -> str:
     return (folder / f"{name}.log").read_text(errors="replace")
 
 
-def _no_run_on(latex: str) -> None:
-    """Every row of every align* is one equation: exactly one &=, rows ended by \\\\."""
+def _no_run_on(latex: str, tables: bool = False) -> None:
+    """Every row of every align* is one equation: exactly one &=, rows ended by \\\\; no
+    displayed maths outside them but the layer tables of second order's --steps."""
     for body in re.findall(r"\\begin\{align\*\}\n(.*?)\\end\{align\*\}", latex, flags=re.S):
         rows = re.split(r"\\\\\n", body.replace("\\intertext{where}\n", ""))
         for row in rows:
             if row.lstrip().startswith("&"):   # a continuation line of a broken equation
                 continue
             assert row.count("&=") == 1, row
-    assert "\\[" not in latex
+    assert tables or "\\[" not in latex
 
 
 def _grad(formula, wrt, shapes, *options):
@@ -138,17 +140,75 @@ def test_random_formulas_compile_and_fit(tmp_path):
     _compile(documents, tmp_path)
 
 
+def test_ufldl_examples_steps_compile_and_fit(tmp_path):
+    """The note's three worked examples, derivation and result, on an 11pt page."""
+    documents = {}
+    for formula, wrt, shapes in [
+            ("norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2", ["A"],
+             {"s": ("n", "k"), "x": ("m", "k")}),
+            ("norm(A*s - x, 'fro')^2 + gamma*norm(A, 'fro')^2", ["s"],
+             {"s": ("n", "k"), "x": ("m", "k")}),
+            ("sum(sqrt(V*(s.^2) + eps))", ["s"], {"s": ("n", "k")}),
+            ("norm(W'*W*x - x)^2", ["W"], None)]:
+        documents[f"{formula} --wrt {wrt[0]} --steps"] = _grad(formula, wrt, shapes, "--steps")
+    _compile(documents, tmp_path)
+
+
 def test_second_order_results_compile_and_fit(tmp_path):
     documents = {}
     for command, formula, wrt in [("hess", "x'*A*x", "x"), ("hess", "sum(softplus(-y .* (X*w)))", "w"),
                                   ("hess", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
                                   ("hvp", "norm(A*s - x)^2 + gamma*norm(A)^2", "A"),
                                   ("hvp", "logdet(X) + tr(inv(X)*C)", "X")]:
-        code, out, err = run(command, formula, "--wrt", wrt, "--format", "latex")
-        assert code == 0, err
-        _no_run_on(out)
-        documents[f"{command} {formula}"] = out
+        for options in ((), ("--steps",)):
+            code, out, err = run(command, formula, "--wrt", wrt, "--format", "latex", *options)
+            assert code == 0, err
+            _no_run_on(out, tables=True)
+            documents[" ".join((command, formula) + options)] = out
     _compile(documents, tmp_path)
+
+
+def test_second_order_steps_of_every_recipe_compile_and_fit(tmp_path):
+    """The tangent tables of hvp --steps (and hess --steps where the Hessian exists) are the
+    widest LaTeX derive prints: every row fits the page."""
+    documents = {}
+    for recipe in all_recipes():
+        shapes = sum((["--shape", value] for value in recipe.shape_args()), [])
+        assume = sum((["--assume", f"{name}={what}"] for name, what in recipe.assume.items()), [])
+        wrt = sum((["--wrt", name] for name in recipe.variables), [])
+        code, out, err = run("hvp", recipe.formula, *wrt, *shapes, *assume, "--format", "latex",
+                             "--steps")
+        assert code == 0, err
+        _no_run_on(out, tables=True)
+        documents[f"hvp {recipe.name} --steps"] = out
+        for name in recipe.variables:
+            code, out, _ = run("hess", recipe.formula, "--wrt", name, *shapes, *assume,
+                               "--format", "latex", "--steps")
+            if code == 0:     # no Hessian in closed form: hess refuses and points to hvp
+                _no_run_on(out, tables=True)
+                documents[f"hess {recipe.name} --wrt {name} --steps"] = out
+    _compile(documents, tmp_path)
+
+
+def test_width_column_fits_a_two_column_paper(tmp_path):
+    """--width column on recipe, hvp and hess (with their steps): every line fits one column
+    of an 11pt two-column article."""
+    documents = {}
+    for command, subject, options in [
+            ("recipe", "mlp_softmax", ()), ("recipe", "sparse_coding", ("--steps",)),
+            ("recipe", "ica_reconstruction", ("--steps",)),
+            ("hvp", "norm(A*s - x)^2 + gamma*norm(A)^2", ("--wrt", "A", "--steps")),
+            ("hess", "sum(softplus(-y .* (X*w)))", ("--wrt", "w", "--steps")),
+            ("grad", "sum(sqrt(V*(s.^2) + eps))", ("--wrt", "s", "--shape", "s=n,k", "--steps"))]:
+        code, out, err = run(command, subject, *options, "--format", "latex", "--width", "column")
+        assert code == 0, err
+        _no_run_on(out, tables=True)
+        documents[" ".join((command, subject) + options)] = out
+    _compile(documents, tmp_path, "11pt,twocolumn")
+    for command, subject in [("recipe", "ridge"), ("hvp", "x'*x"), ("hess", "x'*x")]:
+        code, _, err = run(command, subject, *(("--wrt", "x") if command != "recipe" else ()),
+                           "--width", "5")
+        assert code == 2 and "--width" in err
 
 
 def test_standalone_document_compiles_as_it_is(tmp_path):

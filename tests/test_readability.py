@@ -125,7 +125,8 @@ def test_results_are_as_short_as_the_sources():
 def test_latex_names_read_as_names_and_rows_carry_their_ones_vector():
     d = measured("layernorm")["d"]
     assert "X_{c}" in d.latex and "X_{h}" in d.latex          # not the products X c, X h
-    assert r"X - \mathbf{1}_{m}" in d.latex                   # the mean row, repeated down
+    assert r"X - \tfrac{1}{m} \mathbf{1}_{m} \mathbf{1}_{m}^{\top} X" in d.latex   # the mean row,
+    # repeated down, as a paper writes it
     hat = derive.gradient("rho_hat = mean(A, 2); sum(log(rho_hat))", "A")
     assert r"\hat{\rho}" in hat.latex
 

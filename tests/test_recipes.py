@@ -132,7 +132,7 @@ def test_recipe_formats_and_steps():
     code, out, _ = run("recipe", "sparse_coding", "--format", "json")
     assert code == 0 and set(json.loads(out)["gradients"]) == {"A", "s"}
     code, out, _ = run("recipe", "ica_reconstruction", "--steps")
-    assert code == 0 and "Forward pass" in out and "delta1 = " in out and "grad_W = " in out
+    assert code == 0 and "Forward pass" in out and "delta2 = W delta3" in out and "grad_W = " in out
 
 
 def test_unknown_recipe_is_exit_2_with_did_you_mean():

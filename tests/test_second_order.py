@@ -285,7 +285,7 @@ def test_cli_steps_show_the_tangents_of_inputs_and_deltas():
     assert out.endswith("hvp_w = X^T ((X d_w) .* y.^2 .* sigmoid(-y .* (X w)) .* "
                         "(1 - sigmoid(-y .* (X w))))\n")
     code, out, _ = run("hess", "x'*A*x", "--wrt", "x", "--steps", "--format", "latex")
-    assert code == 0 and r"\dot z^{(l)}" in out
+    assert code == 0 and r"\dot{z}^{(1)} &=" in out and r"\dot{\delta}^{(1)} &=" in out
 
 
 def test_cli_check_hvp_and_hess():
@@ -382,7 +382,7 @@ def test_latex_of_second_order_is_well_formed(formula, wrt, shapes):
     code, out, err = run("hvp", formula, *sum((["--wrt", w] for w in wrt), []),
                          *shape_args(shapes), "--format", "latex", "--steps")
     assert code == 0, err
-    assert r"\nabla^2 F" in out and r"\dot\delta^{(l)}" in out
+    assert r"\nabla^2 F" in out and r"\dot{\delta}^{(1)}" in out
     assert_well_formed(out)
     if len(wrt) == 1:
         code, out, err = run("hess", formula, "--wrt", wrt[0], *shape_args(shapes),

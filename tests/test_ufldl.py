@@ -5,6 +5,8 @@ and the numerical check.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import derive
@@ -98,17 +100,62 @@ def test_derive_check_passes(formula, wrt, shapes):
     assert "PASS" in out
 
 
-def test_steps_show_the_derivation():
-    code, out, _ = run("grad", ICA, "--wrt", "W", "--steps")
-    assert code == 0
-    # Both uses of W contribute: as the weight of layer 1 and, transposed, of layer 2.
-    assert "  z1 = W^T W x - x\n  a1 = z1.^2\n" in out
-    assert "  delta1 = 2 z1\n" in out
-    assert "  grad_W = W delta1 x^T + W x delta1^T\n" in out
-    assert out.endswith("Result:\ngrad_W = 2 W (W^T W x - x) x^T + 2 W x (W^T W x - x)^T\n")
+def steps(formula: str, wrt: str, *options: str) -> tuple[list[str], list[str], list[str]]:
+    """The forward pass, the backward pass and the gradients of ``--steps``, line by line."""
+    code, out, _ = run("grad", formula, "--wrt", wrt, "--steps", *options)
+    assert code == 0, out
+    sections = re.split(r"^(?:Forward pass|Backward pass|Gradients|Result):.*$", out, flags=re.M)
+    return tuple([line.strip() for line in part.strip("\n").splitlines()]
+                 for part in sections[1:4])
+
+
+def test_sparse_coding_steps_are_the_note_s_three_layers():
+    """z(1) = s, z(2) = A s (weight A), z(3) = z(2) - x, a(3) = z(3)^2;
+    delta(3) = 2 (A s - x), delta(2) = delta(3), and A gets delta(2) a(1)^T."""
+    forward, backward, gradients = steps(SPARSE_CODING, "A", "--shape", "s=n,k",
+                                         "--shape", "x=m,k")
+    assert forward == ["z2 = A s", "z3 = z2 - x", "a3 = z3.^2",
+                       "F = sum(a3) + gamma sum(A.^2)"]
+    assert backward == ["delta3 = 2 z3", "delta2 = delta3"]
+    assert gradients == ["grad_A = delta2 s^T + 2 gamma A"]
+
+
+def test_topographic_steps_are_the_note_s_four_layers():
+    """Layer 1 squares s (weight I), layer 2 is the weight V, layer 3 adds eps, layer 4 takes
+    the square root; delta(4) = f'(z(4)), then back through each layer to grad_s = delta(1)."""
+    forward, backward, gradients = steps(TOPOGRAPHIC, "s", "--shape", "s=n,k")
+    assert forward == ["z2 = s.^2", "z3 = V z2", "z4 = z3 + eps", "a4 = sqrt(z4)",
+                       "F = sum(a4)"]
+    assert backward == ["delta4 = z4.^(-1/2) / 2", "delta3 = delta4", "delta2 = V^T delta3",
+                        "delta1 = 2 (delta2 .* s)"]
+    assert gradients == ["grad_s = delta1"]
+    code, out, _ = run("grad", TOPOGRAPHIC, "--wrt", "s", "--shape", "s=n,k", "--steps")
+    assert "the input is z(1) = s." in out
+
+
+def test_ica_steps_are_the_note_s_four_layers_with_W_twice():
+    """Layer 1 is the weight W, layer 2 the weight W^T: W gets delta(2) a(1)^T = delta2 x^T
+    as the weight of layer 1 and, transposed, z(2) delta(3)^T as that of layer 2."""
+    forward, backward, gradients = steps(ICA, "W")
+    assert forward == ["z2 = W x", "z3 = W^T z2", "z4 = z3 - x", "a4 = z4.^2", "F = sum(a4)"]
+    assert backward == ["delta4 = 2 z4", "delta3 = delta4", "delta2 = W delta3"]
+    assert gradients == ["grad_W = z2 delta3^T + delta2 x^T"]
     code, out, _ = run("grad", ICA, "--wrt", "W", "--steps", "--format", "latex")
-    assert r"\textbf{Backward pass.}" in out and r"{\delta^{(1)}} &= 2 {z^{(1)}}" in out
+    assert r"{z^{(3)}} &= W^{\top} {z^{(2)}}" in out and r"{\delta^{(4)}} &= 2 {z^{(4)}}" in out
     assert r"\nabla_{W} F &= " in out
+
+
+@pytest.mark.parametrize("formula, wrt, shapes", [
+    (SPARSE_CODING, "A", ["--shape", "s=n,k", "--shape", "x=m,k"]),
+    (TOPOGRAPHIC, "s", ["--shape", "s=n,k"]),
+    (ICA, "W", []),
+])
+def test_steps_define_no_activation_nothing_uses(formula, wrt, shapes):
+    forward, backward, gradients = steps(formula, wrt, *shapes)
+    later = " ".join(forward + backward + gradients)
+    for line in forward[:-1]:
+        name = line.split(" = ")[0]
+        assert len(re.findall(rf"\b{name}\b", later)) >= 2, (name, forward)
 
 
 def test_steps_of_a_softmax_network_take_every_path():

@@ -127,21 +127,29 @@ def _split(sign: str, term: Expr, printer: LatexPrinter, depth: int, level: int 
         return [(sign, text)]
     groups = [n for n in postorder(term, lambda n: n is term or n not in printer.names)
               if isinstance(n, (Add, Hadamard)) and (n is term or n not in printer.names)]
-    group = max(groups, key=lambda g: latex_width(printer.print(g)) if g is not term else width,
-                default=None)
-    if group is None:
-        return [(sign, text)]
-    if group is term:
-        before, after = "", ""
-    else:
-        printer.names[group] = Name("", _MARK)
+    groups.sort(key=lambda g: latex_width(printer.print(g)) if g is not term else width,
+                reverse=True)
+    # The widest part printed once in the term (tanh(G) tanh(G)^T cannot be opened at G).
+    group, marked = None, ""
+    for candidate in groups:
+        if candidate is term:
+            group = term
+            break
+        printer.names[candidate] = Name("", _MARK)
         try:
             marked = printer.wrap(term, level) if term is not printer.defining else \
                 printer.definition(term)
         finally:
-            del printer.names[group]
-        if _MARK not in marked:     # the part does not print as itself (x ./ y prints y)
-            return [(sign, text)]
+            del printer.names[candidate]
+        # Opened outside any braces (not inside a \frac or an exponent).
+        if marked.count(_MARK) == 1 and _balanced(marked.split(_MARK)[0]):
+            group = candidate
+            break
+    if group is None:   # no part prints as itself once (x ./ y prints y)
+        return [(sign, text)]
+    if group is term:
+        before, after = "", ""
+    else:
         before, after = marked.split(_MARK, 1)
         if before.endswith(r"\left(") and after.startswith(r"\right)"):
             before, after = before[:-len(r"\left(")], after[len(r"\right)"):]
@@ -163,6 +171,13 @@ def _split(sign: str, term: Expr, printer: LatexPrinter, depth: int, level: int 
     else:
         inner.append(("", after))    # the closing bracket and what follows, a line of its own
     return inner
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for c in text.replace(r"\{", "").replace(r"\}", ""):
+        depth += {"{": 1, "}": -1}.get(c, 0)
+    return depth == 0
 
 
 def _unmatched(text: str, opening: str, closing: str, replacement: str) -> str:

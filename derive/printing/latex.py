@@ -7,8 +7,8 @@ import re
 import sympy
 from sympy import S
 
-from ..expr.nodes import Add, Broadcast, Expr, Func, Hadamard, Identity, Sum, Transpose
-from .base import ATOM, CHAIN, MUL, POWER, Printer
+from ..expr.nodes import Add, Broadcast, Expr, Func, Hadamard, Identity, MatMul, Shared, Sum, Transpose
+from .base import ATOM, CHAIN, MUL, POWER, Printer, averaged
 from ..naming import Name
 
 _LATEX_ALIASES = {"eps": "epsilon"}
@@ -70,6 +70,34 @@ class LatexPrinter(Printer):
         if e.axis == 1:
             return self.join_product([self.wrap(e.arg, MUL + 1), self.ones(cols, S.One)]), CHAIN
         return rf"\operatorname{{sum}}\left({self.print(e.arg)}\right)", ATOM
+
+    def _print_MatMul(self, e: MatMul) -> tuple[str, int]:
+        total = averaged(e)
+        if total is not None and total.axis is not None:
+            return self._mean(total), MUL
+        return super()._print_MatMul(e)
+
+    def _print_Broadcast(self, e: Broadcast) -> tuple[str, int]:
+        # The mean row repeated down a matrix as a reader writes it: \tfrac{1}{m} 1_m 1_m^T X,
+        # the scalar in front (not 1_m \frac{1}{m} 1_m^T X).
+        inner = e.arg
+        while isinstance(inner, Shared) and inner not in self.names:   # prints as its value
+            inner = inner.value
+        total = averaged(inner) if isinstance(inner, MatMul) and not inner.is_scalar and \
+            inner not in self.names else None
+        if total is None or total.axis is None:
+            return super()._print_Broadcast(e)
+        rows, cols = e.shape
+        if inner.shape[1] == 1:
+            return self._mean(total, after=self.ones(S.One, cols)), MUL
+        return self._mean(total, before=self.ones(rows, S.One)), MUL
+
+    def _mean(self, total: Sum, before: str = "", after: str = "") -> str:
+        r"""A mean as papers write it: \tfrac{1}{m} \mathbf{1}_m^\top X for the column means,
+        \tfrac{1}{n} X \mathbf{1}_n for the row means (a text-size fraction in a product)."""
+        count = total.arg.shape[total.axis]
+        parts = [rf"\tfrac{{1}}{{{sympy.latex(count)}}}", before, self._print_Sum(total)[0], after]
+        return self.join_product([p for p in parts if p])
 
     def spelling(self, e: Func) -> str:
         if e.name == "logsumexp" and e.params == (0,):
