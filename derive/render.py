@@ -252,7 +252,7 @@ def _network_latex(index: int, network: Network, names: dict | None = None,
     # would be wider than the page.
     table = _layer_array(network, columns=("W", "f", "f'"))
     equations = _delta_equations(network)
-    if max(latex_width(row) for row in table.split("\n")) + _ARRAY_SPACE > text_width():
+    if _array_width(table) + _ARRAY_SPACE > text_width():
         table = _layer_array(network, columns=("W", "f'"))
         equations = [Equation(f"f{number}", rf"f^{{({number})}}(z)", layer.activation)
                      for number, layer in enumerate(network.layers, 1)] + equations
@@ -260,6 +260,15 @@ def _network_latex(index: int, network: Network, names: dict | None = None,
              r"\[", table, r"\]", r"\noindent and its deltas:",
              document.align(equations, names or {}, defined or ())]
     return "\n".join(lines)
+
+
+def _array_width(table: str) -> float:
+    """An array is as wide as its widest cell of each column, added up: the widest f and the
+    widest f' may stand in different rows."""
+    rows = [row.removesuffix(r"\\").split("&") for row in table.split("\n") if "&" in row]
+    columns = max(len(row) for row in rows)
+    return sum(max((latex_width(row[c]) for row in rows if c < len(row)), default=0.0)
+               for c in range(columns))
 
 
 _ARRAY_SPACE = 60.0   # the array's column separations and rules, in points (an upper bound)

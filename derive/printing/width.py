@@ -76,6 +76,8 @@ def _group(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
 
 
 def _item(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
+    if i >= len(tokens):       # a piece of a line cut inside a group: it ends here
+        return 0.0, i
     t = tokens[i]
     if t == "{":
         return _row(tokens, i + 1, scale)
