@@ -3,8 +3,11 @@
 A namer is seeded with every name already in use (the formula's variables,
 definitions, dimensions and functions; for emitted code also the language's
 reserved words and the snippet's own names). Each request gets its wish if free,
-else the wish lengthened (``d_X_``) or numbered (``t1``, ``t2``, ...) past every
-taken name, so that a generated name never shadows one the reader already knows.
+else the wish lengthened once (``d_X_``) and then numbered (``d_X_2``, ``grad_x_term2``),
+or numbered from the start (``t1``, ``t2``, ...), past every taken name, so that a
+generated name never shadows one the reader already knows. Numbers come from a counter
+per stem: a name never grows by more than one suffix, and a thousand requests for one
+stem cost a thousand steps, not a million.
 """
 from __future__ import annotations
 
@@ -32,19 +35,21 @@ class Namer:
         self.counters: dict[str, int] = {}
 
     def exact(self, name: str, suffix: str = "_") -> str:
-        """``name`` if free, else with ``suffix`` appended until it is."""
-        while name in self.taken:
-            name += suffix
-        self.taken.add(name)
-        return name
+        """``name`` if free, else with ``suffix`` appended if that is, else numbered after
+        it from 2 (``H``, ``H_``, ``H_2``, ...; with no suffix ``term``, ``term2``, ...)."""
+        for wish in (name, name + suffix):
+            if wish not in self.taken:
+                self.taken.add(wish)
+                return wish
+        return self.numbered(name + suffix, first=2)
 
-    def numbered(self, prefix: str) -> str:
-        """prefix1, prefix2, ...: the next one free."""
-        return f"{prefix}{self.number(prefix)}"
+    def numbered(self, prefix: str, first: int = 1) -> str:
+        """prefix1, prefix2, ... (from ``first``): the next one free."""
+        return f"{prefix}{self.number(prefix, first)}"
 
-    def number(self, prefix: str) -> int:
-        """The next i with prefix{i} free, which is then taken."""
-        n = self.counters.get(prefix, 0)
+    def number(self, prefix: str, first: int = 1) -> int:
+        """The next i (from ``first``) with prefix{i} free, which is then taken."""
+        n = self.counters.get(prefix, first - 1)
         while True:
             n += 1
             if f"{prefix}{n}" not in self.taken:

@@ -218,3 +218,14 @@ def test_standalone_document_compiles_as_it_is(tmp_path):
     log = _pdflatex(out, tmp_path, "standalone")
     assert not re.findall(r"^! .*", log, flags=re.M)
     assert (tmp_path / "standalone.pdf").exists()
+
+
+def test_a_gradient_of_two_thousand_terms_breaks_across_pages(tmp_path):
+    # 2,000 terms make a gradient some 900 lines long: it may break between its own lines,
+    # or it runs off its one page (and past TeX's largest dimension, no PDF at all)
+    formula = " + ".join(f"sum(sin({i}*x))" for i in range(1, 2001))
+    out = _grad(formula, ["x"], None)
+    assert len(out) < 50 * 2000
+    _compile({"2,000 terms": out}, tmp_path)
+    log = (tmp_path / "all.log").read_text(errors="replace")
+    assert "Overfull \\vbox" not in log

@@ -151,6 +151,15 @@ class CodePrinter(StatementPrinter):
         """A function of the formula (exp, norm, ...) as the target spells it."""
         raise NotImplementedError
 
+    def spelled_update(self, s: Statement, operator: str) -> str:
+        """An update ``t += b`` as ``t = t + b`` (with the target's ``operator``), where the
+        target has no augmented assignment or keeps its arrays immutable."""
+        level = ADD + 1 if operator in "+-" else MUL + 1
+        operand = self.name(s.reads_vars[0]) if s.expr is None else \
+            self.operand(s.expr, s.target.kind, level)
+        target = self.name(s.target)
+        return f"{target} = {target} {operator} {operand}"
+
     def spelling(self, e: Func, args: list[str]) -> str:
         """A function call: the operation's own spelling for this target (``expr.ops``)."""
         spelled = e.op.code.get(self.target)

@@ -66,6 +66,9 @@ class JaxPrinter(NumpyPrinter):
             else f", dtype={self.np}.result_type({like})"
 
     def statement(self, s) -> list[str]:
+        if s.op == "update":
+            # t = t + b: a new array, as every JAX operation makes (no augmented assignment)
+            return [self.spelled_update(s, s.operator[0])]
         if s.op == "assign" and isinstance(s.expr, Const):
             # a constant result (a gradient that is 0) is an array all the same
             number = self.number(s.expr.value)[0]

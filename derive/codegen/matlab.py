@@ -24,7 +24,7 @@ from .base import CodePrinter
 from ..program import assemble
 from ..program.assemble import Function, definition_hints, documentation, one_line
 from ..program.hoist import EXPANDED_NOTE, hoisting
-from ..printing.precedence import ADD, ATOM, MUL, UNARY
+from ..printing.precedence import ATOM, MUL, UNARY
 
 # Names a variable of the emitted file must not take: MATLAB's keywords, the constants
 # and functions the file calls (a variable named `sum` would turn sum(X, 1) into indexing),
@@ -166,13 +166,10 @@ class MatlabPrinter(CodePrinter):
             self.helpers.add(helper)
             names = ", ".join(self.name(t) for t in s.targets)
             return [f"[{names}] = {helper}({self.code(s.expr)});"]
-        target = self.name(s.target)
         if s.op == "update":
             operator = {"+=": "+", "-=": "-", "*=": ".*", "/=": "./"}[s.operator]
-            level = ADD + 1 if operator in "+-" else MUL + 1
-            operand = self.name(s.reads_vars[0]) if s.expr is None else \
-                self.operand(s.expr, s.target.kind, level)
-            return [f"{target} = {target} {operator} {operand};"]
+            return [self.spelled_update(s, operator) + ";"]
+        target = self.name(s.target)
         self.root = s.expr if self.bound.get(s.expr) in s.targets else None
         try:
             return [f"{target} = {self.code(s.expr)};"]

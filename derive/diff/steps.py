@@ -307,6 +307,7 @@ def _operands_last(cost: Expr, memo: dict, through: dict[Expr, Expr]) -> list[Ex
 
 
 def _fresh(namer: Namer, stem: str, latex: str, suffix: str) -> Name:
-    """The name stem+suffix (z1, delta2, delta_H), or with underscores added if the formula
-    has it; its LaTeX in braces, so that a transpose of it is no double superscript."""
+    """The name stem+suffix (z1, delta2, delta_H), or with an underscore (then a number)
+    added if the formula has it; its LaTeX in braces, so that a transpose of it is no
+    double superscript."""
     return Name(namer.exact(f"{stem}{suffix}"), "{" + latex + "}")

@@ -253,13 +253,16 @@ def _common_factor(e: Expr, ctx: Context) -> list[Expr] | None:
     if not isinstance(e, Add):
         return None
     split = [_term_factors(t) for t in e.terms]
-    seen = []
-    for _, factors in split:
-        seen += [b for b in factors if b not in seen]
+    # the terms each factor is in, in the order the factors are first seen (one pass: a
+    # sum of n terms costs n steps, not n^2)
+    terms_with: dict[Expr, list[int]] = {}
+    for i, (_, factors) in enumerate(split):
+        for b in factors:
+            terms_with.setdefault(b, []).append(i)
+    seen = list(terms_with)
     out = []
     for base in seen:
-        members = [i for i, (_, f) in enumerate(split) if base in f and (f[base] > 0) == (
-            split[i][1][base] > 0)]
+        members = terms_with[base]
         if len(members) < 2 or len(members) == len(split) and len(seen) == 1:
             continue
         shared = {b: k for b, k in split[members[0]][1].items()

@@ -28,6 +28,7 @@ _INDENT = r"\quad "
 # make it fit: --inline).
 SPLIT_DEPTH = 3
 LONG_DISPLAY = 16   # lines
+PAGE = 40           # lines of a display on a page of an 11pt article, about
 
 
 @dataclass
@@ -83,13 +84,17 @@ def align_rows(rows: list[tuple[str, list[tuple[str, str]]]], where: int | None 
     lhs_width = max(latex_width(lhs) for lhs, _ in rows) + latex_width("=")
     filled = [_fill(pieces, text_width() - lhs_width) for _, pieces in rows]
     # A display longer than a good part of a page may break between equations (amsmath
-    # keeps an align* on one page otherwise, leaving the page before it empty).
-    long = sum(text.count("\n") + 1 for text in filled) > LONG_DISPLAY
+    # keeps an align* on one page otherwise, leaving the page before it empty); an
+    # equation longer than a page between its own lines too (one taller than TeX's
+    # largest dimension would not compile at all).
+    long = sum(len(row) for row in filled) > LONG_DISPLAY
+    breaking, plain = " \\displaybreak[0] \\\\", " \\\\"
     lines = []
-    for i, ((lhs, _), text) in enumerate(zip(rows, filled)):
+    for i, ((lhs, _), row) in enumerate(zip(rows, filled)):
         if i == where:
             lines.append("\\intertext{where}\n")
-        end = "" if i == len(rows) - 1 else " \\displaybreak[0] \\\\" if long else " \\\\"
+        text = ((breaking if len(row) > PAGE else plain) + "\n  &").join(row)
+        end = "" if i == len(rows) - 1 else breaking if long else plain
         lines.append(f"{lhs} &= {text}{end}\n")
     return "\\begin{align*}\n" + "".join(lines) + "\\end{align*}\n"
 
@@ -206,8 +211,9 @@ def _factors(e: Hadamard, printer: LatexPrinter, depth: int) -> list[tuple[str, 
     return out
 
 
-def _fill(pieces: list[tuple[str, str]], room: float) -> str:
-    """Terms joined by their signs, a new line (indented) wherever the next would not fit."""
+def _fill(pieces: list[tuple[str, str]], room: float) -> list[str]:
+    """Terms joined by their signs, as lines: a new one (indented) wherever the next term
+    would not fit."""
     sign, text = pieces[0]
     lines = [("-" if sign == "-" else "") + text]
     indent = latex_width(_INDENT + "+")
@@ -218,7 +224,7 @@ def _fill(pieces: list[tuple[str, str]], room: float) -> str:
             lines[-1] += piece
         else:
             lines.append(f"{_INDENT}{sign} {text}" if sign else f"{_INDENT}{text}")
-    return " \\\\\n  &".join(lines)
+    return lines
 
 
 def escape(text: str) -> str:

@@ -7,6 +7,7 @@ names are decided here, once for every target.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Callable
 
 from ..errors import DeriveError
@@ -79,7 +80,8 @@ def allocate_names(program: Program, reserved: set[str], pnames: dict[str, str],
     for s in program.statements:
         for v in s.targets:
             if v.storage is v and v not in names:
-                names[v] = namer.numbered("t") if v.hint == "t" else namer.exact(v.hint)
+                names[v] = namer.numbered("t") if v.hint == "t" else \
+                    namer.exact(v.hint, v.suffix)
     return names
 
 
@@ -112,12 +114,19 @@ def definition_hints(definitions: dict[str, Expr] | None) -> dict[Expr, str]:
     return {e: name for name, e in (definitions or {}).items() if not isinstance(e, Symbol)}
 
 
+FORMULA_WIDTH = 80   # characters of the formula on a line of the documentation
+
+
 def documentation(summary: str, formula: str, arguments: list[str], returns: str,
                   notes: list[str], remarks: tuple[str, ...] = (), indent: str = "    "
                   ) -> list[str]:
     """The lines that document an emitted function: what it computes, the formula, every
     argument, what it returns, the non-smooth points and remarks."""
-    lines = [summary, "", f"{indent}F = {formula}", "", "Arguments:"]
+    # a long formula is wrapped: no line of the file grows with the formula
+    wrapped = textwrap.wrap(formula, FORMULA_WIDTH, break_long_words=False,
+                            break_on_hyphens=False) or [formula]
+    lines = [summary, "", f"{indent}F = {wrapped[0]}"]
+    lines += [f"{indent}    {line}" for line in wrapped[1:]] + ["", "Arguments:"]
     lines += [f"{indent}{argument}" for argument in arguments]
     lines += ["", f"Returns {returns}."]
     if notes:

@@ -2,7 +2,8 @@
 
 A node gets a statement of its own when it is used more than once and is not
 free to recompute (a name, a constant, a transposed name), when it is a long
-sum (Python's compiler recurses on a long chain of ``+``), when both a root
+sum (Python's compiler recurses on a long chain of ``+``: it is accumulated term
+by term over statements, t1 = a + b; t1 += c; ...), when both a root
 and its reciprocal are needed (one root, then 1 / root), or when softmax and
 logsumexp of the same z share one pass of exp. Everything else stays inside
 its user's expression, which the printer spells in one line.
@@ -52,9 +53,11 @@ class _Lowering:
                 uses[child] = uses.get(child, 0) + 1
         for out in outputs:
             uses[out.expr] = uses.get(out.expr, 0) + 1
-        output_exprs = {o.expr for o in outputs}
+        # an output's long sum is accumulated into the output itself; the value's into a
+        # temporary, which the value then converts (float(t1))
+        accumulated = {o.expr for o in outputs if o.name != "value"}
         shared = [n for n in order if (uses.get(n, 0) > 1 and not _cheap(n)
-                                       or _long_sum(n) and n not in output_exprs)
+                                       or _long_sum(n) and n not in accumulated)
                   and n not in self.bound]
         pairs = _softmax_pairs(order)
         shared += [n for pair in pairs.values() for n in pair if n not in shared]
@@ -126,12 +129,13 @@ class _Lowering:
             if isinstance(e, Add):
                 operator, operand = ("-=", neg(operand)) if self.subtracted(operand) \
                     else ("+=", operand)
-                scaled = self.scaled_array(operand, e.shape)
+                scaled = self.scaled_array(operand, e.shape) if self.target.accumulates \
+                    else None
                 if scaled:
                     # c * (s / r): one new array, scaled in place, then added
                     scale, array = scaled
-                    term = Var(array.shape, "temporary",
-                               f"{var.hint}_term" if var.role == "output" else "t")
+                    term = Var(array.shape, "temporary", f"{var.hint}_term", suffix="") \
+                        if var.role == "output" else Var(array.shape, "temporary", "t")
                     out += [Statement("assign", (term,), array),
                             Statement("update", (term,), scale, "*="),
                             Statement("update", (var,), None, operator, reads_vars=(term,))]
@@ -224,9 +228,10 @@ def _with_square_roots(order: list[Expr], shared: list[Expr]) -> list[Expr]:
     roots = [Power(n.base, Const(HALF)) for n in order
              if isinstance(n, Power) and n.exponent == Const(-HALF)
              and Power(n.base, Const(HALF)) in present]
+    chosen = set(shared)
     if not roots:
-        return [n for n in order if n in set(shared)]
-    wanted = set(shared) | set(roots)
+        return [n for n in order if n in chosen]
+    wanted = chosen | set(roots)
     out: list[Expr] = []
     for node in order:
         if node in wanted and node not in roots:

@@ -12,6 +12,8 @@ read-only view are never written.
 """
 from __future__ import annotations
 
+import bisect
+
 from .statements import Program, Statement, Target, Var
 
 
@@ -23,18 +25,20 @@ def order_by_reads(program: Program) -> Program:
             writers.setdefault(t, []).append(i)
 
     def before(i: int) -> list[int]:
-        """What statement i waits for: the writers of what it reads (those before it, if
-        any: an update reads the value so far), and the earlier writes of its own targets."""
+        """What statement i waits for: the last writer of what it reads before it (an
+        update reads the value so far), else its writers, and the last earlier write of
+        its own targets. Each write of a value waits for the one before it, so the last
+        stands for all: a value written n times costs n steps, not n^2."""
         needs = []
         own = program.statements[i].targets
         for v in program.reads(program.statements[i]):
             if v in own:
                 continue   # the spelling names its target: not a value it waits for
             written = writers.get(v, [])
-            earlier = [j for j in written if j < i]
+            earlier = last_before(written, i)
             needs += earlier or [j for j in written if j != i]
         for t in own:
-            needs += [j for j in writers[t] if j < i]
+            needs += last_before(writers[t], i)
         return needs
 
     placed: list[int] = []
@@ -56,6 +60,12 @@ def order_by_reads(program: Program) -> Program:
                          if j not in done and j not in started)
     program.statements = [program.statements[i] for i in placed]
     return program
+
+
+def last_before(indices: list[int], i: int) -> list[int]:
+    """The largest of the ascending ``indices`` below i, as a list (empty if none)."""
+    k = bisect.bisect_left(indices, i)
+    return [indices[k - 1]] if k else []
 
 
 def drop_dead(program: Program) -> Program:

@@ -38,6 +38,8 @@ class Var:
     readonly: bool = False       # a read-only view (np.diag of a matrix) or a caller's array
     reuses: Var | None = None    # written into that dead array's memory: it shares its name
     source: object = None        # a parameter's Symbol, a dimension's SymPy symbol
+    suffix: str = "_"            # what a taken hint gets before it is numbered: H_, H_2;
+                                 # a generated hint none: grad_x_term, grad_x_term2
 
     @property
     def kind(self) -> str:
