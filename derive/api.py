@@ -228,7 +228,7 @@ class Derivation:
 
     @property
     def parameters(self) -> list:
-        """The parameters of the emitted functions, in order (SPEC section 4)."""
+        """The parameters of the emitted functions, in order (docs/targets.md)."""
         from .program.assemble import parameter_order
         return parameter_order(self.formula.symbols, self.wrt)
 

@@ -1,4 +1,4 @@
-"""``derive.jacobian``: the Jacobian, JVP and VJP of a formula of any shape (SPEC 2b).
+"""``derive.jacobian``: the Jacobian, JVP and VJP of a formula of any shape (docs/jacobians.md).
 
 The mathematics is ``diff.jacobian``; this module makes the result object, which
 shows itself as a gradient's does (a short repr, ``_repr_latex_``, ``.text``,

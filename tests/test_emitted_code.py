@@ -229,7 +229,7 @@ def test_parameters_are_named_as_in_the_formula():
 
 
 def test_parameters_are_the_variables_then_the_other_names_alphabetically():
-    # SPEC section 4: the --wrt variables in their order, then the other names ignoring
+    # docs/targets.md: the --wrt variables in their order, then the other names ignoring
     # case, in every target and in the objective; rewriting the formula never reorders them
     for formula in ("lambda*norm(w)^2 + norm(y - X*w)^2", "norm(X*w - y)^2 + lambda*norm(w)^2"):
         d = derive.gradient(formula, "w")

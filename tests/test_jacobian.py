@@ -1,4 +1,4 @@
-"""derive jac: the Jacobian of a formula of any shape, its JVP and its VJP (SPEC 2b).
+"""derive jac: the Jacobian of a formula of any shape, its JVP and its VJP (docs/jacobians.md).
 
 The UFLDL note's delta of a layer is the transposed Jacobian of that layer applied to
 the delta above, (W^T delta) .* f'(z): the Jacobian of sigmoid(W x + b) is
@@ -57,7 +57,7 @@ def jax_reference(case, values: dict, name: str, direction, cotangent):
 # ---------------------------------------------------------------- derive's side
 
 def argument(value: np.ndarray, k: str):
-    """A 2-D value as the emitted code takes it (SPEC section 4)."""
+    """A 2-D value as the emitted code takes it (docs/targets.md)."""
     return float(value.reshape(-1)[0]) if k == "scalar" else \
         value.reshape(-1).copy() if k in ("col", "row") else value.copy()
 

@@ -1,4 +1,4 @@
-r"""Formulas pasted from a paper (SPEC 2c): costs as papers write them, read as the cost meant.
+r"""Formulas pasted from a paper (docs/latex-input.md): costs as papers write them, read as the cost meant.
 
 Each entry of the corpus is a cost in the LaTeX of a paper, tied to the same cost in derive's
 text language. The reading is compared with the reference by value, on random data, by the

@@ -1,4 +1,4 @@
-r"""derive's own LaTeX reads back as the same function (SPEC section 2c).
+r"""derive's own LaTeX reads back as the same function (docs/latex-input.md).
 
 Three round trips, each checked by value on random data:
 

@@ -244,7 +244,7 @@ def _unchanged(case: Case, names, args, before) -> str:
 
 
 def spec_order(names: list[str], wrt: list[str]) -> list[str]:
-    """The parameters as SPEC section 4 orders them: the --wrt variables in their order,
+    """The parameters as docs/targets.md orders them: the --wrt variables in their order,
     then the other names alphabetically, ignoring case."""
     return list(wrt) + sorted((n for n in names if n not in wrt), key=lambda n: (n.lower(), n))
 

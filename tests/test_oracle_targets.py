@@ -63,7 +63,7 @@ jnp = jax.numpy
 torch = pytest.importorskip("torch")
 
 
-# ---------------------------------------------------------------- results as the SPEC says
+# ---------------------------------------------------------------- results as docs/targets.md says
 
 def _fresh_results(results, args, target: str) -> str:
     """'' if every result has the arguments' floating dtype (float64 here) and, in PyTorch,
@@ -319,7 +319,7 @@ def run_hessian(case, ref: Reference) -> tuple[str, str]:
             codes = {t: d.code(t) for t in SECOND_TARGETS}
         except derive.DeriveError as error:
             if "hvp" in str(error):
-                continue        # no closed form: SPEC section 4 points to hvp
+                continue        # no closed form: docs/targets.md points to hvp
             statuses.append((REFUSED, f"hessian_{name}: DeriveError: {error}"))
             continue
         except Exception as error:  # noqa: BLE001

@@ -1,4 +1,4 @@
-"""Results read the way a careful paper writes them (SPEC section 2), measured.
+"""Results read the way a careful paper writes them (docs/language.md), measured.
 
 Each cost of tests/readability_corpus.py comes with its gradient as its source prints it,
 frozen before derive ran on it. Derive's text is measured against it: its printed size in

@@ -81,7 +81,7 @@ class Reference:
                 self.hessians[w] = derive.hessian(formula, w, shapes)
             except derive.DeriveError as error:
                 assert "use derive hvp" in str(error)
-        # hessian_w takes w first, then the other names (SPEC section 4)
+        # hessian_w takes w first, then the other names (docs/targets.md)
         order = {w: [names.index(p.name) for p in d.parameters] for w, d in self.hessians.items()}
         self.hessian_calls = {w: [Call(f"hessian_{w}", [self.args[i] for i in order[w]], 1,
                                        [every[i] for i in order[w]])]

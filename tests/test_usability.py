@@ -47,7 +47,7 @@ def test_no_kinds_lines_when_every_name_is_declared():
 
 
 def test_a_kind_the_formula_forces_is_listed_with_its_reason():
-    # m is a divisor, so a scalar whatever its name says (SPEC section 1).
+    # m is a divisor, so a scalar whatever its name says (docs/language.md).
     code, out, _ = run("grad", "x'*x/m", "--wrt", "x", "--shape", "x=n")
     assert code == 0
     assert out.splitlines() == ["kinds from the names (--shape changes them):",

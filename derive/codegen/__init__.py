@@ -15,7 +15,7 @@ from . import jax, matlab, numpy, torch
 
 @dataclass(frozen=True)
 class Target:
-    """A language of the emitted code (SPEC section 4)."""
+    """A language of the emitted code (docs/targets.md)."""
     name: str
     snippet: Callable[..., str]           # the functions of section 4 (and second order)
     hoisted_snippet: Callable[..., str]   # prepare(data) once, value_and_grad per call

@@ -133,5 +133,5 @@ def hoisted_snippet(*args, **kwargs) -> str:
 
 
 def jacobian_snippet(*args, **kwargs) -> str:
-    """derive jac's program (SPEC 2b), in JAX."""
+    """derive jac's program (docs/jacobians.md), in JAX."""
     return _jacobian_snippet(*args, **kwargs, printer=JaxPrinter())

@@ -451,7 +451,7 @@ def jacobian_snippet(source: str, parameters: list[Symbol], value: Expr,
                      jacobians: dict[str, Expr], jvp: Expr, vjps: dict[str, Expr],
                      directions: list[Symbol], cotangent: Symbol, notes: list[str],
                      definitions: dict[str, Expr] | None = None) -> str:
-    """derive jac's function file (SPEC 2b): jacobian_X (the file's function, for the first
+    """derive jac's function file (docs/jacobians.md): jacobian_X (the file's function, for the first
     closed form; else value_and_vjp), jvp, vjp, value_and_jvp and value_and_vjp."""
     printer = MatlabPrinter()
     names = parameter_names(list(parameters) + list(directions) + [cotangent])

@@ -446,7 +446,7 @@ def jacobian_snippet(source: str, parameters: list[Symbol], value: Expr,
                      directions: list[Symbol], cotangent: Symbol, notes: list[str],
                      definitions: dict[str, Expr] | None = None,
                      printer: NumpyPrinter | None = None) -> str:
-    """derive jac's program (SPEC 2b): jacobian_X for each closed form in ``jacobians``,
+    """derive jac's program (docs/jacobians.md): jacobian_X for each closed form in ``jacobians``,
     jvp(..., d_X, ...), vjp(..., G), value_and_jvp and value_and_vjp."""
     printer = printer or NumpyPrinter()
     pnames = parameter_names(list(parameters) + list(directions) + [cotangent])

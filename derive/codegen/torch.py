@@ -141,5 +141,5 @@ def hoisted_snippet(*args, **kwargs) -> str:
 
 
 def jacobian_snippet(*args, **kwargs) -> str:
-    """derive jac's program (SPEC 2b), in PyTorch."""
+    """derive jac's program (docs/jacobians.md), in PyTorch."""
     return _jacobian_snippet(*args, **kwargs, printer=TorchPrinter())

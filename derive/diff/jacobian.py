@@ -6,7 +6,7 @@ JVP along directions d_X is the tangent of F (``second_order.tangent``: the VJP 
 linear in G, so its gradient with respect to G along d_X is J d_X; no forward rule
 beside the VJPs is needed).
 
-The Jacobian (numerator layout, SPEC 2b) is read off the JVP, which is linear in
+The Jacobian (numerator layout, docs/jacobians.md) is read off the JVP, which is linear in
 d_X, by the same rules that read a Hessian off a Hessian-vector product: ``M d`` is
 M, ``a .* (M d)`` is diag(a) M, and for a matrix on either side vec(L D R) =
 (R^T ⊗ L) vec(D), vec(a .* D) = diag(vec(a)) vec(D), vec(v 1^T) = (1 ⊗ I) v. So

@@ -40,7 +40,7 @@ class Formula:
     # What a default kind may have got wrong (a product that fits only by scaling).
     warnings: list[str] = field(default_factory=list)
     assumptions: dict[str, str] = field(default_factory=dict)   # --assume NAME=PROPERTY
-    latex_input: str | None = None        # the LaTeX the formula was read from (SPEC 2c)
+    latex_input: str | None = None        # the LaTeX the formula was read from (docs/latex-input.md)
 
     def symbol(self, name: str) -> Symbol | None:
         return next((s for s in self.symbols if s.name == name), None)

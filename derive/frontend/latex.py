@@ -5,7 +5,7 @@ r"""Read a formula pasted from a paper, in LaTeX, into the text parser's syntax 
 the parser (shapes, building, derivation, printing) is shared; :func:`read_latex`
 gives that reading in derive's own language, for the user to see.
 
-Reading rules (SPEC section 2c):
+Reading rules (docs/latex-input.md):
 
 * letters side by side multiply (``As`` is ``A*s``); ``\cdot``, ``\times`` and
   ``*`` are products, ``\odot`` and ``\circ`` the Hadamard product, ``\oslash``
@@ -99,7 +99,7 @@ _LATEX_INDEX_ADVICE = (r"index notation is not read (which entries? over what ra
 
 
 def looks_like_latex(formula: str) -> bool:
-    """A formula with a backslash is LaTeX (SPEC section 2c): the text language has none
+    """A formula with a backslash is LaTeX (docs/latex-input.md): the text language has none
     outside its comments."""
     return "\\" in _TEXT_COMMENT.sub("", formula)
 

@@ -217,7 +217,7 @@ class Typer(Walk):
                                    "scalar")
         if left == SCALAR:
             return SCALAR
-        # A vector by its name is never made a scalar by '^' (SPEC section 1): say both fixes.
+        # A vector by its name is never made a scalar by '^' (docs/language.md): say both fixes.
         base = node.left.name if isinstance(node.left, syntax.Name) else None
         if base is not None and self.origin.get(base) == "default" \
                 and self.kinds[base] == "vector":

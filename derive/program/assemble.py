@@ -86,7 +86,7 @@ def allocate_names(program: Program, reserved: set[str], pnames: dict[str, str],
 
 
 def parameter_order(symbols: list[Symbol], wrt: list[str]) -> list[Symbol]:
-    """The parameters of every emitted function (SPEC section 4): the variables in the
+    """The parameters of every emitted function (docs/targets.md): the variables in the
     order of --wrt, then the formula's other names alphabetically, ignoring case. A rewrite
     of the formula never reorders them."""
     by_name = {s.name: s for s in symbols}

@@ -9,7 +9,7 @@ always gives the same case; nothing but ``random.Random(seed)`` is used.
 Formulas are built bottom-up and typed: every subexpression is generated for a
 wanted shape ``(rows, cols)`` (``(1, 1)`` a scalar, ``(n, 1)`` a column,
 ``(1, k)`` a row), so they are always well-shaped, and they draw on every
-operator and function of SPEC section 1 (``FEATURES`` lists them; a case
+operator and function of docs/language.md (``FEATURES`` lists them; a case
 records the ones it uses in ``Case.features``).
 
 Domains are respected so that a finite-difference check is meaningful at
@@ -62,7 +62,7 @@ DEFINITION_NAMES = ("R", "H", "G", "K", "L", "N", "J", "O", "I1", "I2", "I3", "I
 NUMBERS = ("2", "3", "0.5", "1.5", "0.1", ".25", "10", "1e-3", "4")
 POSITIVE_NUMBERS = ("1", "2", "0.5")
 
-#: Everything of SPEC section 1 a formula can use (tags recorded in Case.features).
+#: Everything of docs/language.md a formula can use (tags recorded in Case.features).
 FEATURES = frozenset({
     # operators
     "*", "@", ".*", "./", "/", "+", "-", "^", ".^", "'", ".T", "unary -", "number",

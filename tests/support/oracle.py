@@ -2,7 +2,7 @@
 
 Nothing here imports derive. A formula is held as its own syntax tree
 (:class:`Node`, built by a generator or read by :func:`parse`, a parser of the
-language of SPEC section 1 written from the SPEC alone) and evaluated by
+language of docs/language.md written from that page alone) and evaluated by
 :class:`Interpreter`, a plain walk over the tree with 2-D arrays (every vector
 n×1, every scalar 1×1), unoptimised: no shared subexpressions, no in-place
 updates, no chain order, no names to collide.
@@ -618,7 +618,7 @@ class Case:
         return {n: rng.standard_normal(self.sizes[n]) for n in self.formula.names()}
 
     def argument(self, name: str, value: np.ndarray, ndim: int | None = None):
-        """A value as the emitted code takes it: a float, a 1-D or a 2-D array (SPEC section 4
+        """A value as the emitted code takes it: a float, a 1-D or a 2-D array (docs/targets.md
         by the variable's kind, unless ``ndim`` says otherwise)."""
         if ndim is None:
             ndim = {SCALAR: 0, VECTOR: 1, MATRIX: 2}[self.kinds[name]]
@@ -627,7 +627,7 @@ class Case:
         return value.reshape(-1).copy() if ndim == 1 else value.copy()
 
     def allowed_ndims(self, name: str) -> set[int]:
-        """How the emitted code may take a variable: SPEC section 4 fixes scalars (floats),
+        """How the emitted code may take a variable: docs/targets.md fixes scalars (floats),
         vectors (1-D) and matrices (2-D); it leaves open a matrix declared n×1, 1×k or 1×1,
         and a vector of length 1 (a 1×1 is a scalar wherever a scalar is expected)."""
         kind, (rows, cols) = self.kinds[name], self.sizes[name]
@@ -666,7 +666,7 @@ def case_from_shapes(name: str, text: str, wrt, shapes: dict, dims: dict | None 
 # ---------------------------------------------------------------- reference gradients
 
 def python_name(name: str) -> str:
-    """How SPEC section 4 spells a formula's name as a parameter (a keyword gets ``_``)."""
+    """How docs/targets.md spells a formula's name as a parameter (a keyword gets ``_``)."""
     return name + "_" if keyword.iskeyword(name) or keyword.issoftkeyword(name) else name
 
 

@@ -66,7 +66,7 @@ NUMBERS = ("2", "3", "0.5", "1.5", "0.25", "4", "10")
 
 
 def default_kind(name: str) -> str:
-    """The kind SPEC section 1 gives an undeclared name."""
+    """The kind docs/language.md gives an undeclared name."""
     if name[0].isupper():
         return MATRIX
     return SCALAR if name in GREEK else VECTOR
