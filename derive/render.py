@@ -16,7 +16,7 @@ from .printing.names import used_names
 from .printing.width import latex_width, text_width
 from .printing.naming import choose_names
 from .printing.source import source_latex
-from .diff.steps import derivation_steps
+from .printing.steps import derivation_steps
 from .expr.nodes import Expr
 from .diff.layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
