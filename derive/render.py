@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 from .errors import DeriveError
 from .printing import document
 from .printing.document import Equation
-from .printing.names import used_names
 from .printing.width import latex_width, text_width
-from .printing.naming import choose_names
+from .printing.naming import choose_names, used_names
 from .printing.source import source_latex
 from .printing.steps import derivation_steps
 from .expr.nodes import Expr

@@ -23,11 +23,10 @@ from ..frontend.build import Formula
 from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
 from ..expr.simplify import add, mul
 from .document import Equation
-from .naming import choose_names
+from .naming import choose_names, is_leaf, nameable, used_names
 from .base import negated
 from .latex import latex_name
 from ..naming import Name, Namer
-from .names import is_leaf, nameable, used_names
 
 
 @dataclass
