@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import sympy
 
-from .codegen import TARGETS
+from .codegen import TARGETS, Target
 from .diff.backprop import Backprop, backprop
 from .diff.second_order import (MAX_WRITTEN, NotReadable, direction_names,
                                  hessian_vector_products, kronecker_hessian, tangent,
                                  vector_hessian, written_size)
 from .frontend.build import Formula, build
-from .errors import DeriveError, DeriveWarning, internal
+from .errors import DeriveError, DeriveWarning, internal, shortened
 from .expr.nodes import Expr, Symbol, TooLarge
 from .naming import Namer
 from .frontend.shapes import PROPERTIES, parse_assumption, parse_declaration
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .objective import Objective
 
 
-def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
+def declared_shapes(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
     """Shapes as ``{"s": ("n", "k")}`` or as ``--shape`` strings ``["s=n,k"]``."""
     if not shapes:
         return {}
@@ -42,7 +42,7 @@ def _declarations(shapes: dict | Iterable[str] | None) -> dict[str, tuple]:
     return declared
 
 
-def _assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
+def declared_assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
     """Assumptions as ``{"Sigma": "spd"}`` or as ``--assume`` strings ``["Sigma=spd"]``."""
     if not assume:
         return {}
@@ -55,11 +55,6 @@ def _assumptions(assume: dict | Iterable[str] | None) -> dict[str, str]:
             raise DeriveError(f"--assume {text!r} contradicts an earlier --assume for {name}")
         out[name] = prop
     return out
-
-
-def parsed_options(shapes, assume) -> tuple[dict[str, tuple], dict[str, str]]:
-    """(declared shapes, assumptions) from the ``shapes=`` and ``assume=`` of the API."""
-    return _declarations(shapes), _assumptions(assume)
 
 
 def _dims_text(name, dims) -> str:
@@ -203,13 +198,10 @@ class Derivation:
         ``hoist``: split into prepare(data), run once, and value_and_grad(variables,
         prepared), run per call.
         """
-        if not isinstance(target, str) or target not in TARGETS:
-            raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
-                              f"{', '.join(TARGETS)}")
+        printer = target_named(target)
         key = (target, hoist)
         if key in self._code:
             return self._code[key]
-        printer = TARGETS[target]
         with internal(self.formula.source):
             if hoist:
                 from .program.hoist import hoisted_outputs
@@ -285,6 +277,14 @@ class Derivation:
         return lambda *args: value_and_grad(*args)[1:]
 
 
+def target_named(target: str) -> Target:
+    """The code target of that name (docs/targets.md); an unknown one is the user's error."""
+    if not isinstance(target, str) or target not in TARGETS:
+        raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
+                          f"{', '.join(TARGETS)}")
+    return TARGETS[target]
+
+
 def gradient(formula: str | sympy.Basic | None = None,
              wrt: str | Iterable | sympy.Basic | None = None, shapes=None, assume=None,
              inline: bool = False, latex: str | None = None) -> Derivation:
@@ -315,14 +315,7 @@ def gradient(formula: str | sympy.Basic | None = None,
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not all(isinstance(name, str) for name in names):
         raise TypeError(f"wrt must be a name or a list of names, not {wrt!r:.60}")
-    declared = _declarations(shapes)
-    assumptions = _assumptions(assume)
-    with internal(formula):
-        derivation = _gradient(formula, names, declared, assumptions)
-    derivation.inline = inline
-    for message in derivation.warnings:
-        warnings.warn(message, DeriveWarning, stacklevel=2)
-    return derivation
+    return from_text(formula, names, shapes, assume, inline, _derive)
 
 
 def one_formula(formula, wrt, latex) -> None:
@@ -350,7 +343,7 @@ def from_latex(latex: str, derive: Callable, shapes=None, assume=None):
             functions[name.strip()] = meaning.strip()
         else:
             rest.append(text)
-    scalars = {name: not dims for name, dims in _declarations(shapes).items()}
+    scalars = {name: not dims for name, dims in declared_shapes(shapes).items()}
     reading = read_latex(latex, functions, scalars)
     try:
         derivation = derive(reading.text, rest)
@@ -360,9 +353,19 @@ def from_latex(latex: str, derive: Callable, shapes=None, assume=None):
     return derivation
 
 
-def _gradient(formula: str, names: list[str], declared: dict[str, tuple],
-              assumptions: dict[str, str]) -> Derivation:
-    return _derive(built(formula, names, declared, assumptions), names)
+def from_text(formula: str, names: list[str], shapes, assume, inline: bool,
+              derive: Callable[[Formula, list[str]], Derivation], any_shape: bool = False
+              ) -> Derivation:
+    """``derive(built formula, names)`` for a text formula, its ``shapes=`` and ``assume=``
+    read; printed expanded if ``inline``; what a default kind may have got wrong is warned
+    of, at the caller of the API."""
+    declared, assumptions = declared_shapes(shapes), declared_assumptions(assume)
+    with internal(formula):
+        derivation = derive(built(formula, names, declared, assumptions, any_shape), names)
+    derivation.inline = inline
+    for message in derivation.warnings:
+        warnings.warn(message, DeriveWarning, stacklevel=3)
+    return derivation
 
 
 def built(formula: str, names: list[str], declared: dict[str, tuple],
@@ -559,8 +562,7 @@ def hessian(formula: str | None = None, wrt: str | Iterable[str] | None = None, 
     except NotReadable:
         from .printing.text import to_text
         kind = "matrix " if direction.shape[1] != 1 else ""
-        text = to_text(product)
-        short = text if len(text) <= 200 else text[:197] + "..."
+        short = shortened(to_text(product))
         raise DeriveError(
             f"derive cannot write the Hessian of the {kind}variable {name} as a matrix in closed "
             f"form (its product with a direction is hvp_{name} = {short}); use "

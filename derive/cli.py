@@ -114,10 +114,14 @@ def _formula(formula: str, source: str | None) -> dict:
 
 
 def _derive(formula: str, wrt: tuple[str, ...], shape: tuple[str, ...],
-            assume: tuple[str, ...] = (), source: str | None = None):
+            assume: tuple[str, ...] = (), source: str | None = None,
+            how: Callable | None = None):
+    """The formula argument derived with the options by ``how`` (derive.gradient unless
+    another is named: hvp, hessian, jacobian), its warnings said."""
     from .api import gradient
-    return _warned(lambda: gradient(**_formula(formula, source), wrt=list(wrt),
-                                    shapes=list(shape), assume=list(assume)))
+    derive = how or gradient
+    return _warned(lambda: derive(**_formula(formula, source), wrt=list(wrt),
+                                  shapes=list(shape), assume=list(assume)))
 
 
 def _warned(derive: Callable):
@@ -256,9 +260,8 @@ def check(formula: str, wrt, shape, assume, seed: int, tolerance: float | None,
         from .render import kinds_text
         if second:
             from .api import hessian, hvp
-            derivation = _warned(lambda: (hvp if second == "hvp" else hessian)(
-                **_formula(formula, source), wrt=list(wrt), shapes=list(shape),
-                assume=list(assume)))
+            derivation = _derive(formula, wrt, shape, assume, source,
+                                 hvp if second == "hvp" else hessian)
             result = check_second_order(derivation, seed=seed,
                                         tolerance=1e-5 if tolerance is None else tolerance)
         else:
@@ -290,10 +293,8 @@ def _second_order_command(name: str, function_name: str, doc: str) -> None:
                 standalone: bool, source: str | None, width: str) -> None:
         def action() -> None:
             from . import api
-            derive_second = getattr(api, function_name)
-            derivation = _warned(lambda: derive_second(**_formula(formula, source),
-                                                       wrt=list(wrt), shapes=list(shape),
-                                                       assume=list(assume)))
+            derivation = _derive(formula, wrt, shape, assume, source,
+                                 getattr(api, function_name))
             with page_width(_points(width)):
                 click.echo(derivation.show(fmt or "text", steps, standalone), nl=False)
         _guarded(action, formula)
@@ -332,8 +333,7 @@ def jac(formula: str, wrt, shape, assume, fmt: str | None, steps: bool, inline: 
     numerator layout; the code adds jvp and vjp."""
     def action() -> None:
         from .jacobians import jacobian
-        d = _warned(lambda: jacobian(**_formula(formula, source), wrt=list(wrt),
-                                     shapes=list(shape), assume=list(assume)))
+        d = _derive(formula, wrt, shape, assume, source, jacobian)
         if d.refused and (fmt or "text") in CODE_FORMATS:
             for note in d.notes:
                 if note.startswith("jac_") and "no closed form" in note:

@@ -59,6 +59,11 @@ class InternalError(Exception):
                          + (f"\n  formula: {formula[:500]}" if formula is not None else ""))
 
 
+def shortened(text: str, most: int = 200) -> str:
+    """``text`` for a message: cut to ``most`` characters, "..." saying where."""
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 class DeriveWarning(UserWarning):
     """Something derive assumed that may not be what was meant (a default kind, say)."""
 

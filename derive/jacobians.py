@@ -6,15 +6,14 @@ shows itself as a gradient's does (a short repr, ``_repr_latex_``, ``.text``,
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
-from .api import TARGETS, Derivation, built, from_latex, one_formula, parsed_options, variables_of
+from .api import Derivation, from_latex, from_text, one_formula, target_named, variables_of
 from .diff.jacobian import Refused, jacobian_matrix, jvp, vjps
 from .diff.second_order import MAX_WRITTEN, direction_names, written_size
-from .errors import DeriveError, DeriveWarning, internal
+from .errors import DeriveError, internal, shortened
 from .expr.nodes import Expr, Symbol, TooLarge, depends_on
 from .frontend.build import Formula
 from .naming import Namer
@@ -49,9 +48,9 @@ class Jacobian(Derivation):
         for n, why in self.refused.items():
             reason = ("vec of a transposed matrix is a commutation matrix times vec(" + n +
                       "), which derive does not write" if why.commutation else
-                      f"derive reads no matrix off {_short(to_text(why.unreadable))}")
+                      f"derive reads no matrix off {shortened(to_text(why.unreadable))}")
             out.append(f"jac_{n} has no closed form in kron, vec and diag here ({reason}); "
-                       f"jvp and vjp give its products: jvp = {_short(to_text(why.jvp))}")
+                       f"jvp and vjp give its products: jvp = {shortened(to_text(why.jvp))}")
         return out
 
     @cached_property
@@ -90,12 +89,10 @@ class Jacobian(Derivation):
         """jacobian_X (each closed form), jvp, vjp, value_and_jvp, value_and_vjp."""
         if hoist:
             raise DeriveError("--hoist is for gradients; derive jac's code has no prepare step")
-        if target not in TARGETS:
-            raise DeriveError(f"unknown target {str(target)[:40]!r}: the targets are "
-                              f"{', '.join(TARGETS)}")
+        printer = target_named(target)
         if target not in self._code:
             with internal(self.formula.source):
-                self._code[target] = TARGETS[target].jacobian_snippet(
+                self._code[target] = printer.jacobian_snippet(
                     self.formula.source, self.parameters, self.value,
                     {n: code for n, (_, code) in self.jacobians.items()}, self.jvp, self.vjps,
                     [self.directions[n] for n in self.wrt], self.cotangent, self.subgradients,
@@ -133,10 +130,6 @@ class Jacobian(Derivation):
                 for s in reversed(stages)]
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def jacobian(formula: str | None = None, wrt: str | Iterable[str] | None = None, shapes=None,
              assume=None, inline: bool = False, latex: str | None = None) -> Jacobian:
     """The Jacobians of ``formula`` (a scalar, vector or matrix) with respect to ``wrt``, in
@@ -153,17 +146,11 @@ def jacobian(formula: str | None = None, wrt: str | Iterable[str] | None = None,
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not isinstance(formula, str) or not all(isinstance(n, str) for n in names):
         raise TypeError("derive.jacobian takes a formula as text and variables by name")
-    declared, assumptions = parsed_options(shapes, assume)
-    with internal(formula):
-        parsed = built(formula, names, declared, assumptions, any_shape=True)
-        d = _jacobian(parsed, variables_of(parsed, names))
-    d.inline = inline
-    for message in d.warnings:
-        warnings.warn(message, DeriveWarning, stacklevel=2)
-    return d
+    return from_text(formula, names, shapes, assume, inline, _jacobian, any_shape=True)
 
 
-def _jacobian(parsed: Formula, variables: list[Symbol]) -> Jacobian:
+def _jacobian(parsed: Formula, names: list[str]) -> Jacobian:
+    variables = variables_of(parsed, names)
     value = parsed.cost
     wrt = [v.name for v in variables]
     taken = parsed.taken_names()

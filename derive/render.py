@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 from .errors import DeriveError
 from .printing import document
 from .printing.document import Equation
-from .printing.names import used_names
 from .printing.width import latex_width, text_width
-from .printing.naming import choose_names
+from .printing.naming import choose_names, used_names
 from .printing.source import source_latex
-from .diff.steps import derivation_steps
+from .printing.steps import derivation_steps
 from .expr.nodes import Expr
 from .diff.layers import Layer, Network
 from .printing.latex import LatexPrinter, latex_name, to_latex
@@ -239,10 +238,14 @@ def _network_text(index: int, network: Network) -> str:
     for number, layer in enumerate(network.layers, 1):
         rows.append((str(number), _weight(layer, to_text), to_text(layer.activation),
                      _derivative(layer, to_text), to_text(layer.delta)))
-    widths = [max(len(r[c]) for r in rows) for c in range(4)]
-    table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4]
-             for r in rows]
-    return "\n".join(header + table) + "\n"
+    return "\n".join(header + _text_table(rows)) + "\n"
+
+
+def _text_table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as indented lines, each column but the last (the long one) padded to its widest."""
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1]
+            for r in rows]
 
 
 def _network_latex(index: int, network: Network, names: dict | None = None,
@@ -354,13 +357,32 @@ def _expr_json(e: Expr, names: dict | None = None, definition: bool = False,
     return {"text": text.print(e), "latex": latex.print(e)}
 
 
-def as_json(d: Derivation) -> dict:
-    names = d.names
+def _formula_json(d: Derivation) -> dict:
+    """What every JSON output opens with: the formula, its variables, those derived for."""
     return {
         "formula": d.formula.source,
         "variables": [{"name": s.name, "kind": kind(s), "shape": [str(x) for x in s.shape]}
                       for s in d.formula.symbols],
         "wrt": d.wrt,
+    }
+
+
+def _notes_json(d: Derivation) -> dict:
+    """What every JSON output closes with: the notes, the kinds assumed, the warnings."""
+    return {"notes": d.notes, "assumed_kinds": d.formula.defaults, "warnings": d.warnings}
+
+
+def _matrices_json(d: Derivation, matrices: dict[str, tuple[Expr, Expr]]) -> dict:
+    """Hessians or Jacobians in vec form, each with what it acts on (vec(X) for a matrix)."""
+    return {name: {**_expr_json(shown, language=False), "acts_on": (
+        f"vec({name})" if d.directions[name].shape[1] != 1 else name)}
+        for name, (shown, _) in matrices.items()}
+
+
+def as_json(d: Derivation) -> dict:
+    names = d.names
+    return {
+        **_formula_json(d),
         "cost": _expr_json(d.formula.cost),
         "cost_as_written_latex": source_latex(d.formula.source),
         "gradients": {name: {**_expr_json(g, names), "latex_equation":
@@ -372,9 +394,7 @@ def as_json(d: Derivation) -> dict:
         "latex": d.latex,
         **d.codes(),
         "layers": [_network_json(n) for n in d.layers],
-        "notes": d.notes,
-        "assumed_kinds": d.formula.defaults,
-        "warnings": d.warnings,
+        **_notes_json(d),
     }
 
 
@@ -390,11 +410,8 @@ def tangents_table(d: SecondOrder) -> str:
         rows = [("layer", "tangent of z(l)", "tangent of delta(l)")]
         rows += [(str(number), printer(d.tangents(layer.z)), printer(d.tangents(layer.delta)))
                  for number, layer in enumerate(network.layers, 1)]
-        widths = [max(len(r[c]) for r in rows) for c in range(2)]
-        table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r[:2], widths)) + "  " + r[2]
-                 for r in rows]
-        out.append("\n".join([f"network {index}, forward over reverse along {along}:"] + table)
-                   + "\n")
+        out.append("\n".join([f"network {index}, forward over reverse along {along}:"]
+                              + _text_table(rows)) + "\n")
     return "\n".join(out)
 
 
@@ -429,9 +446,7 @@ def second_order_json(d: SecondOrder) -> dict:
     out["hvps"] = {name: {**_expr_json(h), "latex_equation": d.hvp_latex(name)}
                    for name, h in d.hvps.items()}
     if d.hessians:
-        out["hessians"] = {name: {**_expr_json(shown, language=False), "acts_on": (
-            f"vec({name})" if d.directions[name].shape[1] != 1 else name)}
-            for name, (shown, _) in d.hessians.items()}
+        out["hessians"] = _matrices_json(d, d.hessians)
     return out
 
 
@@ -451,38 +466,29 @@ def jacobian_steps(d: Jacobian, fmt: str, standalone: bool = False) -> str:
         equations = [document.Equation("", rf"\frac{{\partial}}{{\partial {latex_name(name)}}}"
                                            rf"\left({to_latex(stage)}\right)", shown)
                      for stage, shown in rows if shown is not None]
-        body = "".join([document.PREAMBLE + "\n", "\n".join(lines) + "\n",
-                        document.align(equations, {}), "\n\\noindent\\textbf{Result.}\n",
-                        d.latex, document.notes(d.notes)])
-        return document.standalone(body) if standalone else body
+        steps_parts = ["\n".join(lines) + "\n", document.align(equations, {}),
+                       "\n\\noindent\\textbf{Result.}\n"]
+        return _latex_document(d, steps_parts, d.latex, standalone)
     lines = [f"chain of layer Jacobians, from {name} up (stage: its Jacobian with respect to "
              f"{name}):"]
     lines += [f"  {to_text(stage)}: " + (to_text(shown) if shown is not None else
                                          "no closed form (see jvp)") for stage, shown in rows]
-    return "".join([kinds_text(d), "\n".join(lines) + "\n\n", d.text + "\n"] +
-                   [f"note: {note}\n" for note in d.notes])
+    return _text_document(d, [kinds_text(d), "\n".join(lines) + "\n\n"])
 
 
 def jacobian_json_text(d: Jacobian) -> str:
     names = d.names
     out = {
-        "formula": d.formula.source,
-        "variables": [{"name": s.name, "kind": kind(s), "shape": [str(x) for x in s.shape]}
-                      for s in d.formula.symbols],
-        "wrt": d.wrt,
+        **_formula_json(d),
         "value": _expr_json(d.value),
         "directions": {n: s.name for n, s in d.directions.items()},
         "cotangent": d.cotangent.name,
-        "jacobians": {n: {**_expr_json(shown, language=False), "acts_on": (
-            f"vec({n})" if d.directions[n].shape[1] != 1 else n)}
-            for n, (shown, _) in d.jacobians.items()},
+        "jacobians": _matrices_json(d, d.jacobians),
         "refused": sorted(d.refused),
         "jvp": _expr_json(d.jvp, names),
         "vjps": {n: _expr_json(g, names) for n, g in d.vjps.items()},
         "latex": d.latex,
         **d.codes(),
-        "notes": d.notes,
-        "assumed_kinds": d.formula.defaults,
-        "warnings": d.warnings,
+        **_notes_json(d),
     }
     return json.dumps(out, indent=2) + "\n"

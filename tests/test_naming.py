@@ -20,6 +20,11 @@ def test_a_wish_is_kept_if_free_else_lengthened():
     assert namer.exact("d_y") == "d_y_"         # a name once given is taken
 
 
+def test_the_code_s_temporaries_are_numbered_past_the_formula_s_own_names():
+    namer = python_namer({"t1", "t3"})          # a formula with variables t1 and t3
+    assert [namer.numbered("t") for _ in range(3)] == ["t2", "t4", "t5"]
+
+
 def test_the_target_language_reserves_its_words_only_in_code():
     # A definition called lambda is a fine name in mathematics, not in Python.
     assert Namer(set()).exact("lambda") == "lambda"
@@ -27,6 +32,9 @@ def test_the_target_language_reserves_its_words_only_in_code():
     assert python_namer(set()).exact("sum") == "sum_"
     assert Namer(set(), reserved={"end"}).exact("end") == "end_"
     assert python_name("lambda") == "lambda_" and python_name("np", {"np"}) == "np_"
+    # A parameter keeps the formula's name unless Python or the code reserves it.
+    assert python_name("gamma") == "gamma"
+    assert python_name("value", reserved={"value", "np"}) == "value_"
 
 
 def test_generated_names_never_clash_with_the_formula():

@@ -1,1 +1,2 @@
-"""The mathematics of derivatives: backprop (deltas), the UFLDL layers and steps, second order. No printing."""
+"""The mathematics of derivatives: backprop (deltas), the UFLDL layers, second order,
+Jacobians. No printing: the steps laid out for people are ``printing.steps``."""

@@ -41,7 +41,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..errors import DeriveError
+from ..errors import DeriveError, shortened
 from .latex_tokens import Token, tokenize
 from .parse import (MAX_DEPTH, Binary, Call, Definition, Name, Number, Program, String,
                     Transpose, Unary)
@@ -128,12 +128,8 @@ class Reading:
             message = (r"\|X\| without a subscript is a matrix norm here: write \|X\|_F for the "
                        r"Frobenius norm (or \|X\|_2 for the spectral norm, which derive does not "
                        r"differentiate)")
-        return DeriveError(f"{message} (read as: {_short(self.text)})" if message == error.message
+        return DeriveError(f"{message} (read as: {shortened(self.text, 120)})" if message == error.message
                            else message, source=self.latex, offset=offset, fact=error.fact)
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def read_latex(latex: str, functions: dict[str, str] | None = None,

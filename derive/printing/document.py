@@ -17,8 +17,7 @@ from ..expr.nodes import Add, Expr, Hadamard, postorder, split_power
 from .base import ADD, CHAIN
 from .latex import LatexPrinter
 from ..naming import Name
-from .names import used_names
-from .naming import term_width
+from .naming import term_width, used_names
 from .text import FormulaTextPrinter
 from .width import latex_width, text_width
 

@@ -14,7 +14,7 @@ from ..errors import DeriveError
 from ..expr.nodes import Expr, Symbol
 from .chain import run_cost, share_products
 from .lower import MissingDimension, lower
-from ..naming import python_namer as Namer
+from ..naming import python_namer
 from .passes import drop_dead, order_by_reads, reuse_buffers
 from .statements import Output, Program, Target, Var
 
@@ -62,7 +62,7 @@ def allocate_names(program: Program, reserved: set[str], pnames: dict[str, str],
     """Every name last: parameters as in the formula, then dimensions, outputs, prepared
     values, definitions, and temporaries t1, t2, ... none equal to another."""
     outputs = {v.hint for v in program.returns}
-    namer = Namer(set(reserved) - outputs)   # "value" is the output's, never a parameter's
+    namer = python_namer(set(reserved) - outputs)   # "value" is the output's, never a parameter's
     names: dict[Var, str] = {}
     for p in program.parameters:
         names[p] = pnames[p.hint]

@@ -21,7 +21,7 @@ from ..expr.simplify import add, mul, rebuild, transpose
 from ..expr.ops import apply
 from .assemble import Function, definition_hints
 from .chain import chain_order, run_cost, share_products
-from ..naming import python_namer as Namer
+from ..naming import python_namer
 from .statements import Output, Target, Var, dimensions_of
 from ..printing.text import to_text
 
@@ -189,7 +189,7 @@ def hoisting(parameters: list[Symbol], wrt: list[str], value: Expr, gradients: d
         if node not in prepared:
             needed |= {d for d in dimensions_of(node) if d not in per_call_dims}
     # prepared values are named p1, p2, ... past every name and dimension of the formula
-    namer = Namer(reserved)
+    namer = python_namer(reserved)
     prepared_vars: dict[Expr, Var] = {}
     for node in prepared:
         # a datum passed on keeps its parameter's name (value_and_grad has no such parameter)

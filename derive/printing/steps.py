@@ -1,4 +1,5 @@
-"""The whole derivation, laid out as the UFLDL note does it by hand.
+"""The whole derivation, laid out as the UFLDL note does it by hand: equations with their
+names in text and LaTeX, for ``--steps`` (the mathematics is ``diff``'s, read here).
 
 Forward pass: every input of an activation (an elementwise function, a power, a
 matrix function such as softmax or logsumexp) is a layer input z(l), every
@@ -17,16 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backprop import VJPS, Backprop, parents_first
+from ..diff.backprop import VJPS, Backprop, parents_first
 from ..frontend.build import Formula
 from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, MatMul, ONE, Placeholder, Power, Sum, Symbol, Transpose, depends_on, postorder, zeros
 from ..expr.simplify import add, mul
-from ..printing.document import Equation
-from ..printing.naming import choose_names
-from ..printing.base import negated
-from ..printing.latex import latex_name
+from .document import Equation
+from .naming import choose_names, is_leaf, nameable, used_names
+from .base import negated
+from .latex import latex_name
 from ..naming import Name, Namer
-from ..printing.names import is_leaf, nameable, used_names
 
 
 @dataclass
