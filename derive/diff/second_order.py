@@ -29,7 +29,7 @@ from typing import Callable, Iterable, NamedTuple
 
 from .backprop import Backprop, backprop
 from ..naming import Namer
-from ..expr.nodes import Add, Broadcast, Const, Expr, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
 from ..expr.simplify import add, broadcast, hadamard, mul, ones, summation, transpose
 from ..expr.ops import apply, kron
 
@@ -85,6 +85,11 @@ def _code_diagonal(a: Expr, m: Expr) -> Expr:
     # vectors a is one vector first (Shared), not a pass over M per factor.
     if isinstance(m, Identity):
         return apply("diag", a)
+    if isinstance(m, Func) and m.op.name == "kron" and m.args[0].shape[0] == 1 \
+            and isinstance(m.args[1], Identity):
+        # diag(a) (r ⊗ I) = r ⊗ diag(a) for a row r (a layer's Jacobian in W): one pass
+        # writing the result, where a .* kron(r, I) writes it twice; diag(a) is 1/n of it.
+        return kron(m.args[0], apply("diag", a))
     return hadamard(Shared(a) if isinstance(a, Hadamard) else a, m)
 
 
