@@ -16,9 +16,10 @@ The Hessian of a scalar or vector x is read off its product, which is linear in
 d_x, by a few rules over the canonical forms (``M d`` is M, ``a .* (M d)`` is
 diag(a) M, ``v (u^T d)`` is v u^T, ``sum(d)`` is 1^T); for a matrix X, acting on
 vec(X), by vec(L D R) = (R^T ⊗ L) vec(D) and vec(a .* D) = diag(vec(a)) vec(D).
-Anything else (a transpose of the direction, a broadcast bias) is refused. Two
-forms come out: one to read, with diag(a) kept as a factor, and one to compute,
-where diag(a) M is a .* M and no diagonal matrix is built.
+A bias broadcast over the columns sums a matrix per column (``columns``,
+``summed_columns``). A transpose of the direction is refused: its vec form needs the
+commutation matrix. Two forms come out: one to read, with diag(a) kept as a factor,
+and one to compute, where diag(a) M is a .* M and no diagonal matrix is built.
 
 The mathematics only: the result object (``derive.hvp``, ``derive.hessian``) is
 ``api.SecondOrder``, and its whole outputs are in ``render``.
