@@ -93,8 +93,8 @@ def main() -> None:
             W, x, b = rng.standard_normal((m, n)) / np.sqrt(n), rng.standard_normal(n), \
                 rng.standard_normal(m)
             ours = functions[f"jacobian_{variable}"]
-            reference = ours(W, x, b)
-            candidates = {"derive": lambda f=ours: f(W, x, b)}
+            reference = ours(W=W, x=x, b=b)   # by name: the parameter order follows --wrt
+            candidates = {"derive": lambda f=ours: f(W=W, x=x, b=b)}
             for name, run in peers(variable, W, x, b).items():
                 if name == "jax.jacfwd" and variable == "W" and n > 500:
                     continue   # mn forward passes: 3 s at n = 500, out of memory at 1000

@@ -13,7 +13,7 @@ import sympy
 from .codegen import TARGETS, Target
 from .diff.backprop import Backprop, backprop
 from .diff.second_order import (MAX_WRITTEN, NotReadable, direction_names,
-                                 hessian_vector_products, kronecker_hessian, tangent,
+                                 hessian_vector_products, kronecker_hessian, tangent, transposes,
                                  vector_hessian, written_size)
 from .frontend.build import Formula, build
 from .errors import DeriveError, DeriveWarning, internal, shortened
@@ -563,8 +563,10 @@ def hessian(formula: str | None = None, wrt: str | Iterable[str] | None = None, 
         from .printing.text import to_text
         kind = "matrix " if direction.shape[1] != 1 else ""
         short = shortened(to_text(product))
+        why = (f"; its vec form needs the commutation matrix of {direction.name}^T, which is not "
+               "in the language of results" if transposes(product, direction) else "")
         raise DeriveError(
             f"derive cannot write the Hessian of the {kind}variable {name} as a matrix in closed "
-            f"form (its product with a direction is hvp_{name} = {short}); use "
+            f"form (its product with a direction is hvp_{name} = {short}{why}); use "
             f"derive hvp, which gives that product") from None
     return d

@@ -40,6 +40,10 @@ UFLDL = [
     ("ufldl_topographic", "sum(sqrt(V*(s.^2) + eps))", ["s"], None),
     ("ufldl_ica", "norm(W'*W*x - x)^2", ["W"], None),
     ("ufldl_logistic", "sum(softplus(-y .* (X*w)))", ["w"], None),
+    # b1 under a second layer: face-splitting products kron(A, 1^T) .* kron(1^T, W2^T)
+    ("two_layer_b1", "sum(sum(softplus(W2*sigmoid(W1*X + b1) + b2)))", ["b1"],
+     {"X": ("n", "m")}),
+    ("one_output_b1", "sum(softplus(w2'*tanh(W1*X + b1)))", ["b1"], {"X": ("n", "m")}),
 ]
 # Names MATLAB reserves, and the second-order file's own function and output names.
 NAMES = ("names", "sum(hvp .* hvp) + eps*norm(end)^2 + sum(i .* hessian) + sum(value_grad_hvp)",

@@ -16,20 +16,21 @@ The Hessian of a scalar or vector x is read off its product, which is linear in
 d_x, by a few rules over the canonical forms (``M d`` is M, ``a .* (M d)`` is
 diag(a) M, ``v (u^T d)`` is v u^T, ``sum(d)`` is 1^T); for a matrix X, acting on
 vec(X), by vec(L D R) = (R^T ⊗ L) vec(D) and vec(a .* D) = diag(vec(a)) vec(D).
-Anything else (a transpose of the direction, a broadcast bias) is refused. Two
-forms come out: one to read, with diag(a) kept as a factor, and one to compute,
-where diag(a) M is a .* M and no diagonal matrix is built.
+A bias broadcast over the columns sums a matrix per column (``columns``,
+``summed_columns``). A transpose of the direction is refused: its vec form needs the
+commutation matrix. Two forms come out: one to read, with diag(a) kept as a factor,
+and one to compute, where diag(a) M is a .* M and no diagonal matrix is built.
 
 The mathematics only: the result object (``derive.hvp``, ``derive.hessian``) is
 ``api.SecondOrder``, and its whole outputs are in ``render``.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .backprop import Backprop, backprop
 from ..naming import Namer
-from ..expr.nodes import Add, Broadcast, Const, Expr, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
+from ..expr.nodes import Add, Broadcast, Const, Expr, Func, Hadamard, Identity, MatMul, ONE, Shared, Sum, Symbol, Transpose, depends_on, is_zero, postorder, zeros
 from ..expr.simplify import add, broadcast, hadamard, mul, ones, summation, transpose
 from ..expr.ops import apply, kron
 
@@ -85,7 +86,30 @@ def _code_diagonal(a: Expr, m: Expr) -> Expr:
     # vectors a is one vector first (Shared), not a pass over M per factor.
     if isinstance(m, Identity):
         return apply("diag", a)
+    if isinstance(m, Func) and m.op.name == "kron" and m.args[0].shape[0] == 1 \
+            and isinstance(m.args[1], Identity):
+        # diag(a) (r ⊗ I) = r ⊗ diag(a) for a row r (a layer's Jacobian in W): one pass
+        # writing the result, where a .* kron(r, I) writes it twice; diag(a) is 1/n of it.
+        return kron(m.args[0], apply("diag", a))
     return hadamard(Shared(a) if isinstance(a, Hadamard) else a, m)
+
+
+class Middle(NamedTuple):
+    """P diag(c_j) Q: a matrix of column j that varies with j between two fixed ones."""
+    left: Expr
+    middle: Expr
+    right: Expr
+
+
+def face_split(a: Expr | None, p: Expr, count) -> Expr:
+    """The n × K·J matrix whose column k + K j is a_j .* p_k (a None: all ones)."""
+    if p.shape[1] == 1:
+        repeated = broadcast(p, (p.shape[0], count))
+        return repeated if a is None else hadamard(a, repeated)
+    tiled = kron(ones((ONE, count)), p)
+    if a is None:
+        return tiled
+    return hadamard(kron(a, ones((ONE, p.shape[1]))), tiled)
 
 
 class _Reader:
@@ -136,9 +160,11 @@ class _Reader:
 
     # Column j of a matrix F linear in d, broadcast over the columns (a bias), is
     # c diag(a_j) M diag(b_j) d: terms (c, A or None, M, B or None), a_j column j of A;
-    # or, with M None, c u_j v_j^T d (softmax's p_j p_j^T): terms (c, U, None, V).
-    # The sum over the columns, sum_j diag(a_j) M diag(b_j), is M .* (A B^T); of the
-    # outer products, U V^T.
+    # or, with M None, c u_j v_j^T d (softmax's p_j p_j^T): terms (c, U, None, V);
+    # or, with M a Middle(P, C, Q), c diag(a_j) P diag(c_j) Q diag(b_j) d (the second
+    # layer's f'' between W2^T and W2). The sum over the columns, sum_j diag(a_j) M
+    # diag(b_j), is M .* (A B^T); of the outer products, U V^T; of the middles,
+    # Z_A diag(vec(C)) Z_B^T with the face-splitting products of summed_middles.
 
     def columns(self, e: Expr) -> list[tuple[Expr, Expr | None, Expr, Expr | None]]:
         if isinstance(e, Broadcast) and e.arg.shape[1] == 1 and e.arg.shape[0] == e.shape[0]:
@@ -165,10 +191,11 @@ class _Reader:
                     left = hadamard(*[f for f in (left, right) if f is not None]) \
                         if left is not None or right is not None else None
                     right = None
-                if m is None or right is not None:
+                if m is None or isinstance(m, Middle):
                     raise NotReadable(e)
                 a = left if left is not None else ones(e.arg.shape)
-                out.append((c, ones((ONE, k)), None, mul(transpose(m), a)))
+                v = mul(transpose(m), a)           # 1^T diag(a_j) M diag(b_j) = (b_j .* M^T a_j)^T
+                out.append((c, ones((ONE, k)), None, v if right is None else hadamard(right, v)))
             return out
         if isinstance(e, Hadamard):
             inside, others = self.split(e)
@@ -189,15 +216,24 @@ class _Reader:
             p = mul(*chain[:-1]) if len(chain) > 1 else None
             out = []
             for c, left, m, right in self.columns(inside[0]):
+                c = mul(scale, c)
                 if m is None:                    # P u_j v_j^T
-                    out.append((mul(scale, c), left if p is None else mul(p, left), m, right))
-                    continue
-                if p is not None and left is not None:
-                    if not isinstance(m, Identity) or right is not None:
-                        raise NotReadable(e)     # P diag(a_j) M: no closed form of the sum
-                    left, right = None, left     # diag(a_j) = I diag(a_j)
-                out.append((mul(scale, c), None, m if p is None else mul(p, m), right)
-                           if p is not None else (mul(scale, c), left, m, right))
+                    out.append((c, left if p is None else mul(p, left), m, right))
+                elif p is None:
+                    out.append((c, left, m, right))
+                elif isinstance(m, Middle):      # P diag(a_j) P' diag(c_j) Q: a second middle
+                    if left is not None:
+                        raise NotReadable(e)
+                    out.append((c, None, Middle(mul(p, m.left), m.middle, m.right), right))
+                elif left is None:
+                    out.append((c, None, mul(p, m), right))
+                elif isinstance(m, Identity):    # P diag(a_j) I diag(b_j) = P diag(a_j .* b_j)
+                    out.append((c, None, p, left if right is None else hadamard(left, right)))
+                elif left.shape[0] == 1:         # a_j a number: s_j P (b_j .* M^T)^T, an outer product
+                    v = broadcast(transpose(m), (m.shape[1], left.shape[1]))
+                    out.append((c, mul(p, left), None, v if right is None else hadamard(right, v)))
+                else:
+                    out.append((c, None, Middle(p, left, m), right))
             return out
         raise NotReadable(e)
 
@@ -207,6 +243,8 @@ class _Reader:
         sum_j c u_j v_j^T: c U V^T."""
         if m is None:
             return mul(c, left, transpose(right))
+        if isinstance(m, Middle):
+            return mul(c, self.summed_middles(left, m, right))
         if left is not None and right is not None:
             if isinstance(m, Identity):
                 return mul(c, self.diagonal(summation(hadamard(left, right), 1), m))
@@ -216,6 +254,15 @@ class _Reader:
         if right is not None:
             return mul(c, transpose(self.diagonal(summation(right, 1), transpose(m))))
         return mul(c, Const(count), m)
+
+    def summed_middles(self, left: Expr | None, m: "Middle", right: Expr | None) -> Expr:
+        """sum_j diag(a_j) P diag(c_j) Q diag(b_j) = Z_A diag(vec(C)) Z_B^T, where column
+        k + K j of Z_A is a_j .* P[:, k] (K = P's columns): Z_A = kron(A, 1^T) .* kron(1^T, P),
+        the face-splitting (transposed Khatri-Rao) product; Z_B likewise of B and Q^T."""
+        count = m.middle.shape[1]
+        zl = face_split(left, m.left, count)
+        zr = face_split(right, transpose(m.right), count)
+        return mul(zl, self.diagonal(apply("vec", m.middle), transpose(zr)))
 
     def terms(self, terms: list[Expr]) -> Expr:
         """The matrix of a sum; a .* F + b .* F is one diag(a + b) M_F."""
@@ -327,6 +374,12 @@ class _VecReader(_Reader):
 
     def weighted(self, a: Expr, f: Expr) -> Expr:
         return self.diagonal(apply("vec", broadcast(a, f.shape)), self.matrix(f))
+
+
+def transposes(product: Expr, d: Symbol) -> bool:
+    """Whether the product has d^T (a matrix d): vec(d^T) = K vec(d), K the commutation matrix."""
+    return d.shape[1] != 1 and d.shape[0] != 1 and any(
+        isinstance(node, Transpose) and node.arg == d for node in postorder([product]))
 
 
 def kronecker_hessian(product: Expr, d: Symbol) -> tuple[Expr, Expr]:
