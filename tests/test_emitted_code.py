@@ -406,3 +406,19 @@ def test_pytorch_python_floats_are_doubles():
     value, grad = _emitted(d.code("torch"))["value_and_grad"](0.1, 0.7)
     assert value.dtype == torch.float64 and grad.dtype == torch.float64
     assert abs(float(grad) - (0.7 * np.exp(0.07) + 1 / 3)) < 1e-15
+
+
+def test_matlab_diag_of_a_vector_broadcasts_in_octave():
+    # Octave's diag(u) is a diagonal-matrix type: logsumexp's diag(u) - max(diag(u)) was
+    # "nonconformant (2x2, 1x2)" (found by tests/test_oracle_targets.py, seed 7000174)
+    from support.target_runner import Call, OctaveCase, assert_matches, kinds, run_octave
+    from test_targets import require_octave
+    require_octave()
+    d = derive.gradient("logsumexp(diag(u), 1)*(W*z)", ["W"], {"u": (2,), "W": (2, 3), "z": (3,)})
+    args = [mat(2, 3), vec(2), vec(3)]
+    expected = _emitted(d.numpy)["value_and_grad"](*args)
+    [got] = run_octave([OctaveCase(d.code("matlab"),
+                                   [Call("value_and_grad", args, 2, kinds(d))])])
+    assert not isinstance(got, str), got
+    for result, reference in zip(got[0], expected):
+        assert_matches(result, np.asarray(reference), "matlab", "value_and_grad", 1e-10)
