@@ -422,3 +422,17 @@ def test_matlab_diag_of_a_vector_broadcasts_in_octave():
     assert not isinstance(got, str), got
     for result, reference in zip(got[0], expected):
         assert_matches(result, np.asarray(reference), "matlab", "value_and_grad", 1e-10)
+
+
+def test_a_constant_that_is_a_sum_of_dimensions_keeps_its_sign():
+    # sum(W - 1.5) + 1 is sum(W) - (3/2 K - 1); it printed as sum(W) - 3/2 K - 1, 2 off in
+    # every target (found by tests/test_oracle_targets.py, seed 7101897)
+    W = rng.normal(size=4)
+    for target, functions, convert in _targets("sum(W)*(sum(W - 1.5) + 1)", ["W"],
+                                               {"W": ("K",)}):
+        value, grad = functions["value_and_grad"](convert(W))
+        assert abs(float(value) - W.sum() * (W.sum() - 5)) < 1e-12, target
+        np.testing.assert_allclose(np.asarray(grad), np.full(4, 2 * W.sum() - 5), rtol=1e-12,
+                                   err_msg=target)
+    d = derive.gradient("sum(W)*(sum(W - 1.5) + 1)", ["W"], {"W": ("K",)})
+    assert "- (3 K/2 - 1)" in d.text and r"- \left(\frac{3 K}{2} - 1\right)" in d.latex

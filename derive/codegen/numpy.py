@@ -206,7 +206,8 @@ class NumpyPrinter(CodePrinter):
     def symbolic_number(self, value: sympy.Expr) -> tuple[str, int]:
         if self.recorded is not None:
             return "_", MUL
-        return sympy.pycode(self.with_dimension_names(value)), MUL
+        # 1 - 3/2*K is a sum: "- (1 - 3/2*K)" needs its parentheses
+        return sympy.pycode(self.with_dimension_names(value)), ADD if value.is_Add else MUL
 
     def product_operator(self, left_kind: str, right_kind: str) -> str:
         # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
