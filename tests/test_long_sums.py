@@ -19,7 +19,7 @@ import pytest
 
 import derive
 from derive.naming import Namer, python_namer
-from target_runner import Call, OctaveCase, run_jax, run_octave, run_torch
+from support.target_runner import Call, OctaveCase, run_jax, run_octave, run_torch
 
 TARGETS = ("numpy", "jax", "torch", "matlab")
 LONGEST_LINE = 100   # characters: the documentation wraps a long formula at 80
