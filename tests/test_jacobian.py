@@ -193,6 +193,10 @@ CASES = [
     ("G*x + d_x", "x", {"G": ("m", "n"), "x": N, "d_x": M}, None),
     ("exp(G) .* G_", "G", {"G": ("m", "n"), "G_": ("m", "n")}, None),
     ("sigmoid(jvp*x) + vjp", "x", {"jvp": ("m", "n"), "x": N, "vjp": M}, None),
+    # constants: sqrt(2) a float PyTorch returned as is; sigmoid of the dimension m, an int
+    # that jax.nn.sigmoid refused (the random formulas' seeds 8000022 and 8000177)
+    ("grad_x = tr(t); sqrt(2)", "t", {"t": ("m", "m")}, None),
+    ("sigmoid(sum(softmax(value)))*value", "value", {"value": (1, "m")}, None),
 ]
 # The Jacobians without a closed form: the transpose of a matrix variable.
 REFUSED = {("X'*A", "X"), ("X'", "X")}
