@@ -1,9 +1,8 @@
 """The acceptance run of derive jac (issue 19) on the random formula generator, N seeds.
 
-For each seed, tests/test_jacobian.py's random_jacobians takes up to three vector- or
-matrix-valued parts of the generated formula (the argument of a sum, a norm, a trace...)
-and its first variable. Each is checked as tests/test_jacobian.py checks a case: the NumPy
-jacobian_X (where there is a closed form), jvp and vjp against JAX's jacobian, jvp and vjp
+For each seed, ``outputs_of`` takes up to three vector- or matrix-valued parts of the
+generated formula (the argument of a sum, a norm, a trace...) and its first variable. Each
+is checked as tests/test_jacobian.py checks a case: the NumPy jacobian_X (where there is a closed form), jvp and vjp against JAX's jacobian, jvp and vjp
 of the test oracle's interpreter. Then jvp, vjp, value_and_jvp, value_and_vjp and the
 jacobian_X of JAX (plainly), PyTorch and MATLAB (in Octave, many cases a process) against
 that NumPy code on the same data::
@@ -19,11 +18,11 @@ import warnings
 from collections import Counter
 
 import numpy as np
-from support.oracle import Domain, to_text
+from support.oracle import Domain, Formula, to_text
 from support.oracle_generator import generate
 from support.target_runner import (Call, OctaveCase, assert_matches, namespace, run_jax,
                                    run_octave, run_torch)
-from test_jacobian import Checked, _outputs_of, argument
+from test_jacobian import Checked, argument
 
 import derive
 from derive.program import kind
@@ -61,11 +60,29 @@ def compare(got, expected, target: str, calls: list[Call]) -> None:
             assert_matches(r, e, target, f"{target} {call.function} output {i}", RTOL)
 
 
+def outputs_of(case):
+    """The formula's vector- or matrix-valued parts that involve a variable: the costs of
+    the generator with their last reduction taken off (and the scalar cost itself)."""
+    out = [case.formula]
+    node = case.formula.cost
+    seen = 0
+    stack = [node]
+    while stack and seen < 3:
+        n = stack.pop()
+        if n.op in ("sum", "mean", "norm", "norm1", "norm2", "logsumexp", "tr", "trace") \
+                and n.args:
+            out.append(Formula(case.formula.definitions, n.args[0]))
+            seen += 1
+        stack.extend(a for a in n.args if hasattr(a, "op"))
+    return out
+
+
 def cases(seeds):
-    """(seed, formula text, variable, shapes, dims) of every Jacobian random_jacobians runs."""
+    """(seed, formula text, variable, shapes, dims) of each Jacobian of the seeds' formulas
+    (tests/test_jacobian.py's random_jacobians runs them too, in NumPy)."""
     for seed in seeds:
         case = generate(seed)
-        for formula in _outputs_of(case):
+        for formula in outputs_of(case):
             text = "".join(f"{n} = {to_text(b)}; " for n, b in formula.definitions) + \
                 to_text(formula.cost)
             names = set(formula.names())
