@@ -2,8 +2,9 @@
 
 For each seed, ``outputs_of`` takes up to three vector- or matrix-valued parts of the
 generated formula (the argument of a sum, a norm, a trace...) and its first variable. Each
-is checked as tests/test_jacobian.py checks a case: the NumPy jacobian_X (where there is a closed form), jvp and vjp against JAX's jacobian, jvp and vjp
-of the test oracle's interpreter. Then jvp, vjp, value_and_jvp, value_and_vjp and the
+is checked as tests/test_jacobian.py checks a case: the NumPy jacobian_X (where there is
+a closed form), jvp and vjp against JAX's jacobian, jvp and vjp of the test oracle's
+interpreter. Then jvp, vjp, value_and_jvp, value_and_vjp and the
 jacobian_X of JAX (plainly), PyTorch and MATLAB (in Octave, many cases a process) against
 that NumPy code on the same data::
 
