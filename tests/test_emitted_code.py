@@ -406,3 +406,58 @@ def test_pytorch_python_floats_are_doubles():
     value, grad = _emitted(d.code("torch"))["value_and_grad"](0.1, 0.7)
     assert value.dtype == torch.float64 and grad.dtype == torch.float64
     assert abs(float(grad) - (0.7 * np.exp(0.07) + 1 / 3)) < 1e-15
+
+
+def test_matlab_diag_of_a_vector_broadcasts_in_octave():
+    # Octave's diag(u) is a diagonal-matrix type: logsumexp's diag(u) - max(diag(u)) was
+    # "nonconformant (2x2, 1x2)" (found by tests/test_oracle_targets.py, seed 7000174)
+    from support.target_runner import Call, OctaveCase, assert_matches, kinds, run_octave
+    from test_targets import require_octave
+    require_octave()
+    d = derive.gradient("logsumexp(diag(u), 1)*(W*z)", ["W"], {"u": (2,), "W": (2, 3), "z": (3,)})
+    args = [mat(2, 3), vec(2), vec(3)]
+    expected = _emitted(d.numpy)["value_and_grad"](*args)
+    [got] = run_octave([OctaveCase(d.code("matlab"),
+                                   [Call("value_and_grad", args, 2, kinds(d))])])
+    assert not isinstance(got, str), got
+    for result, reference in zip(got[0], expected):
+        assert_matches(result, np.asarray(reference), "matlab", "value_and_grad", 1e-10)
+
+
+def test_a_constant_that_is_a_sum_of_dimensions_keeps_its_sign():
+    # sum(W - 1.5) + 1 is sum(W) - (3/2 K - 1); it printed as sum(W) - 3/2 K - 1, 2 off in
+    # every target (found by tests/test_oracle_targets.py, seed 7101897)
+    W = rng.normal(size=4)
+    for target, functions, convert in _targets("sum(W)*(sum(W - 1.5) + 1)", ["W"],
+                                               {"W": ("K",)}):
+        value, grad = functions["value_and_grad"](convert(W))
+        assert abs(float(value) - W.sum() * (W.sum() - 5)) < 1e-12, target
+        np.testing.assert_allclose(np.asarray(grad), np.full(4, 2 * W.sum() - 5), rtol=1e-12,
+                                   err_msg=target)
+    d = derive.gradient("sum(W)*(sum(W - 1.5) + 1)", ["W"], {"W": ("K",)})
+    assert "- (3 K/2 - 1)" in d.text and r"- \left(\frac{3 K}{2} - 1\right)" in d.latex
+
+
+def test_a_function_of_a_dimension_is_of_a_float():
+    # sum(x - x + 1) is the dimension n, an int: jax.nn.sigmoid(n) was refused ("logistic
+    # does not accept dtype int64"; found by tests/support/jacobian_acceptance.py, seed 8000177)
+    x = rng.normal(size=4)
+    for target, functions, convert in _targets("sum(x)*sigmoid(sum(x - x + 1))", ["x"],
+                                               {"x": ("n",)}):
+        value, grad = functions["value_and_grad"](convert(x))
+        assert abs(float(value) - x.sum() / (1 + np.exp(-4))) < 1e-12, target
+        np.testing.assert_allclose(np.asarray(grad), np.full(4, 1 / (1 + np.exp(-4))),
+                                   rtol=1e-12, err_msg=target)
+
+
+@pytest.mark.parametrize("formula, wrt, shapes", [
+    # value = 2 - (1 / 2) ** (1 / 2) was a Python float (found by the oracle, seed 7101387)
+    ("sum(x - x) - sqrt(0.5) + 2", ["x"], {"x": (2,)}),
+    ("alpha*sqrt(2)", ["alpha"], {"alpha": ()}),        # grad_alpha = 2 ** (1 / 2), a float
+])
+def test_pytorch_returns_a_number_computed_in_python_as_a_tensor(formula, wrt, shapes):
+    torch = pytest.importorskip("torch")
+    d = derive.gradient(formula, wrt, shapes)
+    args = [torch.tensor(np.ones(s), dtype=torch.float64) for s in shapes.values()]
+    for result in _emitted(d.code("torch"))["value_and_grad"](*args):
+        assert isinstance(result, torch.Tensor) and result.dtype == torch.float64, result

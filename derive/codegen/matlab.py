@@ -253,6 +253,10 @@ class MatlabPrinter(CodePrinter):
             # the row spells a matrix's norm(X, 'fro') (MATLAB's norm(X) is its largest
             # singular value); a vector's is plain
             return f"norm({args[0]})", ATOM
+        if e.name == "diag" and 1 in e.arg.shape and e.arg.shape != (1, 1):
+            # Octave's diag of a vector is a diagonal-matrix type, which broadcasts no row
+            # (diag(u) - max(diag(u))); MATLAB's is a full matrix anyway
+            return f"full(diag({args[0]}))", ATOM
         spelling = self.spelling(e, args)
         self.helpers.update(h for h in HELPERS if h + "(" in spelling)
         return spelling, ATOM

@@ -206,7 +206,8 @@ class NumpyPrinter(CodePrinter):
     def symbolic_number(self, value: sympy.Expr) -> tuple[str, int]:
         if self.recorded is not None:
             return "_", MUL
-        return sympy.pycode(self.with_dimension_names(value)), MUL
+        # 1 - 3/2*K is a sum: "- (1 - 3/2*K)" needs its parentheses
+        return sympy.pycode(self.with_dimension_names(value)), ADD if value.is_Add else MUL
 
     def product_operator(self, left_kind: str, right_kind: str) -> str:
         # a 1x1 piece (x^T y) of a longer chain is a number: scale, don't multiply
@@ -271,9 +272,11 @@ class NumpyPrinter(CodePrinter):
         return f"{self.wrap(arg, ATOM)}.sum(axis={e.axis})", ATOM
 
     def function_call(self, e: Func) -> tuple[str, int]:
-        # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power
+        # a number argument is a float: np.abs(2) ** -2 would be integers to a negative power,
+        # and jax.nn.sigmoid(m) of a dimension is refused (an int)
         args = [repr(float(a.value)) if isinstance(a, Const) and a.value.is_number
-                else self.code(a) for a in e.args]
+                else f"float({self.code(a)})" if isinstance(a, Const) else self.code(a)
+                for a in e.args]
         if e.name == "kron":   # a vector is 1-D here, but a Kronecker product needs its 2-D shape
             args = [f"{self.wrap(a, ATOM)}[:, None]" if kind(a) == "col" else
                     f"{self.wrap(a, ATOM)}[None, :]" if kind(a) == "row" else text

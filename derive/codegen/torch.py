@@ -106,6 +106,11 @@ class TorchPrinter(NumpyPrinter):
             # a constant result (a gradient that is 0) is a tensor all the same
             number = self.number(s.expr.value)[0]
             return [f"{self.name(s.target)} = {self.np}.tensor({number}{self.constant_keywords()})"]
+        if s.op == "assign" and s.target.role == "output" and s.expr.is_scalar \
+                and constant(s.expr):
+            # a number Python computes (2 - 0.5 ** 0.5) is a float: returned as a tensor too
+            return [f"{self.name(s.target)} = {self.np}.as_tensor({self.code(s.expr)}"
+                    f"{self.constant_keywords()})"]
         return super().statement(s)
 
     def _print_Power(self, e: Power) -> tuple[str, int]:

@@ -8,7 +8,7 @@ import sympy
 from sympy import S
 
 from ..expr.nodes import Add, Broadcast, Expr, Func, Hadamard, Identity, MatMul, Shared, Sum, Transpose
-from .base import ATOM, CHAIN, MUL, POWER, Printer, averaged
+from .base import ADD, ATOM, CHAIN, MUL, POWER, Printer, averaged
 from ..naming import Name
 
 _LATEX_ALIASES = {"eps": "epsilon"}
@@ -24,7 +24,9 @@ class LatexPrinter(Printer):
 
     def number(self, value: sympy.Expr) -> tuple[str, int]:
         text = sympy.latex(value)
-        return text, ATOM if value.is_Integer or value.is_Symbol else MUL
+        if value.is_Integer or value.is_Symbol:
+            return text, ATOM
+        return text, ADD if value.is_Add else MUL    # a sum of dimensions: 1 - 3 K/2
 
     def symbol(self, name: str) -> str:
         return latex_name(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sympy
 
 from ..expr.nodes import Broadcast, Expr, Func, Identity, Transpose, is_zero
-from .base import ATOM, MUL, Printer
+from .base import ADD, ATOM, MUL, Printer
 from ..naming import Name
 
 
@@ -18,7 +18,8 @@ class TextPrinter(Printer):
         text = str(value).replace("**", "^").replace("*", " ")
         if value.is_Integer or value.is_Symbol:
             return text, ATOM
-        return text, MUL
+        # 1 - 3 K/2 is a sum: "- (3 K/2 - 1)" needs its parentheses
+        return text, ADD if value.is_Add else MUL
 
     def symbol(self, name: str) -> str:
         return name
