@@ -148,6 +148,13 @@ steps_option = click.option("--steps", is_flag=True,
                                  "latex).")
 inline_option = click.option("--inline", is_flag=True,
                              help="Print everything expanded: no named intermediates (where ...).")
+def formula_arguments(command: Callable) -> Callable:
+    """FORMULA and the --wrt, --shape and --assume options every deriving command takes."""
+    for decorate in (assume_option, shape_option, wrt_option, click.argument("formula")):
+        command = decorate(command)
+    return command
+
+
 standalone_option = click.option("--standalone", is_flag=True,
                                  help="With --format latex: a whole document pdflatex compiles.")
 from_option = click.option("--from", "source", type=click.Choice(("text", "latex")), default=None,
@@ -190,10 +197,7 @@ def main() -> None:
 
 
 @main.command(epilog=GRAD_EXAMPLES, context_settings=FORMULA_SETTINGS)
-@click.argument("formula")
-@wrt_option
-@shape_option
-@assume_option
+@formula_arguments
 @format_option
 @steps_option
 @inline_option
@@ -224,10 +228,7 @@ def _points(width: str) -> float:
 
 
 @main.command(epilog=LAYERS_EXAMPLES, context_settings=FORMULA_SETTINGS)
-@click.argument("formula")
-@wrt_option
-@shape_option
-@assume_option
+@formula_arguments
 @click.option("--format", "fmt", type=click.Choice(("text", "latex", "json")), default="text",
               show_default=True, help="Output format.")
 @from_option
@@ -240,10 +241,7 @@ def layers(formula: str, wrt, shape, assume, fmt: str, source: str | None) -> No
 
 
 @main.command(epilog=CHECK_EXAMPLES, context_settings=FORMULA_SETTINGS)
-@click.argument("formula")
-@wrt_option
-@shape_option
-@assume_option
+@formula_arguments
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random data.")
 @click.option("--tolerance", type=float, default=None,
               help="Largest relative error that passes.  [default: 1e-6; 1e-5 with --hvp/--hess]")
@@ -278,10 +276,7 @@ def _second_order_command(name: str, function_name: str, doc: str) -> None:
     """``derive hvp`` and ``derive hess``: the options of grad, a second-order result."""
     @main.command(name, epilog=SECOND_ORDER_EXAMPLES, context_settings=FORMULA_SETTINGS,
                   help=doc)
-    @click.argument("formula")
-    @wrt_option
-    @shape_option
-    @assume_option
+    @formula_arguments
     @format_option
     @click.option("--steps", is_flag=True,
                   help="Add the derivation: layer tables, and the tangent of each layer's "
@@ -316,10 +311,7 @@ JAC_EXAMPLES = _examples(
 
 
 @main.command(epilog=JAC_EXAMPLES, context_settings=FORMULA_SETTINGS)
-@click.argument("formula")
-@wrt_option
-@shape_option
-@assume_option
+@formula_arguments
 @format_option
 @click.option("--steps", is_flag=True,
               help="Add the chain of layer Jacobians: each stage of the formula with its "
