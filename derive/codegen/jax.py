@@ -16,9 +16,7 @@ from ..expr.nodes import Broadcast, Const, Expr, Func, Transpose
 from ..printing.precedence import ATOM, MUL
 from ..program import kind
 from ..program.chain import chain_kind
-from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, jacobian_snippet as _jacobian_snippet,
-                    snippet as _snippet)
+from .numpy import NumpyPrinter, constants_like, expect_shape_helper
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -120,18 +118,3 @@ class JaxPrinter(NumpyPrinter):
             # the arguments' dtype: a fill of 0 or 1 would make an integer array
             return f"{self.np}.full({shape}, {self.code(e.arg)}{self.constant_keywords()})", ATOM
         return f"{self.np}.broadcast_to({self.repeated(e)}, {shape})", ATOM
-
-
-def snippet(*args, **kwargs) -> str:
-    """The whole program of docs/targets.md, in JAX."""
-    return _snippet(*args, **kwargs, printer=JaxPrinter())
-
-
-def hoisted_snippet(*args, **kwargs) -> str:
-    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)``, in JAX."""
-    return _hoisted(*args, **kwargs, printer=JaxPrinter())
-
-
-def jacobian_snippet(*args, **kwargs) -> str:
-    """derive jac's program (docs/jacobians.md), in JAX."""
-    return _jacobian_snippet(*args, **kwargs, printer=JaxPrinter())

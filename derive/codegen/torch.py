@@ -16,9 +16,7 @@ from __future__ import annotations
 from ..expr.nodes import Broadcast, Const, Expr, Func, Power, Shared, Symbol, postorder
 from ..printing.precedence import ATOM, POWER
 from ..program import kind
-from .numpy import (NumpyPrinter, constants_like, expect_shape_helper,
-                    hoisted_snippet as _hoisted, jacobian_snippet as _jacobian_snippet,
-                    snippet as _snippet)
+from .numpy import NumpyPrinter, constants_like, expect_shape_helper
 
 HELPERS: dict[str, str] = {
     "_inverse_or_zero": '''def _inverse_or_zero(n):
@@ -133,18 +131,3 @@ class TorchPrinter(NumpyPrinter):
 def constant(e: Expr) -> bool:
     """Whether e is a number (2 ** (1 / 2), tanh of it), which Python may compute as a float."""
     return not any(isinstance(n, (Symbol, Shared)) for n in postorder([e]))
-
-
-def snippet(*args, **kwargs) -> str:
-    """The whole program of docs/targets.md, in PyTorch."""
-    return _snippet(*args, **kwargs, printer=TorchPrinter())
-
-
-def hoisted_snippet(*args, **kwargs) -> str:
-    """``prepare(data...)`` once, then ``value_and_grad(variables..., prepared)``, in PyTorch."""
-    return _hoisted(*args, **kwargs, printer=TorchPrinter())
-
-
-def jacobian_snippet(*args, **kwargs) -> str:
-    """derive jac's program (docs/jacobians.md), in PyTorch."""
-    return _jacobian_snippet(*args, **kwargs, printer=TorchPrinter())
